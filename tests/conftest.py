@@ -54,3 +54,18 @@ def tiny_image_folder(tmp_path: Path):
         return write_tiny_image_folder(tmp_path / name, classes, per_class, size, seed)
 
     return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_dir(tmp_path_factory):
+    """Tests never write into the real user data folder (demo data, default projects go here)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("userdata")
+    old = os.environ.get("CNNSTUDIO_DATA_DIR")
+    os.environ["CNNSTUDIO_DATA_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("CNNSTUDIO_DATA_DIR", None)
+    else:
+        os.environ["CNNSTUDIO_DATA_DIR"] = old

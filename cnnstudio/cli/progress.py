@@ -1,0 +1,77 @@
+"""Terminal progress: a bar per epoch with images/s and ETA (stderr, so --json output stays clean)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class TerminalProgress:
+    """A training callback that draws `Epoch 2/10 [#####-----] 40/80 812 img/s ETA 0:04` on stderr."""
+
+    def __init__(self, epochs: int, stream=None, width: int = 24):
+        self.epochs = epochs
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = self.stream.isatty()
+        self._last_draw = 0.0
+        self._epoch_start = 0.0
+
+    # Trainer callback protocol (methods it does not need are inherited as no-ops elsewhere).
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_batch_end(self, batch, logs=None):
+        if not self.tty:
+            return
+        now = time.perf_counter()
+        batches = logs.get("batches", 0)
+        done = batch + 1
+        if now - self._last_draw < 0.1 and done < batches:
+            return
+        self._last_draw = now
+        elapsed = now - self._epoch_start
+        eta = elapsed / done * (batches - done) if done else 0.0
+        filled = int(self.width * done / max(1, batches))
+        bar = "#" * filled + "-" * (self.width - filled)
+        ips = logs.get("images_per_s") or 0.0
+        self.stream.write(
+            f"\rEpoch {logs.get('epoch', 0) + 1}/{self.epochs} [{bar}] {done}/{batches} "
+            f"{ips:,.0f} img/s ETA {_duration(eta)}  "
+        )
+        self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"Epoch {epoch + 1}/{self.epochs}", f"loss {logs.get('loss', float('nan')):.4f}"]
+        if logs.get("accuracy") is not None:
+            parts.append(f"accuracy {logs['accuracy']:.3f}")
+        if logs.get("val_loss") is not None:
+            parts.append(f"val_loss {logs['val_loss']:.4f}")
+        if logs.get("val_accuracy") is not None:
+            parts.append(f"val_accuracy {logs['val_accuracy']:.3f}")
+        if logs.get("images_per_s"):
+            parts.append(f"{logs['images_per_s']:,.0f} img/s")
+        parts.append(f"{logs.get('seconds', 0.0):.1f} s")
+        prefix = "\r" if self.tty else ""
+        self.stream.write(prefix + "  ".join(parts) + " " * 10 + "\n")
+        self.stream.flush()
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_exception(self, exc):
+        if self.tty:
+            self.stream.write("\n")
+
+
+def print_step(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

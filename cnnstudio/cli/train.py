@@ -1,0 +1,158 @@
+"""`cnnstudio train SOURCE`: train a model on a dataset folder or a project."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on a folder of images or a project")
+    p.add_argument("source", type=Path, help="a dataset folder (one sub-folder per class), a CSV, or a project")
+    p.add_argument("--project", type=Path, help="where the project goes (default: the user data folder)")
+    design = p.add_mutually_exclusive_group()
+    design.add_argument("--template", help="seed, tiny, small-vgg, resnet18, mobilenet-v3-small, efficientnet-b0")
+    design.add_argument("--spec", type=Path, help="a model design saved as JSON")
+    add_training_arguments(p)
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run of this project")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.set_defaults(func=run)
+
+
+def add_training_arguments(p: argparse.ArgumentParser, epochs: int = 10) -> None:
+    p.add_argument("--epochs", type=_positive_int, default=epochs)
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 0.001)")
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"], default="adam")
+    p.add_argument("--augment", choices=["none", "default"], default="default")
+    p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def config_from_args(args):
+    from cnnstudio.core.train import AugmentConfig, TrainConfig
+
+    config = TrainConfig(
+        optimizer=args.optimizer,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        augment=AugmentConfig.default() if args.augment == "default" else AugmentConfig.none(),
+    )
+    if args.lr is not None:
+        config.lr = args.lr
+    return config
+
+
+def run(args) -> int:
+    from cnnstudio.core.pipeline import open_or_create_project, resolve_spec
+
+    project = open_or_create_project(args.source, args.project)
+    spec = resolve_spec(project, args.template, args.spec)
+    return train_and_report(project, spec, config_from_args(args), args.json, resume=args.resume)
+
+
+def train_and_report(project, spec, config, as_json: bool, resume: str | None = None) -> int:
+    from cnnstudio.cli.progress import TerminalProgress, print_step
+    from cnnstudio.core.pipeline import find_run, prepare_data, train_project
+
+    print_step(f"Project: {project.folder}")
+    print_step("Checking and decoding the images...")
+    data = prepare_data(project, spec, progress=_decode_progress())
+    for warning in data.warnings:
+        print_step(f"Note: {warning}")
+    counts = ", ".join(f"{k} {len(v.y)}" for k, v in data.splits.items())
+    print_step(f"{len(data.class_names)} classes; images: {counts}")
+    resume_dir = find_run(project, resume) if resume else None
+    result = train_project(
+        project, spec, config, callbacks=[TerminalProgress(config.epochs)], data=data, resume=resume_dir
+    )
+    print_step(f"Precision: {result.precision}; device: {result.device}")
+    summary = result_summary(result)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_report_text(result)
+    return 0
+
+
+def _decode_progress():
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\r  {done:,}/{total:,} images" + ("\n" if done >= total else ""))
+        sys.stderr.flush()
+
+    return progress
+
+
+def result_summary(result) -> dict:
+    epochs = list(result.history.epochs)
+    speeds = [e["images_per_s"] for e in epochs[1:] if e.get("images_per_s")] or [
+        e["images_per_s"] for e in epochs if e.get("images_per_s")
+    ]
+    out = {
+        "run": result.run_dir.name,
+        "run_dir": str(result.run_dir),
+        "precision": result.precision,
+        "device": result.device,
+        "classes": result.data.class_names,
+        "train_images_per_s": statistics.median(speeds) if speeds else None,
+        "epochs": epochs,
+        "stopped_early": getattr(result.history, "stopped_early", False),
+    }
+    for split in ("val", "test"):
+        report = result.reports.get(split)
+        out[split] = report_summary(report) if report is not None else None
+    return out
+
+
+def report_summary(report) -> dict:
+    return {
+        "accuracy": report.accuracy,
+        "macro_f1": report.macro["f1"],
+        "weighted_f1": report.weighted["f1"],
+        "per_class": report.per_class,
+        "confusion_matrix": [[int(v) for v in row] for row in report.confusion],
+        "images": len(report.y_true),
+    }
+
+
+def print_report_text(result) -> None:
+    print(f"\nRun {result.run_dir.name} saved in {result.run_dir}")
+    for split in ("val", "test"):
+        report = result.reports.get(split)
+        if report is None:
+            continue
+        print(f"\n== {'Validation' if split == 'val' else 'Test'} images ({len(report.y_true)}) ==")
+        print(report.format_table())
+        print()
+        print(report.format_confusion())
+

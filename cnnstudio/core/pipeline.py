@@ -1,0 +1,240 @@
+"""The jobs the CLI and the GUI both run: open data as a project, train a run, evaluate a run.
+
+Each step reports through plain callbacks and honours a stop flag, so the GUI's workers and the
+CLI's progress bars are thin adapters over the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnstudio.core.errors import UserError
+from cnnstudio.core.paths import user_data_dir
+from cnnstudio.core.project import PROJECT_FILE, Project, SplitData
+
+if TYPE_CHECKING:
+    from cnnstudio.core.evaluate import EvaluationReport
+    from cnnstudio.core.spec import ModelSpec
+    from cnnstudio.core.train import History, TrainConfig
+
+
+def open_or_create_project(source: Path | str, project_dir: Path | str | None = None) -> Project:
+    """SOURCE is a project folder, or a dataset (folder or CSV) for which a project is made or reused.
+
+    Without `project_dir`, a dataset's project lives in the user data folder, named after the dataset.
+    """
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise UserError(f"{source} does not exist.")
+    if (source / PROJECT_FILE).exists():
+        return Project.open(source)
+    source = source.resolve()
+    if project_dir is None:
+        project_dir = user_data_dir() / "projects" / (source.stem or "dataset")
+    project_dir = Path(project_dir).expanduser().resolve()
+    if (project_dir / PROJECT_FILE).exists():
+        project = Project.open(project_dir)
+        if project.source is None or project.source.resolve() != source:
+            raise UserError(
+                f"{project_dir} is already a project for another folder ({project.source}). "
+                "Choose another project folder with --project."
+            )
+        return project
+    return Project.create(project_dir, source)
+
+
+def resolve_spec(project: Project, template_name: str | None = None, spec_file: Path | None = None) -> ModelSpec:
+    """The model design: a spec file, a template, the project's own design, or the Seed CNN."""
+    from cnnstudio.core.spec import ModelSpec, template
+
+    if spec_file is not None:
+        try:
+            return ModelSpec.from_json(Path(spec_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UserError(f"Cannot read the model file {spec_file}: {exc.strerror}.") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{spec_file} is not a valid model design: {exc}") from exc
+    if template_name is not None:
+        return template(template_name)
+    if project.spec is not None:
+        return ModelSpec.from_dict(project.spec)
+    return template("seed")
+
+
+@dataclass
+class PreparedData:
+    splits: dict[str, SplitData]
+    class_names: list[str]
+    manifest_hash: str
+    warnings: list[str]
+
+
+def prepare_data(project: Project, spec: ModelSpec, progress=None, should_stop=None) -> PreparedData:
+    """Index (with the full check), split, and decode into the cache at the design's input size."""
+    index = project.index(check=True, progress=progress, should_stop=should_stop)
+    prep = spec.preprocessing()
+    splits, names = project.arrays(
+        index, prep.height, prep.width, 1 if prep.channels == "L" else 3, prep.fit,
+        progress=progress, should_stop=should_stop,
+    )
+    if len(splits["train"].y) == 0:
+        raise UserError("There are no training images. Check that the folder has one sub-folder per class.")
+    return PreparedData(splits, names, project.manifest_hash(index), list(project.warnings))
+
+
+@dataclass
+class TrainingResult:
+    run_dir: Path
+    history: History
+    precision: str
+    device: str
+    reports: dict[str, EvaluationReport]  # "val" / "test" when those splits have images
+    data: PreparedData
+
+
+def train_project(
+    project: Project,
+    spec: ModelSpec,
+    config: TrainConfig,
+    *,
+    callbacks=(),
+    label: str | None = None,
+    resume: Path | None = None,
+    init_weights: Path | None = None,
+    data: PreparedData | None = None,
+    on_trainer=None,
+) -> TrainingResult:
+    """Train a new run (or resume one) and evaluate its best weights on the validation and test splits.
+
+    `on_trainer(trainer)` is called once the trainer exists, so a GUI can keep it for pause and stop.
+    """
+    from cnnstudio.core.spec import infer_shapes
+    from cnnstudio.core.train import Trainer, new_run_dir
+
+    data = data or prepare_data(project, spec)
+    report = infer_shapes(spec, len(data.class_names))
+    if report.error:
+        raise UserError(report.error)
+    train = (data.splits["train"].X, data.splits["train"].y)
+    val = (data.splits["val"].X, data.splits["val"].y) if len(data.splits["val"].y) else None
+    run_info = {
+        "project": project.name,
+        "dataset_manifest_hash": data.manifest_hash,
+        "class_names": data.class_names,
+        "split": {
+            "seed": project.split_seed,
+            "ratios": list(project.split_ratios),
+            "counts": {k: len(v.y) for k, v in data.splits.items()},
+        },
+    }
+    if resume is not None:
+        trainer = Trainer.resume_run(Path(resume), callbacks=callbacks)
+        run_dir = Path(resume)
+    else:
+        run_dir = new_run_dir(project.runs_dir, label or spec.name or "run")
+        trainer = Trainer(
+            spec,
+            config,
+            class_names=data.class_names,
+            preprocessing=spec.preprocessing(),
+            run_dir=run_dir,
+            callbacks=callbacks,
+            run_info=run_info,
+            init_weights=init_weights,
+        )
+    if on_trainer is not None:
+        on_trainer(trainer)
+    history = trainer.fit(train, val)
+    reports = {}
+    for split in ("val", "test"):
+        if len(data.splits[split].y):
+            reports[split] = evaluate_run(project, run_dir, split=split, data=data)
+    return TrainingResult(run_dir, history, trainer.precision_label, str(trainer.device), reports, data)
+
+
+def find_run(project: Project, run: str | None) -> Path:
+    """A run by id (folder name), or the newest run that has weights."""
+    runs = [p for p in project.list_runs() if (p / "best.safetensors").exists() or (p / "last.safetensors").exists()]
+    if run is not None:
+        for p in runs:
+            if p.name == run:
+                return p
+        names = ", ".join(p.name for p in runs) or "none yet"
+        raise UserError(f"There is no run called {run!r} in this project. Runs: {names}.")
+    if not runs:
+        raise UserError("This project has no trained run yet. Train one first (cnnstudio train).")
+    return runs[-1]
+
+
+def evaluate_run(
+    project: Project,
+    run_dir: Path,
+    *,
+    split: str = "test",
+    folder: Path | None = None,
+    data: PreparedData | None = None,
+    progress=None,
+) -> EvaluationReport:
+    """Evaluate a run's best weights on a split of the project, or on another folder of class folders."""
+    import numpy as np
+
+    from cnnstudio.core.dataset import DecodeCache, check_images, scan_source
+    from cnnstudio.core.evaluate import evaluate_model
+    from cnnstudio.core.train import load_run_weights
+
+    model, _spec, prep_dict, class_names = load_run_weights(run_dir, which="best")
+    from cnnstudio.core.spec import Preprocessing
+
+    prep = Preprocessing.from_dict(prep_dict) if isinstance(prep_dict, dict) else prep_dict
+    channels = 1 if prep.channels == "L" else 3
+    if folder is not None:
+        index = check_images(scan_source(folder), progress=progress)
+        samples = [s for s in index.samples if s.problem is None and s.label is not None]
+        unknown = sorted({s.label for s in samples} - set(class_names))
+        if unknown:
+            raise UserError(
+                f"The folder has classes the model does not know: {', '.join(unknown)}. "
+                f"The model knows: {', '.join(class_names)}."
+            )
+        if not samples:
+            raise UserError(f"{folder} has no labelled images (one sub-folder per class).")
+        paths = [s.path for s in samples]
+        y = np.array([class_names.index(s.label) for s in samples], dtype=np.int64)
+        X = DecodeCache(project.cache_dir).load(paths, prep.height, prep.width, channels, prep.fit, progress=progress)
+        split_name = str(folder)
+    else:
+        if data is None:
+            index = project.index(check=True, progress=progress)
+            splits, names = project.arrays(index, prep.height, prep.width, channels, prep.fit, progress=progress)
+        else:
+            splits, names = data.splits, data.class_names
+        if names != class_names:
+            raise UserError(
+                "The project's classes changed since this run was trained "
+                f"(run: {', '.join(class_names)}; now: {', '.join(names)}). Train a new run."
+            )
+        if len(splits[split].y) == 0:
+            raise UserError(f"The {split} split has no images.")
+        X, y, paths = splits[split].X, splits[split].y, splits[split].paths
+        split_name = split
+    report = evaluate_model(model, X, y, class_names=class_names, preprocessing=prep, paths=paths)
+    report.split = split_name
+    report.run = run_dir.name
+    if folder is None:
+        report.save(run_dir / f"evaluation_{split}.json")
+        if split == "test" or not (run_dir / "evaluation.json").exists():
+            report.save(run_dir / "evaluation.json")
+    return report
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """What the run history shows: config and state, read from the run folder."""
+    out: dict[str, Any] = {"run": run_dir.name}
+    for name in ("config", "state"):
+        f = run_dir / f"{name}.json"
+        if f.exists():
+            out[name] = json.loads(f.read_text(encoding="utf-8"))
+    return out

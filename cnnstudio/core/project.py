@@ -1,0 +1,284 @@
+"""A project is a folder: project.json (versioned, written atomically), runs/, cache/.
+
+The user's images stay where they are. project.json records where they are (relative to the project
+and absolute, so a project that moved together with its data still finds it), the label edits made in
+the app, the stored train/val/test split, the model design and the training settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnstudio.core.atomic import write_json_atomic
+from cnnstudio.core.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cnnstudio.core.dataset import DatasetIndex
+
+SCHEMA_VERSION = 1
+PROJECT_FILE = "project.json"
+SPLITS = ("train", "val", "test")
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older project.json up to SCHEMA_VERSION. Version 1 is the first; later versions add steps."""
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise UserError("This project file is not one CNN Studio can read (it has no valid version).")
+    if version > SCHEMA_VERSION:
+        raise UserError(
+            f"This project was saved by a newer CNN Studio (file version {version}); "
+            "please update CNN Studio to open it."
+        )
+    return data
+
+
+@dataclass
+class SplitData:
+    """One split's images as the decode cache holds them, ready for training or evaluation."""
+
+    X: np.ndarray  # uint8 (N, C, H, W)
+    y: np.ndarray  # int64 (N,)
+    paths: list[str]
+
+
+@dataclass
+class Project:
+    folder: Path
+    name: str
+    source: Path | None = None
+    labels: dict[str, str | None] = field(default_factory=dict)  # key -> label edits (None: unlabelled)
+    excluded: set[str] = field(default_factory=set)
+    split_seed: int = 0
+    split_ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_assignments: dict[str, str] = field(default_factory=dict)
+    spec: dict[str, Any] | None = None
+    train_config: dict[str, Any] | None = None
+    created: str = ""
+    warnings: list[str] = field(default_factory=list)  # from the last index(): small classes and such
+
+    # ---- files -------------------------------------------------------------------------------
+    @property
+    def file(self) -> Path:
+        return self.folder / PROJECT_FILE
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.folder / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.folder / "cache"
+
+    @classmethod
+    def create(cls, folder: Path | str, source: Path | str | None = None, name: str | None = None) -> Project:
+        folder = Path(folder).expanduser().resolve()
+        if (folder / PROJECT_FILE).exists():
+            raise UserError(f"There is already a project in {folder}. Open it instead.")
+        if source is not None:
+            source = Path(source).expanduser().resolve()
+            if not source.exists():
+                raise UserError(f"The folder {source} does not exist.")
+        folder.mkdir(parents=True, exist_ok=True)
+        project = cls(
+            folder=folder,
+            name=name or folder.name,
+            source=source,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        project.save()
+        return project
+
+    @classmethod
+    def open(cls, folder: Path | str) -> Project:
+        folder = Path(folder).expanduser().resolve()
+        file = folder / PROJECT_FILE
+        if not file.exists():
+            raise UserError(f"{folder} is not a CNN Studio project (it has no {PROJECT_FILE}).")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"The project file {file} is damaged and cannot be read ({exc}).") from exc
+        if not isinstance(data, dict):
+            raise UserError(f"The project file {file} is damaged and cannot be read.")
+        data = migrate(data)
+        split = data.get("split", {})
+        return cls(
+            folder=folder,
+            name=data.get("name", folder.name),
+            source=cls._find_source(folder, data.get("source")),
+            labels=dict(data.get("labels", {})),
+            excluded=set(data.get("excluded", [])),
+            split_seed=int(split.get("seed", 0)),
+            split_ratios=tuple(split.get("ratios", (0.7, 0.15, 0.15))),
+            split_assignments=dict(split.get("assignments", {})),
+            spec=data.get("spec"),
+            train_config=data.get("train_config"),
+            created=data.get("created", ""),
+        )
+
+    @staticmethod
+    def _find_source(folder: Path, stored: dict[str, str] | None) -> Path | None:
+        """The data folder: relative to the project first (both moved together), then the absolute path."""
+        if not stored:
+            return None
+        relative = stored.get("relative")
+        if relative is not None:
+            candidate = (folder / relative).resolve()
+            if candidate.exists():
+                return candidate
+        return Path(stored["absolute"]) if stored.get("absolute") else None
+
+    def to_dict(self) -> dict[str, Any]:
+        source = None
+        if self.source is not None:
+            source = {"absolute": self.source.as_posix(), "relative": None}
+            try:
+                source["relative"] = Path(os.path.relpath(self.source, self.folder)).as_posix()
+            except ValueError:  # another drive on Windows
+                pass
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "created": self.created,
+            "source": source,
+            "labels": dict(sorted(self.labels.items())),
+            "excluded": sorted(self.excluded),
+            "split": {
+                "seed": self.split_seed,
+                "ratios": list(self.split_ratios),
+                "assignments": dict(sorted(self.split_assignments.items())),
+            },
+            "spec": self.spec,
+            "train_config": self.train_config,
+        }
+
+    def save(self) -> None:
+        write_json_atomic(self.file, self.to_dict())
+
+    # ---- data --------------------------------------------------------------------------------
+    def key(self, path: str) -> str:
+        """How project.json names an image: relative to the data folder when inside it."""
+        if self.source is not None:
+            try:
+                return Path(path).relative_to(self.source).as_posix()
+            except ValueError:
+                pass
+        return Path(path).as_posix()
+
+    def index(self, check: bool = True, progress=None, should_stop=None) -> DatasetIndex:
+        """The dataset as the project sees it: scanned, checked, label edits and stored split applied.
+
+        Samples that are new since the split was stored get a seeded split of their own; the stored
+        assignments never move, so a rerun sees the same split. New assignments are saved.
+        """
+        from cnnstudio.core.dataset import assign_splits, check_images, scan_source
+
+        if self.source is None:
+            raise UserError("This project has no image folder yet. Choose a folder of images first.")
+        if not self.source.exists():
+            raise UserError(
+                f"The image folder {self.source} cannot be found. It may have been moved or renamed."
+            )
+        index = scan_source(self.source)
+        if check:
+            index = check_images(index, progress=progress, should_stop=should_stop)
+        kept = []
+        for sample in index.samples:
+            key = self.key(sample.path)
+            if key in self.excluded:
+                continue
+            if key in self.labels:
+                sample.label = self.labels[key]
+            kept.append(sample)
+        index.samples = kept
+        self.warnings = assign_splits(index, ratios=self.split_ratios, seed=self.split_seed)
+        changed = False
+        for sample in index.samples:
+            key = self.key(sample.path)
+            stored = self.split_assignments.get(key)
+            if sample.given_split or sample.problem is not None or sample.label is None:
+                continue
+            if stored in SPLITS:
+                sample.split = stored
+            elif sample.split is not None:
+                self.split_assignments[key] = sample.split
+                changed = True
+        if changed:
+            self.save()
+        return index
+
+    def resplit(self, seed: int, ratios: tuple[float, float, float] | None = None) -> None:
+        """Forget the stored split; the next index() draws a new one with this seed."""
+        self.split_seed = seed
+        if ratios is not None:
+            self.split_ratios = ratios
+        self.split_assignments = {}
+        self.save()
+
+    def set_label(self, path: str, label: str | None) -> None:
+        self.labels[self.key(path)] = label
+
+    @staticmethod
+    def class_names(index: DatasetIndex) -> list[str]:
+        return sorted({s.label for s in index.samples if s.problem is None and s.label is not None})
+
+    def arrays(
+        self,
+        index: DatasetIndex,
+        height: int,
+        width: int,
+        channels: int,
+        fit: str,
+        progress=None,
+        should_stop=None,
+    ) -> tuple[dict[str, SplitData], list[str]]:
+        """Each split's usable, labelled images from the decode cache (decoding only what is new)."""
+        import numpy as np
+
+        from cnnstudio.core.dataset import DecodeCache
+
+        names = self.class_names(index)
+        if len(names) < 2:
+            raise UserError(
+                f"Training needs at least 2 classes with images; this dataset has {len(names)}. "
+                "Put each class's pictures in a sub-folder named after the class."
+            )
+        lookup = {name: i for i, name in enumerate(names)}
+        cache = DecodeCache(self.cache_dir)
+        out: dict[str, SplitData] = {}
+        for split in SPLITS:
+            samples = [
+                s for s in index.samples if s.problem is None and s.label is not None and s.split == split
+            ]
+            paths = [s.path for s in samples]
+            y = np.array([lookup[s.label] for s in samples], dtype=np.int64)
+            if paths:
+                X = cache.load(
+                    paths, height, width, channels, fit, progress=progress, should_stop=should_stop
+                )
+            else:
+                X = np.zeros((0, channels, height, width), dtype=np.uint8)
+            out[split] = SplitData(X=X, y=y, paths=paths)
+        return out, names
+
+    def manifest_hash(self, index: DatasetIndex) -> str:
+        """A fingerprint of what training sees: each usable file, its label and its split."""
+        h = hashlib.sha256()
+        for s in sorted(index.samples, key=lambda s: s.path):
+            if s.problem is None and s.label is not None:
+                h.update(f"{self.key(s.path)}\t{s.label}\t{s.split}\n".encode())
+        return h.hexdigest()[:16]
+
+    def list_runs(self) -> list[Path]:
+        if not self.runs_dir.exists():
+            return []
+        return sorted(p for p in self.runs_dir.iterdir() if (p / "config.json").exists())
