@@ -1,0 +1,79 @@
+"""The Templates menu: ready-made designs, the pre-trained ones saying whether their ImageNet weights
+are on this computer, and "Load weights from file…" for the design's pre-trained network."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QMenu, QWidget
+
+from cnnstudio.core.spec import TEMPLATES, backbone_weights_available, template
+from cnnstudio.core.spec.backbones import Backbone
+from cnnstudio.gui.style import icon
+
+PRETRAINED = ("resnet18", "mobilenet-v3-small", "efficientnet-b0")
+
+
+def template_arch(name: str) -> str | None:
+    """The Backbone architecture a template uses, if any."""
+    for layer in template(name).layers:
+        if isinstance(layer, Backbone):
+            return layer.arch
+    return None
+
+
+def template_label(name: str) -> str:
+    title = TEMPLATES[name][0]
+    arch = template_arch(name)
+    if arch is None:
+        return title
+    here = backbone_weights_available(arch) is not None
+    return f"{title} — {'weights on this computer' if here else 'no weights here: starts random'}"
+
+
+class TemplatesMenu(QMenu):
+    def __init__(
+        self,
+        on_template: Callable[[str], None],
+        on_load_weights: Callable[[], None],
+        has_backbone: Callable[[], bool],
+        parent: QWidget | None = None,
+    ):
+        super().__init__("Templates", parent)
+        self.setToolTipsVisible(True)
+        self._on_template = on_template
+        self._on_load_weights = on_load_weights
+        self._has_backbone = has_backbone
+        self.aboutToShow.connect(self.fill)
+        self.fill()
+
+    def fill(self) -> None:
+        """Rebuilt each time it opens: weights may have been copied in meanwhile."""
+        self.clear()
+        self.addSection("Start from")
+        for name in TEMPLATES:
+            if name in PRETRAINED:
+                continue
+            self._add(name)
+        self.addSection("Transfer learning (pre-trained on ImageNet)")
+        for name in PRETRAINED:
+            if name in TEMPLATES:
+                self._add(name)
+        self.addSeparator()
+        load = self.addAction(icon("layers/weights"), "Load weights from file…")
+        load.setToolTip(
+            "Use a .pth or .safetensors file of torchvision weights for the design's pre-trained network."
+        )
+        load.triggered.connect(lambda _checked=False: self._on_load_weights())
+        self.load_weights_action = load
+        self.update_state()
+
+    def update_state(self) -> None:
+        """Enable "Load weights from file…" only when the design has a pre-trained network."""
+        self.load_weights_action.setEnabled(self._has_backbone())
+
+    def _add(self, name: str) -> None:
+        action = self.addAction(icon("layers/template"), template_label(name))
+        action.setToolTip(TEMPLATES[name][1] + " Replaces the current design (Undo brings it back).")
+        action.setData(name)
+        action.triggered.connect(lambda _checked=False, name=name: self._on_template(name))
