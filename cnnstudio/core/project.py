@@ -62,6 +62,7 @@ class Project:
     split_assignments: dict[str, str] = field(default_factory=dict)
     spec: dict[str, Any] | None = None
     train_config: dict[str, Any] | None = None
+    extra_classes: list[str] = field(default_factory=list)  # classes made in the app that have no image yet
     created: str = ""
     warnings: list[str] = field(default_factory=list)  # from the last index(): small classes and such
 
@@ -122,6 +123,7 @@ class Project:
             split_assignments=dict(split.get("assignments", {})),
             spec=data.get("spec"),
             train_config=data.get("train_config"),
+            extra_classes=[str(c) for c in data.get("extra_classes", [])],
             created=data.get("created", ""),
         )
 
@@ -159,6 +161,7 @@ class Project:
             },
             "spec": self.spec,
             "train_config": self.train_config,
+            "extra_classes": list(self.extra_classes),
         }
 
     def save(self) -> None:

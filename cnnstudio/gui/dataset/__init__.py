@@ -1,0 +1,1 @@
+"""The Data section: class list, thumbnail grid, image viewer, problems, labelling."""

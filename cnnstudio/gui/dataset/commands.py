@@ -1,0 +1,82 @@
+"""Undoable edits: each wraps a plain-data change from core and the session's signals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QUndoCommand
+
+if TYPE_CHECKING:
+    from cnnstudio.core.dataset import Sample
+    from cnnstudio.core.labels import LabelEdit
+    from cnnstudio.gui.session import ProjectSession
+
+
+class LabelCommand(QUndoCommand):
+    """A label or class edit (assign, create, rename, merge, delete), built by core.labels.LabelEditor."""
+
+    def __init__(self, session: ProjectSession, edit: LabelEdit):
+        super().__init__(edit.description)
+        self.session = session
+        self.edit = edit
+        self._editor = session.labels
+
+    def redo(self) -> None:
+        self._editor.apply(self.edit, save=False)
+        self.session.edit_applied(list(self.edit.paths))
+
+    def undo(self) -> None:
+        self._editor.revert(self.edit, save=False)
+        self.session.edit_applied(list(self.edit.paths))
+
+
+class ExcludeCommand(QUndoCommand):
+    """Leave images out of the project (duplicates: "Keep one"). The files themselves stay."""
+
+    def __init__(self, session: ProjectSession, paths: list[str], text: str):
+        super().__init__(text)
+        self.session = session
+        project = session.project
+        self.keys = {project.key(p) for p in paths}
+        self.paths = set(paths)
+        self.before_excluded = set(project.excluded)
+        self.before_samples: list[Sample] = list(session.index.samples)
+
+    def redo(self) -> None:
+        project = self.session.project
+        project.excluded = self.before_excluded | self.keys
+        self.session.replace_samples([s for s in self.before_samples if s.path not in self.paths])
+        self.session.schedule_save()
+
+    def undo(self) -> None:
+        self.session.project.excluded = set(self.before_excluded)
+        self.session.replace_samples(list(self.before_samples))
+        self.session.schedule_save()
+
+
+class ResplitCommand(QUndoCommand):
+    """Draw a new train/validation/test split with another seed."""
+
+    def __init__(self, session: ProjectSession, seed: int):
+        super().__init__(f"Re-split with seed {seed}")
+        self.session = session
+        self.seed = seed
+        project = session.project
+        self.before = (project.split_seed, dict(project.split_assignments))
+        self.before_splits = [(s, s.split) for s in session.index.samples]
+
+    def redo(self) -> None:
+        from cnnstudio.core.labels import resplit
+
+        resplit(self.session.project, self.session.index, self.seed)
+        self.session.schedule_save()
+        self.session.splits_changed.emit()
+
+    def undo(self) -> None:
+        project = self.session.project
+        project.split_seed, assignments = self.before
+        project.split_assignments = dict(assignments)
+        for sample, split in self.before_splits:
+            sample.split = split
+        self.session.schedule_save()
+        self.session.splits_changed.emit()

@@ -1,0 +1,86 @@
+"""The main window's sections, and how a new one plugs in.
+
+A section is a title, an icon (a name in resources/icons) and a factory `create_section(session)
+-> QWidget`, found by module path. The window imports a section's module only when the section is
+first shown, so opening the window never imports torch; a module that does not exist yet shows a
+placeholder page that says what will come there.
+
+To add a section, write `cnnstudio/gui/<package>/section.py` with
+
+    def create_section(session: ProjectSession) -> QWidget: ...
+
+The widget listens to the session's signals (project_changed, index_changed, labels_changed, ...) and
+pushes its edits on `session.undo_stack`. An optional `section_shown()` method on the widget is
+called each time the user switches to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from cnnstudio.gui.session import ProjectSession
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    icon: str  # resources/icons/<icon>.svg
+    module: str  # a module with create_section(session) -> QWidget
+    placeholder: str  # shown while that module does not exist yet
+    factory: Callable[[ProjectSession], QWidget] | None = None  # instead of `module` (tests, plug-ins)
+
+    def create(self, session: ProjectSession) -> QWidget:
+        if self.factory is not None:
+            return self.factory(session)
+        try:
+            module = importlib.import_module(self.module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not self.module.startswith(exc.name):
+                raise  # the section exists but something it imports is missing: a real error
+            return placeholder_page(self.title, self.placeholder)
+        return module.create_section(session)
+
+
+SECTIONS: list[Section] = [
+    Section("Data", "data", "cnnstudio.gui.dataset.browser", "The dataset browser."),
+    Section(
+        "Model",
+        "model",
+        "cnnstudio.gui.designer.section",
+        "The Model section arrives with the layer designer.",
+    ),
+    Section(
+        "Train",
+        "train",
+        "cnnstudio.gui.training.section",
+        "The Train section arrives with the training view.",
+    ),
+    Section(
+        "Evaluate",
+        "evaluate",
+        "cnnstudio.gui.evaluation.section",
+        "The Evaluate section arrives with the evaluation view.",
+    ),
+    Section(
+        "Predict",
+        "predict",
+        "cnnstudio.gui.predict.section",
+        "The Predict section arrives with prediction and export.",
+    ),
+]
+
+
+def placeholder_page(title: str, text: str) -> QWidget:
+    page = QWidget()
+    label = QLabel(
+        f"<h2>{title}</h2><p>{text}</p>", page, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True
+    )
+    label.setEnabled(False)
+    layout = QVBoxLayout(page)
+    layout.addWidget(label)
+    return page

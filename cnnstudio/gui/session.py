@@ -1,0 +1,316 @@
+"""The open project as the GUI sees it: one object every section takes.
+
+`ProjectSession` holds the `Project`, its current `DatasetIndex`, the `LabelEditor` over both, the
+`QUndoStack` of every edit, and the `TaskRunner` whose tasks the status bar shows. Sections listen to
+its signals instead of to each other:
+
+- `project_changed(project | None)`: another project was opened (or it was closed).
+- `index_changed(index | None)`: a new list of samples (quick listing done, re-split, exclusions).
+- `labels_changed(paths)`: labels or classes changed; `paths` are the images touched ([] = unknown/many).
+- `splits_changed()`: training / validation / test assignments changed (re-split, newly labelled).
+- `problems_found(samples)`: the background check found these samples unusable (fills as it goes).
+- `check_finished()`: every file has been decoded once; `session.checked` is True.
+- `health_changed(summary)`: a new health summary (class balance, small classes, duplicates).
+- `message(text)`: something to tell the user in the status bar.
+- `error(text)`: something that went wrong, in plain words (the window shows a dialog).
+
+Opening works in two steps, as in `cnnstudio index`: the quick listing (no file opened) shows at once,
+then the check decodes every file in the background and the problems list fills as it goes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from cnnstudio.gui.workers import TaskContext, TaskRunner
+
+if TYPE_CHECKING:
+    from cnnstudio.core.dataset import DatasetIndex, HealthSummary, Sample
+    from cnnstudio.core.labels import LabelEdit, LabelEditor
+    from cnnstudio.core.project import Project
+
+_SAVE_DELAY_MS = 400
+_PROCESSES_FROM = 500  # files; below this the check is over before a stall could be noticed  # label edits come in bursts (a key per image); one save per burst
+
+
+class ProjectSession(QObject):
+    project_changed = Signal(object)
+    index_changed = Signal(object)
+    labels_changed = Signal(list)
+    splits_changed = Signal()
+    problems_found = Signal(list)
+    check_finished = Signal()
+    health_changed = Signal(object)
+    message = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, parent: QObject | None = None, tasks: TaskRunner | None = None):
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.index: DatasetIndex | None = None
+        self.labels: LabelEditor | None = None
+        self.health: HealthSummary | None = None
+        self.checked = False
+        self.undo_stack = QUndoStack(self)
+        self.tasks = tasks or TaskRunner(self)
+        self._check_task = None
+        self._generation = 0  # bumps on every open: results of an older project's tasks are dropped
+        self._save_timer = QTimer(self, singleShot=True, interval=_SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save)
+        self.duplicate_groups: list[list[str]] | None = None  # found once per open, after the check
+        self._health_task = None
+        self._health_again = False
+        self._health_timer = QTimer(self, singleShot=True, interval=300)
+        self._health_timer.timeout.connect(self._update_health)
+
+    # ---- opening and closing -----------------------------------------------------------------------
+    def open_project(self, project: Project, check: bool = True) -> None:
+        """Show `project`: list its images now (in a worker), then check them in the background."""
+        self.close_project(emit=False)
+        self.project = project
+        self.project_changed.emit(project)
+        self.reload(check=check)
+
+    def reload(self, check: bool = True) -> None:
+        """List the image folder again (files added or removed outside the app)."""
+        project = self.project
+        if project is None:
+            return
+        self._cancel_check()
+        self._generation += 1
+        generation = self._generation
+
+        def listed(index: DatasetIndex) -> None:
+            if generation == self._generation:
+                # Undo steps hold the samples of the old listing; they cannot be replayed on a new one.
+                self.undo_stack.clear()
+                self._set_index(index)
+                if check:
+                    self.start_check()
+
+        self.tasks.start(
+            f"Listing the images of {project.name}",
+            lambda ctx: project.index(check=False),
+            on_success=listed,
+            on_error=self.error.emit,
+        )
+
+    def close_project(self, emit: bool = True) -> None:
+        if self.project is not None:
+            self._cancel_check()
+            self.save()
+        self._generation += 1
+        self.project = None
+        self.index = None
+        self.labels = None
+        self.health = None
+        self.duplicate_groups = None
+        self.checked = False
+        self.undo_stack.clear()
+        if emit:
+            self.project_changed.emit(None)
+            self.index_changed.emit(None)
+
+    def set_index(self, index: DatasetIndex, checked: bool = False) -> None:
+        """Use an index made elsewhere (tests, previews, a finished check)."""
+        self._generation += 1
+        self._set_index(index, checked)
+
+    def _set_index(self, index: DatasetIndex, checked: bool = False) -> None:
+        from cnnstudio.core.labels import LabelEditor
+
+        assert self.project is not None
+        self.index = index
+        self.labels = LabelEditor(self.project, index)
+        self.checked = checked
+        self.index_changed.emit(index)
+        self._health_timer.start()
+
+    def replace_samples(self, samples: list[Sample]) -> None:
+        """Swap the index's sample list (exclusions and their undo) and tell every view."""
+        assert self.index is not None
+        self.index.samples = samples
+        self._set_index(self.index, self.checked)
+
+    # ---- the background check ----------------------------------------------------------------------
+    def start_check(self) -> None:
+        """Decode every listed file in the background; problems are reported as they are found."""
+        if self.index is None:
+            return
+        self._cancel_check()
+        index, generation = self.index, self._generation
+
+        def found(samples: list[Sample]) -> None:
+            if generation == self._generation and samples:
+                self.problems_found.emit(samples)
+                self._health_timer.start()
+
+        def finished(_result) -> None:
+            if generation == self._generation:
+                self.checked = True
+                self.check_finished.emit()
+                self._update_health()
+
+        self._check_task = self.tasks.start(
+            "Checking every image",
+            lambda ctx: _check_in_steps(index, ctx),
+            on_success=finished,
+            on_partial=found,
+            on_error=self.error.emit,
+            background=True,
+        )
+
+    def _cancel_check(self) -> None:
+        if self._check_task is not None:
+            try:
+                self._check_task.cancel()
+            except RuntimeError:  # already deleted
+                pass
+            self._check_task = None
+
+    # ---- edits -------------------------------------------------------------------------------------
+    def push(self, command: QUndoCommand) -> None:
+        """Every edit goes through here, so that it can be undone."""
+        self.undo_stack.push(command)
+
+    def apply_edit(self, edit: LabelEdit) -> None:
+        """Make a label edit undoable and apply it (an edit that changes nothing is dropped)."""
+        from cnnstudio.gui.dataset.commands import LabelCommand
+
+        if not edit.empty:
+            self.push(LabelCommand(self, edit))
+
+    def edit_applied(self, paths: list[str]) -> None:
+        """Called by commands after they changed labels: save soon, tell the views."""
+        self.schedule_save()
+        self.labels_changed.emit(paths)
+        self._health_timer.start()
+
+    def schedule_save(self) -> None:
+        self._save_timer.start()
+
+    def save(self) -> None:
+        self._save_timer.stop()
+        if self.project is not None and self.index is not None:
+            from cnnstudio.core.labels import fill_missing_splits
+
+            if fill_missing_splits(self.project, self.index):
+                self.splits_changed.emit()
+        if self.project is not None:
+            try:
+                self.project.save()
+            except OSError as exc:
+                self.error.emit(f"The project could not be saved: {exc.strerror or exc}.")
+
+    # ---- reading -----------------------------------------------------------------------------------
+    def classes(self) -> list[str]:
+        return self.labels.classes() if self.labels is not None else []
+
+    def counts(self) -> dict[str, int]:
+        return self.labels.counts() if self.labels is not None else {}
+
+    @property
+    def project_dir(self) -> Path | None:
+        return self.project.folder if self.project is not None else None
+
+    def _update_health(self) -> None:
+        """Summarise the dataset in a worker. Copies are looked for once, after the check (that reads
+        files); later summaries after label edits reuse the copies found then."""
+        self._health_timer.stop()
+        index = self.index
+        if index is None:
+            return
+        if self._health_task is not None:
+            self._health_again = True
+            return
+        find = self.checked and self.duplicate_groups is None
+
+        def job(_ctx):
+            from cnnstudio.core.dataset import health_summary
+
+            return health_summary(index, find_duplicates=find)
+
+        def done(summary: HealthSummary) -> None:
+            if index is not self.index:
+                return
+            if find:
+                self.duplicate_groups = list(summary.duplicate_groups)
+            elif self.duplicate_groups:
+                _add_duplicates(summary, self.duplicate_groups, index)
+            self.health = summary
+            self.health_changed.emit(summary)
+
+        def ended() -> None:
+            self._health_task = None
+            if self._health_again:
+                self._health_again = False
+                self._health_timer.start()
+
+        self._health_task = self.tasks.start(
+            "Looking for copies" if find else "Summarising the dataset",
+            job,
+            on_success=done,
+            on_error=lambda text: self.message.emit(f"The dataset summary is not available: {text}"),
+            quiet=not find,
+            background=True,
+        )
+        self._health_task.done.connect(ended)
+
+
+def _add_duplicates(summary: HealthSummary, groups: list[list[str]], index: DatasetIndex) -> None:
+    """Put copies found earlier into a quick summary, leaving out files no longer in the index."""
+    by_path = {s.path: s for s in index.samples if s.problem is None}
+    kept = [[p for p in g if p in by_path] for g in groups]
+    kept = [g for g in kept if len(g) > 1]
+    summary.duplicate_groups = kept
+    summary.duplicates_checked = True
+    summary.cross_split_duplicates = [
+        g for g in kept if len({by_path[p].split for p in g if by_path[p].split is not None}) > 1
+    ]
+    summary.conflicting_duplicates = [
+        g for g in kept if len({by_path[p].label for p in g if by_path[p].label is not None}) > 1
+    ]
+    copies = sum(len(g) - 1 for g in kept)
+    if copies:
+        summary.warnings.append(
+            f"{copies} pictures are exact copies of another one ({len(kept)} groups); "
+            "copies add nothing new to learn (see Problems, where you can keep one of each)."
+        )
+    if summary.conflicting_duplicates:
+        summary.warnings.append(
+            f"{len(summary.conflicting_duplicates)} groups of identical pictures carry different labels; "
+            "at least one label in each group is wrong."
+        )
+
+
+def _check_in_steps(index: DatasetIndex, ctx: TaskContext) -> None:
+    """check_images over growing slices of the index, so the first problems show within seconds.
+
+    Slices double in size (1,000, 2,000, 4,000, ...): few enough that starting worker processes for
+    the big ones costs little, small enough at first that the problems list starts filling at once.
+    """
+    from cnnstudio.core.dataset import DatasetIndex, check_images
+
+    samples = list(index.samples)
+    total = len(samples)
+    start, step = 0, 1000
+    while start < total and not ctx.should_stop():
+        part = samples[start : start + step]
+        sub = DatasetIndex(source=index.source, layout=index.layout, samples=part)
+        offset = start
+        check_images(
+            sub,
+            progress=lambda done, _n, offset=offset: ctx.progress(offset + done, total),
+            should_stop=ctx.should_stop,
+            # Worker processes even for small slices: decoding threads in this process would hold
+            # the GIL the GUI thread needs to paint (measured: stalls of 200-300 ms while scrolling).
+            processes=len(part) >= _PROCESSES_FROM,
+        )
+        ctx.partial([s for s in part if s.problem is not None])
+        start += len(part)
+        step *= 2
+    ctx.progress(total, total)
