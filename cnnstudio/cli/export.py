@@ -1,0 +1,64 @@
+"""`cnnstudio export PROJECT --format bundle|onnx|torchscript --out PATH`: a verified export of a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="save a trained run as a .cnnmodel bundle, ONNX or TorchScript, checked against the app",
+        description=(
+            "Export a project's run. The export is loaded back and run on the validation images; it is "
+            "saved only when it predicts what the app predicts (same class for every image)."
+        ),
+    )
+    p.add_argument("project", type=Path, metavar="PROJECT", help="a project folder")
+    p.add_argument("--run", help="the run's id (default: the newest run)")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["bundle", "onnx", "torchscript"],
+        dest="fmt",
+        help="bundle: a .cnnmodel file for CNN Studio; onnx or torchscript: for programs of your own",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="PATH", help="the file to write, or a folder to write it into"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cnnstudio.cli.progress import print_step
+    from cnnstudio.core.export import export_run
+    from cnnstudio.core.pipeline import find_run
+    from cnnstudio.core.project import Project
+
+    project = Project.open(args.project)
+    run_dir = find_run(project, args.run)  # a wrong project or run is reported before any work
+    print_step(f"Exporting run {run_dir.name} as {args.fmt} and checking it on the validation images...")
+    result = export_run(project, args.fmt, args.out, run=run_dir.name, progress=_progress())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(result.message)
+    print(f"Saved {result.path}")
+    for extra in result.extra_files:
+        print(f"  and {extra}")
+    return 0
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\r  {done:,}/{total:,} images" + ("\n" if done >= total else ""))
+        sys.stderr.flush()
+
+    return progress

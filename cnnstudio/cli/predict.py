@@ -1,0 +1,109 @@
+"""`cnnstudio predict MODEL IMAGE_OR_FOLDER...`: classify pictures with a bundle or a project's run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="classify pictures or folders with a .cnnmodel file or a project's best run",
+        description=(
+            "Predict the class of each picture, preprocessed exactly as in training. Files that are "
+            "not usable pictures are listed and skipped."
+        ),
+    )
+    p.add_argument(
+        "model", type=Path, metavar="MODEL", help="a .cnnmodel file, or a project folder (its newest run)"
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE_OR_FOLDER",
+        help="pictures, or folders (searched with sub-folders)",
+    )
+    p.add_argument("--run", help="with a project: the run's id (default: the newest run)")
+    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the predictions to a CSV file")
+    p.add_argument(
+        "--sort-into", type=Path, metavar="DIR", help="copy each picture into DIR/<class>/ (never overwrites)"
+    )
+    p.add_argument(
+        "--move", action="store_true", help="with --sort-into: move the pictures instead of copying"
+    )
+    p.add_argument(
+        "--threshold",
+        type=_probability,
+        default=0.0,
+        metavar="T",
+        help='label pictures whose confidence is below T (0 to 1) as "unknown"',
+    )
+    p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print one JSON object with the predictions")
+    p.set_defaults(func=run)
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1 (or 0% and 100%)")
+    return value
+
+
+def run(args) -> int:
+    from cnnstudio.cli.progress import print_step
+    from cnnstudio.core.errors import UserError
+    from cnnstudio.core.export import Predictor, load_model, sort_into
+
+    if args.move and args.sort_into is None:
+        raise UserError("--move needs --sort-into DIR: it says where the pictures go.")
+    loaded = load_model(args.model, run=args.run)
+    print_step(f"Model: {loaded.source} ({len(loaded.class_names)} classes)")
+    predictor = Predictor(loaded, threshold=args.threshold, batch_size=max(1, args.batch_size))
+    result = predictor.predict(args.inputs, progress=_progress())
+    if not result.predictions and not result.problems:
+        names = ", ".join(str(p) for p in args.inputs)
+        raise UserError(f"No pictures found in {names}.")
+    sorted_files = []
+    if args.sort_into is not None and result.predictions:
+        sorted_files = sort_into(result.predictions, args.sort_into, move=args.move)
+    if args.csv is not None:
+        result.write_csv(args.csv)
+
+    if args.json:
+        out = result.to_dict()
+        if args.sort_into is not None:
+            out["sorted"] = [{"from": a, "to": b} for a, b in sorted_files]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        print(result.format_table())
+        if result.problems:
+            print(f"\nSkipped {len(result.problems)} file(s) that are not usable pictures:")
+            for problem in result.problems:
+                print(f"  {problem.path}: {problem.reason}")
+        counts = ", ".join(f"{label} {n}" for label, n in result.counts().items())
+        print(f"\n{len(result.predictions)} pictures predicted: {counts or 'none'}")
+        if args.csv is not None:
+            print(f"Predictions written to {args.csv}")
+        if sorted_files:
+            verb = "Moved" if args.move else "Copied"
+            print(f"{verb} {len(sorted_files)} pictures into {args.sort_into} (one folder per class)")
+    return 0 if result.predictions else 1
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\r  {done:,}/{total:,} pictures" + ("\n" if done >= total else ""))
+        sys.stderr.flush()
+
+    return progress

@@ -1,0 +1,162 @@
+"""Predict pictures and folders with a trained model, preprocessed exactly as in training.
+
+Decoding (core.dataset.decode_image, the app's one preprocessing) runs in worker threads, in
+chunks, while the calling thread runs the model on full batches of what has been decoded so far:
+Pillow releases the GIL while it decodes and resizes, so the two overlap. The probabilities come
+from core.evaluate.predict_probabilities, the function every export is verified against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from cnnstudio.core.dataset.parallel import default_workers, map_chunks
+from cnnstudio.core.dataset.problems import CORRUPT_REASON, ImageProblem
+from cnnstudio.core.errors import UserError
+from cnnstudio.core.export.inputs import collect_images
+from cnnstudio.core.export.loaded import LoadedModel, load_model
+from cnnstudio.core.export.results import TOP_K, UNKNOWN, Prediction, PredictionProblem, PredictionResult
+
+Progress = Callable[[int, int], None]
+ShouldStop = Callable[[], bool]
+
+
+def _decode_chunk(
+    paths: list[str], height: int, width: int, channels: int, fit: str
+) -> list[np.ndarray | str]:
+    """Each picture as uint8 (C, H, W), or the reason it cannot be used."""
+    from cnnstudio.core.dataset import decode_image
+
+    out: list[np.ndarray | str] = []
+    for path in paths:
+        try:
+            out.append(decode_image(path, height, width, channels, fit))
+        except ImageProblem as exc:
+            out.append(exc.reason)
+        except Exception:  # noqa: BLE001 - one bad file must not stop the others
+            out.append(CORRUPT_REASON)
+    return out
+
+
+class Predictor:
+    """predict(["photo.jpg", "folder/"]) -> PredictionResult, with the model's own preprocessing.
+
+    `threshold`: a picture whose top probability is below it is labelled "unknown" (0 = never).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        threshold: float = 0.0,
+        batch_size: int = 64,
+        workers: int | None = None,
+        device: str = "cpu",
+    ) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise UserError(f"The confidence threshold must be between 0 and 1 (it is {threshold}).")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.loaded = loaded
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.workers = workers or default_workers()
+        self.device = device
+
+    @classmethod
+    def from_source(cls, source: Path | str, *, run: str | None = None, **options) -> Predictor:
+        """From a .cnnmodel file, a project folder (its newest run, or `run`) or a run folder."""
+        return cls(load_model(source, run=run), **options)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.loaded.class_names
+
+    def probabilities(self, X_uint8: np.ndarray) -> np.ndarray:
+        """(N, K) probabilities of decoded pictures, uint8 (N, C, H, W)."""
+        from cnnstudio.core.evaluate import predict_probabilities
+
+        return predict_probabilities(
+            self.loaded.model,
+            X_uint8,
+            self.loaded.preprocessing,
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    def label(self, path: str, probs: np.ndarray) -> Prediction:
+        names = self.class_names
+        order = np.argsort(-probs, kind="stable")[:TOP_K]  # ties: the earlier class first
+        top = [(names[i], float(probs[i])) for i in order]
+        confidence = top[0][1]
+        label = top[0][0] if confidence >= self.threshold else UNKNOWN
+        return Prediction(path, label, confidence, top)
+
+    def predict(
+        self,
+        inputs: list[Path | str] | Path | str,
+        *,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> PredictionResult:
+        """Pictures and folders (searched with their sub-folders); unusable files are listed, not fatal."""
+        if isinstance(inputs, str | Path):
+            inputs = [inputs]
+        paths, missing = collect_images(list(inputs))
+        result = self.predict_paths(paths, progress=progress, should_stop=should_stop)
+        result.problems[:0] = [PredictionProblem(p, reason) for p, reason in missing]
+        return result
+
+    def predict_paths(
+        self,
+        paths: list[str],
+        *,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> PredictionResult:
+        prep = self.loaded.preprocessing
+        decode = partial(
+            _decode_chunk, height=prep.height, width=prep.width, channels=prep.num_channels, fit=prep.fit
+        )
+        probs: dict[int, np.ndarray] = {}
+        problems: dict[int, str] = {}
+        pending_index: list[int] = []
+        pending: list[np.ndarray] = []
+
+        def flush() -> None:
+            batch = self.probabilities(np.stack(pending))
+            probs.update(zip(pending_index, batch, strict=True))
+            pending_index.clear()
+            pending.clear()
+
+        # Smaller chunks than the decode cache uses: the model waits for the first full batch.
+        chunk = max(1, min(self.batch_size // 2, len(paths) // (self.workers * 4) or 1))
+        for start, decoded in map_chunks(
+            decode, paths, workers=self.workers, progress=progress, should_stop=should_stop, chunk_size=chunk
+        ):
+            for offset, item in enumerate(decoded):
+                if isinstance(item, str):
+                    problems[start + offset] = item
+                else:
+                    pending_index.append(start + offset)
+                    pending.append(item)
+            while len(pending) >= self.batch_size:
+                rest_index, rest = pending_index[self.batch_size :], pending[self.batch_size :]
+                del pending_index[self.batch_size :], pending[self.batch_size :]
+                flush()
+                pending_index.extend(rest_index)
+                pending.extend(rest)
+        if pending:
+            flush()
+        result = PredictionResult(threshold=self.threshold)
+        for i, path in enumerate(paths):
+            if i in probs:
+                result.predictions.append(self.label(path, probs[i]))
+            elif i in problems:
+                result.problems.append(PredictionProblem(path, problems[i]))
+        result.stopped = len(probs) + len(problems) < len(paths)
+        return result

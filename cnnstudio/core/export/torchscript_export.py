@@ -1,0 +1,87 @@
+"""TorchScript export: a traced model (normalised float images in, probabilities out).
+
+TorchScript rather than torch.export: `torch.jit.load` reads it in any PyTorch since 1.x and in
+C++ (libtorch) without Python, which is what people who ask for "TorchScript" want. PyTorch 2.14
+marks torch.jit as deprecated (in favour of torch.export's .pt2, which only torch.export.load of a
+close PyTorch version reads); those warnings are silenced here, where the choice is deliberate.
+
+The metadata (metadata.py) travels twice: inside the file as the extra file "cnnstudio.json"
+(torch.jit.load(path, _extra_files={"cnnstudio.json": ""})) and beside it as <name>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnstudio.core.errors import UserError
+from cnnstudio.core.export.metadata import INPUT_NAME, OUTPUT_NAME, export_metadata
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from cnnstudio.core.spec import Preprocessing
+
+EXTRA_FILE = "cnnstudio.json"
+
+
+def metadata_document(preprocessing: Preprocessing, class_names: list[str]) -> dict[str, Any]:
+    """The metadata as one JSON document: same keys as the ONNX metadata, values parsed."""
+    doc: dict[str, Any] = {}
+    for key, value in export_metadata(preprocessing, class_names).items():
+        doc[key] = json.loads(value) if value[:1] in "[{" else value
+    doc["input"] = f"{INPUT_NAME}: float32 (N, C, H, W), prepared as cnnstudio.preprocessing says"
+    doc["output"] = f"{OUTPUT_NAME}: float32 (N, K), in the order of cnnstudio.classes"
+    return doc
+
+
+def metadata_path_for(path: Path | str) -> Path:
+    """model.pt -> model.json, beside it."""
+    return Path(path).with_suffix(".json")
+
+
+def write_torchscript(
+    path: Path | str, model: nn.Module, preprocessing: Preprocessing, class_names: list[str]
+) -> Path:
+    """Trace `model` (logits out, as core.spec builds it) with the softmax added and save it to `path`."""
+    import torch
+
+    from cnnstudio.core.export.probability_model import exportable
+
+    path = Path(path)
+    wrapped = exportable(model)
+    example = torch.zeros(2, preprocessing.num_channels, preprocessing.height, preprocessing.width)
+    document = json.dumps(metadata_document(preprocessing, class_names), indent=2, ensure_ascii=False)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch.jit's deprecation notices; see the module docstring
+            traced = torch.jit.trace(wrapped, example, check_trace=False)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.jit.save(traced, str(path), _extra_files={EXTRA_FILE: document})
+    except Exception as exc:  # noqa: BLE001 - tracing raises many kinds of errors
+        raise UserError(
+            f"This model cannot be exported to TorchScript ({type(exc).__name__}: {exc}). "
+            "Export it as a bundle or ONNX instead."
+        ) from exc
+    return path
+
+
+def write_torchscript_metadata(
+    path: Path | str, preprocessing: Preprocessing, class_names: list[str]
+) -> Path:
+    """Write the metadata beside the TorchScript file and return its path."""
+    target = metadata_path_for(path)
+    document = metadata_document(preprocessing, class_names)
+    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target
+
+
+def load_torchscript(path: Path | str, extra_files: dict[str, str] | None = None):
+    """torch.jit.load on the CPU, deprecation notices silenced; `extra_files` is filled as torch does."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)

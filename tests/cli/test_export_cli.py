@@ -1,0 +1,81 @@
+"""`cnnstudio export`: each format from a real trained run, the verification line, user errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnstudio.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    import contextlib
+    import io
+
+    from conftest import write_tiny_image_folder
+
+    root = tmp_path_factory.mktemp("export_cli")
+    data = write_tiny_image_folder(root / "data", classes=3, per_class=10, size=24)
+    argv = ["train", str(data), "--project", str(root / "project"), "--template", "tiny"]
+    argv += ["--epochs", "2", "--batch-size", "8", "--lr", "0.01", "--json"]
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
+        assert main(argv) == 0
+    return root / "project", json.loads(out.getvalue())["run"]
+
+
+@pytest.mark.parametrize(
+    "fmt, name, suffix, extra",
+    [
+        ("bundle", "Bundle", ".cnnmodel", []),
+        ("onnx", "ONNX", ".onnx", ["predict_example.py"]),
+        ("torchscript", "TorchScript", ".pt", ["model.json"]),
+    ],
+)
+def test_export_prints_the_verification_line(project, tmp_path, capsys, fmt, name, suffix, extra):
+    folder, run = project
+    code, out, err = run_cli(
+        capsys, "export", folder, "--run", run, "--format", fmt, "--out", tmp_path / "model"
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{name} verified on ") and "validation images: same class for all" in lines[0]
+    assert lines[1] == f"Saved {tmp_path / ('model' + suffix)}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"model{suffix}", *extra])
+
+
+def test_export_json(project, tmp_path, capsys):
+    folder, run = project
+    code, out, err = run_cli(capsys, "export", folder, "--format", "onnx", "--out", tmp_path, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["verification"]["ok"] is True and result["format"] == "onnx"
+    assert result["path"] == str(tmp_path / f"project-{run}.onnx")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["{project}", "--run", "nope"], "no run called 'nope'"),
+        (["{tmp}", "--run", "x"], "not a CNN Studio project"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(project, tmp_path, capsys, argv, message):
+    argv = [a.format(project=project[0], tmp=tmp_path) for a in argv]
+    code, out, err = run_cli(capsys, "export", *argv, "--format", "bundle", "--out", tmp_path / "m")
+    assert code == 2
+    assert message in err and err.startswith("cnnstudio export: ") and err.count("\n") == 1
+    assert not (tmp_path / "m.cnnmodel").exists()
+
+
+def test_format_is_required(project, tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["export", str(project[0]), "--out", str(tmp_path)])
+    assert caught.value.code == 2
