@@ -11,13 +11,23 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on a folder of images or a project")
-    p.add_argument("source", type=Path, help="a dataset folder (one sub-folder per class), a CSV, or a project")
+    p.add_argument(
+        "source", type=Path, help="a dataset folder (one sub-folder per class), a CSV, or a project"
+    )
     p.add_argument("--project", type=Path, help="where the project goes (default: the user data folder)")
     design = p.add_mutually_exclusive_group()
-    design.add_argument("--template", help="seed, tiny, small-vgg, resnet18, mobilenet-v3-small, efficientnet-b0")
+    design.add_argument(
+        "--template", help="seed, tiny, small-vgg, resnet18, mobilenet-v3-small, efficientnet-b0"
+    )
     design.add_argument("--spec", type=Path, help="a model design saved as JSON")
     add_training_arguments(p)
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run of this project")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="MODEL",
+        help="fine-tune: start from a run folder, a weights file or a .cnnmodel bundle",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.set_defaults(func=run)
 
@@ -75,10 +85,12 @@ def run(args) -> int:
 
     project = open_or_create_project(args.source, args.project)
     spec = resolve_spec(project, args.template, args.spec)
-    return train_and_report(project, spec, config_from_args(args), args.json, resume=args.resume)
+    return train_and_report(
+        project, spec, config_from_args(args), args.json, resume=args.resume, init_from=args.init_from
+    )
 
 
-def train_and_report(project, spec, config, as_json: bool, resume: str | None = None) -> int:
+def train_and_report(project, spec, config, as_json: bool, resume: str | None = None, init_from=None) -> int:
     from cnnstudio.cli.progress import TerminalProgress, print_step
     from cnnstudio.core.pipeline import find_run, prepare_data, train_project
 
@@ -91,7 +103,13 @@ def train_and_report(project, spec, config, as_json: bool, resume: str | None = 
     print_step(f"{len(data.class_names)} classes; images: {counts}")
     resume_dir = find_run(project, resume) if resume else None
     result = train_project(
-        project, spec, config, callbacks=[TerminalProgress(config.epochs)], data=data, resume=resume_dir
+        project,
+        spec,
+        config,
+        callbacks=[TerminalProgress(config.epochs)],
+        data=data,
+        resume=resume_dir,
+        init_weights=init_from,
     )
     print_step(f"Precision: {result.precision}; device: {result.device}")
     summary = result_summary(result)
@@ -155,4 +173,3 @@ def print_report_text(result) -> None:
         print(report.format_table())
         print()
         print(report.format_confusion())
-

@@ -43,10 +43,15 @@ def open_or_create_project(source: Path | str, project_dir: Path | str | None = 
                 "Choose another project folder with --project."
             )
         return project
+    from cnnstudio.core.dataset import scan_source
+
+    scan_source(source)  # a missing or empty dataset is refused before any project is made
     return Project.create(project_dir, source)
 
 
-def resolve_spec(project: Project, template_name: str | None = None, spec_file: Path | None = None) -> ModelSpec:
+def resolve_spec(
+    project: Project, template_name: str | None = None, spec_file: Path | None = None
+) -> ModelSpec:
     """The model design: a spec file, a template, the project's own design, or the Seed CNN."""
     from cnnstudio.core.spec import ModelSpec, template
 
@@ -77,8 +82,13 @@ def prepare_data(project: Project, spec: ModelSpec, progress=None, should_stop=N
     index = project.index(check=True, progress=progress, should_stop=should_stop)
     prep = spec.preprocessing()
     splits, names = project.arrays(
-        index, prep.height, prep.width, 1 if prep.channels == "L" else 3, prep.fit,
-        progress=progress, should_stop=should_stop,
+        index,
+        prep.height,
+        prep.width,
+        1 if prep.channels == "L" else 3,
+        prep.fit,
+        progress=progress,
+        should_stop=should_stop,
     )
     if len(splits["train"].y) == 0:
         raise UserError("There are no training images. Check that the folder has one sub-folder per class.")
@@ -143,7 +153,7 @@ def train_project(
             run_dir=run_dir,
             callbacks=callbacks,
             run_info=run_info,
-            init_weights=init_weights,
+            init_weights=resolve_init_weights(init_weights),
         )
     if on_trainer is not None:
         on_trainer(trainer)
@@ -155,9 +165,33 @@ def train_project(
     return TrainingResult(run_dir, history, trainer.precision_label, str(trainer.device), reports, data)
 
 
+def resolve_init_weights(source: Path | str | None):
+    """Fine-tuning starts from a run folder (its best weights), a weights file, or a .cnnmodel bundle."""
+    if source is None:
+        return None
+    source = Path(source)
+    if source.suffix == ".cnnmodel":
+        from cnnstudio.core.export import bundle_weights_for_init
+
+        state, _spec = bundle_weights_for_init(source)
+        return state
+    if source.is_dir():
+        best = source / "best.safetensors"
+        if not best.exists():
+            raise UserError(f"{source} has no trained weights to start from.")
+        return best
+    if not source.exists():
+        raise UserError(f"{source} does not exist.")
+    return source
+
+
 def find_run(project: Project, run: str | None) -> Path:
     """A run by id (folder name), or the newest run that has weights."""
-    runs = [p for p in project.list_runs() if (p / "best.safetensors").exists() or (p / "last.safetensors").exists()]
+    runs = [
+        p
+        for p in project.list_runs()
+        if (p / "best.safetensors").exists() or (p / "last.safetensors").exists()
+    ]
     if run is not None:
         for p in runs:
             if p.name == run:
@@ -203,12 +237,16 @@ def evaluate_run(
             raise UserError(f"{folder} has no labelled images (one sub-folder per class).")
         paths = [s.path for s in samples]
         y = np.array([class_names.index(s.label) for s in samples], dtype=np.int64)
-        X = DecodeCache(project.cache_dir).load(paths, prep.height, prep.width, channels, prep.fit, progress=progress)
+        X = DecodeCache(project.cache_dir).load(
+            paths, prep.height, prep.width, channels, prep.fit, progress=progress
+        )
         split_name = str(folder)
     else:
         if data is None:
             index = project.index(check=True, progress=progress)
-            splits, names = project.arrays(index, prep.height, prep.width, channels, prep.fit, progress=progress)
+            splits, names = project.arrays(
+                index, prep.height, prep.width, channels, prep.fit, progress=progress
+            )
         else:
             splits, names = data.splits, data.class_names
         if names != class_names:

@@ -1,0 +1,111 @@
+"""The headless jobs end to end on a tiny folder: train, evaluate, demo, and their user errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnstudio.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def trained(tmp_path, tiny_image_folder, capsys):
+    data = tiny_image_folder(classes=3, per_class=12, size=24)
+    code, out, err = run_cli(
+        capsys,
+        "train",
+        str(data),
+        "--project",
+        str(tmp_path / "proj"),
+        "--template",
+        "tiny",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--json",
+    )
+    assert code == 0, err
+    return tmp_path / "proj", json.loads(out)
+
+
+def test_train_json_has_the_promised_fields(trained):
+    project, result = trained
+    assert (project / "runs" / result["run"] / "config.json").exists()
+    assert result["train_images_per_s"] > 0
+    assert len(result["epochs"]) == 2
+    for split in ("val", "test"):
+        assert 0.0 <= result[split]["accuracy"] <= 1.0
+        assert 0.0 <= result[split]["macro_f1"] <= 1.0
+        matrix = result[split]["confusion_matrix"]
+        assert len(matrix) == 3 and all(len(row) == 3 for row in matrix)
+
+
+def test_evaluate_json_and_text(trained, capsys, tiny_image_folder):
+    project, result = trained
+    code, out, err = run_cli(capsys, "evaluate", str(project), "--split", "val", "--json")
+    assert code == 0, err
+    assert json.loads(out)["run"] == result["run"]
+    code, out, _ = run_cli(capsys, "evaluate", str(project), "--run", result["run"])
+    assert code == 0 and "class_2" in out
+    other = tiny_image_folder(classes=3, per_class=3, size=24, seed=5, name="other")
+    code, out, err = run_cli(capsys, "evaluate", str(project), "--folder", str(other), "--json")
+    assert code == 0, err
+    assert json.loads(out)["images"] == 9
+
+
+def test_resume_a_finished_run_is_accepted(trained, capsys):
+    project, result = trained
+    code, out, err = run_cli(
+        capsys, "train", str(project), "--resume", result["run"], "--epochs", "2", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["run"] == result["run"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "{missing}"], "does not exist"),
+        (["train", "{one}", "--template", "nope"], "nope"),
+        (["train", "{empty}"], "no pictures were found"),
+        (["train", "{one}"], "at least 2 classes"),
+        (["evaluate", "{missing}"], "not a CNN Studio project"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(tmp_path, tiny_image_folder, capsys, argv, message):
+    one = tiny_image_folder(classes=1, per_class=4, name="one")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "missing").mkdir()  # exists but is no project (for evaluate)
+    names = {"missing": str(tmp_path / "nothing_here"), "one": str(one), "empty": str(tmp_path / "empty")}
+    if argv[0] == "evaluate":
+        names["missing"] = str(tmp_path / "missing")
+    argv = [a.format(**names) for a in argv] + ["--project", str(tmp_path / "p")] * (argv[0] == "train")
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    errors = [line for line in err.splitlines() if line.startswith("cnnstudio ")]
+    assert len(errors) == 1 and message.lower() in errors[0].lower()
+    assert "Traceback" not in err
+
+
+def test_bad_numbers_are_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(tmp_path), "--epochs", "0"])
+    assert exc.value.code == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(capsys):
+    code, out, err = run_cli(capsys, "demo", "--epochs", "1", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["test"]["accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert len(result["classes"]) == 10
