@@ -7,13 +7,13 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Worker processes (the image check of large folders) start with "spawn"; a frozen app needs
+    # this so that each of them runs the worker instead of a second app.
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv == ["--demo"]:
-        # Worker processes (the image check) start with "spawn"; a frozen app needs this to not
-        # start a second window in each of them.
-        import multiprocessing
-
-        multiprocessing.freeze_support()
         from cnnstudio.gui.app import run
 
         return run(demo=bool(argv))

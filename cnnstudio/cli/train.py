@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -132,6 +131,8 @@ def _decode_progress():
 
 
 def result_summary(result) -> dict:
+    import statistics
+
     epochs = list(result.history.epochs)
     speeds = [e["images_per_s"] for e in epochs[1:] if e.get("images_per_s")] or [
         e["images_per_s"] for e in epochs if e.get("images_per_s")
