@@ -1,0 +1,253 @@
+"""Export a trained run as a model file, and show that the file predicts what the app predicts.
+
+Three formats (core.export): a .cnnmodel bundle, ONNX, TorchScript. The export and its check run in
+the background: the file is written, loaded back the way its users will load it, and run on the
+project's validation pictures; the dialog then shows the verdict in words ("ONNX verified on 1,500
+validation images: same class for all, largest difference 2e-6"), or what went wrong.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.gui.evaluation.runs import trained_runs
+from cnnstudio.gui.style import icon, muted_color
+from cnnstudio.gui.style.theme import error_color
+
+if TYPE_CHECKING:
+    from cnnstudio.core.export import ExportResult
+    from cnnstudio.gui.session import ProjectSession
+
+# (format, title, what it is for, suffix); the suffixes are core.export's.
+FORMATS = (
+    (
+        "bundle",
+        "CNN Studio model (.cnnmodel)",
+        "Opens in CNN Studio's Predict section and with `cnnstudio predict`; holds the design, the "
+        "weights, the preprocessing and a model card.",
+        ".cnnmodel",
+    ),
+    (
+        "onnx",
+        "ONNX (.onnx)",
+        "For other programs and languages (onnxruntime, OpenCV, ...); a predict_example.py is saved beside it.",
+        ".onnx",
+    ),
+    (
+        "torchscript",
+        "TorchScript (.pt)",
+        "For PyTorch programs, without CNN Studio (torch.jit.load).",
+        ".pt",
+    ),
+)
+SUFFIXES = {fmt: suffix for fmt, _t, _d, suffix in FORMATS}
+
+
+class ExportDialog(QDialog):
+    exported = Signal(object)  # core.export.ExportResult
+    export_failed = Signal(str)
+
+    def __init__(self, session: ProjectSession, run_dir: Path | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.project = session.project
+        self.result: ExportResult | None = None
+        self.error: str | None = None
+        self._task = None
+        self._path_edited = False
+        self.setWindowTitle("Export model")
+        self.setMinimumWidth(560)
+
+        self.run_combo = QComboBox(self)
+        for run in trained_runs(self.project):
+            self.run_combo.addItem(run.text, str(run.path))
+        if run_dir is not None:
+            self.run_combo.setCurrentIndex(max(0, self.run_combo.findData(str(run_dir))))
+        self.format_group = QButtonGroup(self)
+        formats = QVBoxLayout()
+        formats.setSpacing(2)
+        self.format_buttons: dict[str, QRadioButton] = {}
+        for fmt, title, text, _suffix in FORMATS:
+            button = QRadioButton(title, self)
+            self.format_group.addButton(button)
+            self.format_buttons[fmt] = button
+            note = QLabel(text, self, wordWrap=True)
+            note.setStyleSheet(f"color: {muted_color().name()}; margin-left: 22px")
+            formats.addWidget(button)
+            formats.addWidget(note)
+        self.format_buttons["bundle"].setChecked(True)
+        self.path_edit = QLineEdit(self)
+        self.path_edit.textEdited.connect(self._edited)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+
+        form = QFormLayout()
+        form.addRow("Run:", self.run_combo)
+        form.addRow("Format:", formats)
+        form.addRow("Save as:", path_row)
+
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel(self, wordWrap=True, textFormat=Qt.TextFormat.RichText)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setText(
+            "The file is checked before it is kept: loaded back and run on the project's validation "
+            "pictures, it must give the app's answer for every one."
+        )
+        self.buttons = QDialogButtonBox(self)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button.setIcon(icon("save"))
+        self.folder_button = self.buttons.addButton("Show in folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.folder_button.setIcon(icon("folder"))
+        self.folder_button.hide()
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.export)
+        self.folder_button.clicked.connect(self._show_in_folder)
+        self.close_button.clicked.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+
+        self.format_group.buttonToggled.connect(lambda *_a: self._update_path())
+        self.run_combo.currentIndexChanged.connect(lambda *_a: self._update_path())
+        self._update_path()
+        if not self.run_combo.count():
+            self.export_button.setEnabled(False)
+            self.status.setText("This project has no trained run yet. Train one first.")
+
+    # ---- choices -------------------------------------------------------------------------------------
+    @property
+    def format(self) -> str:
+        for fmt, button in self.format_buttons.items():
+            if button.isChecked():
+                return fmt
+        return "bundle"
+
+    def set_format(self, fmt: str) -> None:
+        self.format_buttons[fmt].setChecked(True)
+
+    def set_path(self, path: Path | str) -> None:
+        self.path_edit.setText(str(path))
+        self._path_edited = True
+
+    def _edited(self, _text: str) -> None:
+        self._path_edited = True
+
+    def _update_path(self) -> None:
+        suffix = SUFFIXES[self.format]
+        text = self.path_edit.text().strip()
+        if self._path_edited and text:
+            # Keep the user's name; only the ending follows the format.
+            path = Path(text)
+            if path.suffix.lower() in {s for s in SUFFIXES.values()} | {".pth", ".ts"}:
+                self.path_edit.setText(str(path.with_suffix(suffix)))
+            return
+        run = Path(self.run_combo.currentData() or "run").name
+        name = self.project.name if self.project is not None else "model"
+        self.path_edit.setText(str(Path.home() / f"{name}-{run}{suffix}"))
+
+    def _browse(self) -> None:
+        fmt = self.format
+        title = dict((f, t) for f, t, _d, _s in FORMATS)[fmt]
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Save the model as", self.path_edit.text(), f"{title} (*{SUFFIXES[fmt]})"
+        )
+        if chosen:
+            self.set_path(chosen)
+
+    # ---- exporting -----------------------------------------------------------------------------------
+    def export(self) -> None:
+        """Export and verify in the background; `exported` or `export_failed` tells how it went."""
+        project = self.project
+        run = self.run_combo.currentData()
+        text = self.path_edit.text().strip()
+        if project is None or not run or not text:
+            return
+        fmt, out, run_name = self.format, Path(text).expanduser(), Path(run).name
+        self.result, self.error = None, None
+        self.export_button.setEnabled(False)
+        self.folder_button.hide()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText(f"Exporting run {run_name} and checking the file…")
+
+        def job(ctx):
+            from cnnstudio.core.export import export_run
+
+            return export_run(project, fmt, out, run=run_name, progress=ctx.progress)
+
+        task = self.session.tasks.start(
+            f"Exporting run {run_name}", job, on_success=self._done, on_error=self._failed
+        )
+        task.progressed.connect(self._progressed)
+        self._task = task
+
+    def _progressed(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def _done(self, result: ExportResult) -> None:
+        self._task = None
+        self.result = result
+        self.progress.hide()
+        self.export_button.setEnabled(True)
+        self.folder_button.show()
+        extra = "".join(f"<br>Also saved: {escape(Path(p).name)}" for p in result.extra_files)
+        self.status.setText(
+            f"<b>✓ {escape(result.message)}.</b><br>Saved as {escape(str(result.path))}{extra}"
+        )
+        self.exported.emit(result)
+
+    def _failed(self, text: str) -> None:
+        self._task = None
+        self.error = text
+        self.progress.hide()
+        self.export_button.setEnabled(True)
+        self.status.setText(
+            f"<span style='color:{error_color().name()}'><b>Not exported.</b> {escape(text)}</span>"
+        )
+        self.export_failed.emit(text)
+
+    def _show_in_folder(self) -> None:
+        from cnnstudio.gui.dataset.problems import show_in_folder
+
+        if self.result is not None:
+            show_in_folder(str(self.result.path))
+
+
+def open_export_dialog(
+    session: ProjectSession, parent: QWidget | None = None, run_dir: Path | None = None
+) -> ExportDialog:
+    """For a menu entry ("File > Export model…"): the dialog, shown."""
+    dialog = ExportDialog(session, run_dir=run_dir, parent=parent)
+    dialog.open()
+    return dialog

@@ -1,0 +1,462 @@
+"""The Predict section: drop pictures or folders, see what the model says, export or sort them.
+
+The model is a run of the project or a .cnnmodel file. Prediction runs in the session's workers
+(core.export.Predictor: the same decoding and the same probabilities the app and every export use),
+with progress in the status bar. The "unknown" threshold relabels the table at once; the CSV and the
+class folders follow it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
+from cnnstudio.gui.evaluation.runs import trained_runs
+from cnnstudio.gui.predict.results_model import THUMB, UNKNOWN, PredictionsModel
+from cnnstudio.gui.style import icon, muted_color
+
+if TYPE_CHECKING:
+    from cnnstudio.core.export import LoadedModel, PredictionResult
+    from cnnstudio.gui.session import ProjectSession
+
+MODEL_FILTER = "CNN Studio model (*.cnnmodel)"
+
+
+def dropped_paths(event) -> list[str]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+
+class DropZone(QFrame):
+    """A dashed box that says where to drop; the whole section accepts drops."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        self.setStyleSheet(f"#dropZone {{ border: 2px dashed {muted_color().name()}; border-radius: 8px; }}")
+        self.label = QLabel(
+            "<b>Drop pictures or folders here</b> to see what the model says about them", self
+        )
+        self.add_files = QPushButton(icon("image"), "Add pictures…", self)
+        self.add_folder = QPushButton(icon("folder"), "Add a folder…", self)
+        self.clear = QPushButton(icon("close"), "Clear", self)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(14, 10, 14, 10)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.add_files)
+        row.addWidget(self.add_folder)
+        row.addWidget(self.clear)
+
+
+class PredictSection(QWidget):
+    predicted = Signal(object)  # core.export.PredictionResult of the last prediction
+    sorted_into = Signal(object)  # [(from, to)]
+
+    def __init__(self, session: ProjectSession, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.inputs: list[str] = []
+        self._models: dict[str, LoadedModel] = {}
+        self._task = None
+        self._queued: list[str] = []
+        self._filling = False
+        self.setAcceptDrops(True)
+        self.loader = ThumbnailLoader(parent=self)
+
+        self.model_combo = QComboBox(self)
+        self.model_combo.setMinimumContentsLength(30)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setToolTip(
+            "The model that predicts: a trained run of this project, or a model file."
+        )
+        self.open_model = QPushButton(icon("folder-open"), "Open a model file…", self)
+        self.model_info = QLabel(self)
+        self.model_info.setStyleSheet(f"color: {muted_color().name()}")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model:", self))
+        top.addWidget(self.model_combo, 1)
+        top.addWidget(self.open_model)
+        top.addWidget(self.model_info)
+
+        self.drop_zone = DropZone(self)
+        self.threshold = QSlider(Qt.Orientation.Horizontal, self)
+        self.threshold.setRange(0, 99)
+        self.threshold.setValue(0)
+        self.threshold.setMaximumWidth(260)
+        self.threshold.setToolTip(
+            'A picture the model is less sure about than this is called "unknown": useful when new '
+            "pictures may show none of the classes."
+        )
+        self.threshold_label = QLabel(self)
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(QLabel('Call a picture "unknown" when the model is less sure than', self))
+        threshold_row.addWidget(self.threshold)
+        threshold_row.addWidget(self.threshold_label)
+        threshold_row.addStretch(1)
+
+        self.progress = QProgressBar(self)
+        self.progress.hide()
+        self.results = PredictionsModel(self.loader, self)
+        self.table = QTableView(self)
+        self.table.setModel(self.results)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(THUMB + 6)
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(0, THUMB + 12)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 280)
+        header.resizeSection(2, 140)
+        header.resizeSection(3, 100)
+        header.setStretchLastSection(True)
+
+        self.summary = QLabel(self, wordWrap=True)
+        self.csv_button = QPushButton(icon("save"), "Export CSV…", self)
+        self.copy_button = QPushButton(icon("folder"), "Copy into class folders…", self)
+        self.copy_button.setToolTip(
+            "Copy each picture into a folder named after its class (nothing is overwritten)."
+        )
+        self.move_button = QPushButton("Move into class folders…", self)
+        self.move_button.setToolTip("Move each picture into a folder named after its class (asks first).")
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.summary, 1)
+        bottom.addWidget(self.csv_button)
+        bottom.addWidget(self.copy_button)
+        bottom.addWidget(self.move_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.drop_zone)
+        layout.addLayout(threshold_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(bottom)
+
+        self.model_combo.currentIndexChanged.connect(self._model_changed)
+        self.open_model.clicked.connect(lambda: self.open_model_file())
+        self.drop_zone.add_files.clicked.connect(self._add_files)
+        self.drop_zone.add_folder.clicked.connect(self._add_folder)
+        self.drop_zone.clear.clicked.connect(self.clear)
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self.csv_button.clicked.connect(lambda: self.export_csv())
+        self.copy_button.clicked.connect(lambda: self.sort_into(move=False))
+        self.move_button.clicked.connect(lambda: self.sort_into(move=True))
+        session.project_changed.connect(self._project_changed)
+        self._threshold_changed(self.threshold.value())
+        self._project_changed(session.project)
+
+    # ---- models --------------------------------------------------------------------------------------
+    def section_shown(self) -> None:
+        self.refresh_models()
+
+    def refresh_models(self) -> None:
+        current = self.model_combo.currentData()
+        files = [
+            self.model_combo.itemData(i)
+            for i in range(self.model_combo.count())
+            if str(self.model_combo.itemData(i) or "").endswith(".cnnmodel")
+        ]
+        self._filling = True
+        self.model_combo.clear()
+        for run in trained_runs(self.session.project):
+            self.model_combo.addItem(icon("train"), f"Run {run.text}", str(run.path))
+        for path in files:
+            self.model_combo.addItem(icon("model"), Path(path).name, path)
+        self._filling = False
+        if not self.model_combo.count():
+            self.model_combo.addItem("No model yet: train a run, or open a model file", None)
+        i = self.model_combo.findData(current) if current else -1
+        self.model_combo.setCurrentIndex(max(0, i))
+        if i < 0:
+            self._model_changed()
+
+    def open_model_file(self, path: str | Path | None = None) -> None:
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Open a model file", str(Path.home()), MODEL_FILTER)
+            if not chosen:
+                return
+            path = chosen
+        path = str(Path(path).expanduser().resolve())
+        i = self.model_combo.findData(path)
+        if i < 0:
+            if self.model_combo.count() == 1 and self.model_combo.itemData(0) is None:
+                self.model_combo.clear()
+            self.model_combo.addItem(icon("model"), Path(path).name, path)
+            i = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(i)
+
+    @property
+    def model_source(self) -> str | None:
+        return self.model_combo.currentData()
+
+    def _model_changed(self, *_args) -> None:
+        if self._filling:
+            return
+        source = self.model_source
+        self.model_info.setText("")
+        for button in (self.drop_zone.add_files, self.drop_zone.add_folder):
+            button.setEnabled(source is not None)
+        if source is not None and self.inputs:
+            self._predict(list(self.inputs), replace=True)
+        self._update_buttons()
+
+    def _load(self, source: str) -> LoadedModel:
+        """In a worker: the model (kept, so the next prediction starts at once)."""
+        loaded = self._models.get(source)
+        if loaded is None:
+            from cnnstudio.core.export import load_model
+
+            loaded = load_model(source)
+            self._models[source] = loaded
+        return loaded
+
+    def _project_changed(self, project) -> None:
+        self.loader.set_cache_dir(project.cache_dir / "thumbs" if project is not None else None)
+        self._models.clear()
+        self.refresh_models()
+
+    # ---- inputs and predicting -----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        if dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = dropped_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.add_inputs(paths)
+
+    def _add_files(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Choose pictures",
+            str(Path.home()),
+            "Pictures (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)",
+        )
+        if chosen:
+            self.add_inputs(chosen)
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of pictures", str(Path.home()))
+        if folder:
+            self.add_inputs([folder])
+
+    def add_inputs(self, paths: list[str | Path]) -> None:
+        """Pictures or folders (searched with their sub-folders): predicted in the background."""
+        new = [str(p) for p in paths if str(p) not in self.inputs]
+        if not new:
+            return
+        self.inputs += new
+        if self.model_source is None:
+            self.summary.setText("Choose a model first: train a run, or open a model file.")
+            return
+        self._predict(new)
+
+    def clear(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.inputs = []
+        self._queued = []
+        self.results.clear()
+        self._update_summary()
+        self._update_buttons()
+
+    def _predict(self, inputs: list[str], replace: bool = False) -> None:
+        if self._task is not None:
+            if replace:  # another model: what runs now is no longer wanted
+                self._task.cancel()
+                self._queued = list(self.inputs)
+            else:
+                self._queued += inputs
+            return
+        source = self.model_source
+        if source is None:
+            return
+        if replace:
+            self.results.clear()
+
+        def job(ctx) -> PredictionResult:
+            from cnnstudio.core.export import Predictor
+
+            loaded = self._load(source)
+            ctx.set_text(f"Predicting with {Path(source).name}")
+            return Predictor(loaded).predict(inputs, progress=ctx.progress, should_stop=ctx.should_stop)
+
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.summary.setText("Predicting…")
+        n = len(inputs)
+        title = f"Predicting {Path(inputs[0]).name}" if n == 1 else f"Predicting {n} pictures and folders"
+        task = self.session.tasks.start(title, job, on_success=self._done, on_error=self._failed)
+        task.progressed.connect(self._progressed)
+        task.done.connect(self._task_ended)
+        task.cancelled.connect(self._cancelled)
+        self._task = task
+
+    def _progressed(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def _done(self, result: PredictionResult) -> None:
+        source = self.model_source
+        loaded = self._models.get(source) if source else None
+        if loaded is not None:
+            self.model_info.setText(f"{len(loaded.class_names)} classes")
+        self.results.add(result.predictions, result.problems)
+        self._update_summary()
+        self.predicted.emit(result)
+
+    def _failed(self, text: str) -> None:
+        self.summary.setText(text)
+        self.session.error.emit(text)
+
+    def _cancelled(self) -> None:
+        self._update_summary()
+
+    def _task_ended(self) -> None:
+        self._task = None
+        self.progress.hide()
+        self._update_buttons()
+        if self._queued:
+            queued, self._queued = self._queued, []
+            self._predict(queued)
+
+    # ---- threshold, summary --------------------------------------------------------------------------
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold.setValue(round(threshold * 100))
+
+    def _threshold_changed(self, value: int) -> None:
+        self.threshold_label.setText(f"{value}%" if value else "off (never unknown)")
+        self.results.set_threshold(value / 100)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        counts = self.results.counts()
+        n = len(self.results.predictions)
+        if not n and not self.results.problems:
+            self.summary.setText("")
+            return
+        parts = [f"{label}: {count:,}" for label, count in sorted(counts.items()) if label != UNKNOWN]
+        if UNKNOWN in counts:
+            parts.append(f"unknown: {counts[UNKNOWN]:,}")
+        text = f"{n:,} picture{'s' if n != 1 else ''}: " + " · ".join(parts)
+        if self.results.problems:
+            text += f" · {len(self.results.problems)} could not be read"
+        self.summary.setText(text)
+
+    def _update_buttons(self) -> None:
+        has = bool(self.results.predictions)
+        busy = self._task is not None
+        self.csv_button.setEnabled(has or bool(self.results.problems))
+        self.copy_button.setEnabled(has and not busy)
+        self.move_button.setEnabled(has and not busy)
+
+    # ---- exports ---------------------------------------------------------------------------------------
+    def result(self) -> PredictionResult:
+        """The table as a PredictionResult, with the threshold applied."""
+        from cnnstudio.core.export import PredictionResult
+
+        return PredictionResult(
+            predictions=self.results.labelled(),
+            problems=list(self.results.problems),
+            threshold=self.results.threshold,
+        )
+
+    def export_csv(self, path: str | Path | None = None) -> Path | None:
+        if path is None:
+            chosen, _ = QFileDialog.getSaveFileName(
+                self, "Save the predictions", str(Path.home() / "predictions.csv"), "CSV (*.csv)"
+            )
+            if not chosen:
+                return None
+            path = chosen
+        try:
+            written = self.result().write_csv(path)
+        except OSError as exc:
+            self.session.error.emit(f"The CSV could not be saved: {exc.strerror or exc}.")
+            return None
+        self.session.message.emit(f"Saved {len(self.results.predictions):,} predictions in {written}.")
+        return written
+
+    def sort_into(self, move: bool = False, dest: str | Path | None = None, confirm: bool = True) -> None:
+        """Copy (or move, after asking) every picture into dest/<class>/, in the background."""
+        predictions = self.results.labelled()
+        if not predictions:
+            return
+        if dest is None:
+            verb = "move" if move else "copy"
+            dest = QFileDialog.getExistingDirectory(
+                self, f"Choose where to {verb} the pictures (one folder per class)", str(Path.home())
+            )
+            if not dest:
+                return
+        dest = Path(dest)
+        if move and confirm:
+            answer = QMessageBox.question(
+                self,
+                "Move pictures",
+                f"Move {len(predictions):,} pictures into one folder per class in {dest}?\n\n"
+                "They will no longer be where they are now. Nothing is overwritten.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+
+        def job(_ctx):
+            from cnnstudio.core.export import sort_into
+
+            return sort_into(predictions, dest, move=move)
+
+        def done(pairs: list[tuple[str, str]]) -> None:
+            if move:
+                self.results.moved(pairs)
+                where = dict(pairs)
+                self.inputs = [where.get(p, p) for p in self.inputs]
+            verb = "Moved" if move else "Copied"
+            self.session.message.emit(f"{verb} {len(pairs):,} pictures into class folders in {dest}.")
+            self.summary.setText(f"{verb} {len(pairs):,} pictures into class folders in {dest}.")
+            self.sorted_into.emit(pairs)
+
+        self.copy_button.setEnabled(False)
+        self.move_button.setEnabled(False)
+        task = self.session.tasks.start(
+            ("Moving" if move else "Copying") + " pictures into class folders",
+            job,
+            on_success=done,
+            on_error=self.session.error.emit,
+            cancellable=False,
+        )
+        task.done.connect(self._update_buttons)

@@ -1,0 +1,251 @@
+"""The Evaluate section on a real tiny trained run: the confusion matrix leads to exactly its pictures,
+fixes (relabel, exclude, accept) change the project and undo gives it back, Grad-CAM comes at the
+picture's own size, and the report is written."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QFont, QImage
+
+PICTURE_SIZE = 40  # the tiny template reads 32 x 32: the overlay must come back at 40 x 40
+
+
+def write_tiny_image_folder(*args, **kwargs) -> Path:
+    """tests/conftest.py's writer (inside tests/gui, `conftest` names the GUI tests' own conftest)."""
+    spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_tiny_image_folder(*args, **kwargs)
+
+
+def _close(qtbot, session) -> None:
+    """Let the session's delayed work start and end before it goes (its health summary starts 300 ms
+    after each edit; a session deleted with that thread running would abort the process)."""
+    qtbot.wait(400)
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=20000)
+    session.tasks.cancel_all()
+    session.deleteLater()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(data folder, project folder) with one run: the tiny template, 2 epochs (trained once)."""
+    from cnnstudio.cli import main
+
+    root = tmp_path_factory.mktemp("evaluate")
+    data = write_tiny_image_folder(root / "data", classes=3, per_class=10, size=PICTURE_SIZE)
+    project = root / "proj"
+    args = ["train", str(data), "--project", str(project), "--template", "tiny"]
+    assert main([*args, "--epochs", "2", "--batch-size", "8", "--json"]) == 0
+    return data, project
+
+
+@pytest.fixture
+def section(qtbot, trained):
+    """(session, EvaluationSection) on the trained project, its validation report shown."""
+    from cnnstudio.core.project import Project
+    from cnnstudio.gui.evaluation.view import EvaluationSection
+    from cnnstudio.gui.session import ProjectSession
+
+    session = ProjectSession()
+    view = EvaluationSection(session)
+    qtbot.addWidget(view)
+    view.resize(1300, 800)
+    view.show()
+    session.open_project(Project.open(trained[1]), check=False)
+    qtbot.waitUntil(lambda: view.report is not None and session.labels is not None, timeout=30000)
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=30000)
+    yield session, view
+    _close(qtbot, session)
+
+
+def _cell_paths(report, row: int, col: int) -> set[str]:
+    return {report.paths[i] for i in np.flatnonzero((report.y_true == row) & (report.y_pred == col))}
+
+
+def test_clicking_a_confusion_cell_shows_exactly_its_pictures_most_confident_first(qtbot, section):
+    _session, view = section
+    report = view.report
+    assert report.split == "val" and report.num_samples > 0
+    view.left_tabs.setCurrentIndex(0)
+    cells = [(r, c) for r in range(3) for c in range(3) if report.confusion[r, c]]
+    cells.append(next((r, c) for r in range(3) for c in range(3) if not report.confusion[r, c]))
+    for row, col in cells:
+        qtbot.mouseClick(view.confusion, Qt.MouseButton.LeftButton, pos=view.confusion.cell_center(row, col))
+        assert view.confusion.selected == (row, col)
+        items = view.cell_gallery.items()
+        assert {item.path for item in items} == _cell_paths(report, row, col)
+        assert len(items) == report.confusion[row, col]
+        confidences = [item.confidence for item in items]
+        assert confidences == sorted(confidences, reverse=True)
+        assert all(item.label == report.class_names[row] for item in items)
+        assert all(item.predicted == report.class_names[col] for item in items)
+    # The first picture of a non-empty cell is shown in the panel, with the probabilities as bars.
+    row, col = cells[0]
+    qtbot.mouseClick(view.confusion, Qt.MouseButton.LeftButton, pos=view.confusion.cell_center(row, col))
+    assert view.panel.picture is not None
+    assert view.panel.picture.path == view.cell_gallery.items()[0].path
+    assert len(view.panel.bars.rows) == 3
+
+
+def test_metrics_table_and_explanations(section):
+    from cnnstudio.core.evaluate import METRIC_EXPLANATIONS
+    from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS
+
+    _session, view = section
+    assert all(METRIC_EXPLANATIONS[key] == text for key, text in EXPLANATIONS.items())
+    table = view.metrics.table
+    assert table.rowCount() == 3 + 3  # classes, two averages, accuracy
+    assert [table.item(r, 0).text() for r in range(3)] == view.report.class_names
+    assert table.horizontalHeaderItem(1).toolTip() == EXPLANATIONS["precision"]
+    assert "Recall" in view.metrics.legend.text()
+    assert table.item(5, 3).text() == f"{view.report.accuracy * 100:.1f}%"
+
+
+def _issue_for(view, path: str):
+    from cnnstudio.gui.evaluation.issues_list import Issue
+
+    report = view.report
+    i = report.paths.index(path)
+    label = report.class_names[int(report.y_true[i])]
+    other = next(n for n in report.class_names if n != label)
+    return Issue(i, path, label, other, 0.1, 0.8)
+
+
+def test_relabel_changes_the_project_labels_and_undo_restores_them(qtbot, section):
+    session, view = section
+    project = session.project
+    path = view.report.paths[0]
+    key = project.key(path)
+    before_label = session.labels.sample(path).label
+    assert key not in project.labels  # its folder gives its label
+    issue = _issue_for(view, path)
+    view.issues.set_issues([issue], view._row_state)
+    row = view.issues.rows[path]
+    assert row.relabel.isEnabled()
+    qtbot.mouseClick(row.relabel, Qt.MouseButton.LeftButton)
+    assert session.labels.sample(path).label == issue.suggested
+    assert project.labels[key] == issue.suggested
+    assert "Now labelled" in row.status.text() and not row.relabel.isEnabled()
+    session.save()
+    assert json.loads(project.file.read_text())["labels"][key] == issue.suggested
+
+    session.undo_stack.undo()
+    assert session.labels.sample(path).label == before_label
+    assert key not in project.labels
+    assert row.relabel.isEnabled() and not row.status.text()
+    session.save()
+    assert key not in json.loads(project.file.read_text()).get("labels", {})
+
+    # The picture panel relabels too (its menu offers every class), through the same command.
+    view.show_picture(issue.index)
+    actions = [a for a in view.panel.relabel_menu.actions() if a.text() == issue.suggested]
+    actions[0].trigger()
+    assert project.labels[key] == issue.suggested
+    session.undo_stack.undo()
+    assert key not in project.labels
+
+
+def test_exclude_and_accept_are_undoable(qtbot, section):
+    from cnnstudio.gui.evaluation.review import REVIEW_FILE, ReviewStore
+
+    session, view = section
+    project = session.project
+    first, second = view.report.paths[:2]
+    view.issues.set_issues([_issue_for(view, first), _issue_for(view, second)], view._row_state)
+
+    qtbot.mouseClick(view.issues.rows[first].exclude, Qt.MouseButton.LeftButton)
+    assert project.key(first) in project.excluded
+    assert first not in {s.path for s in session.index.samples}
+    assert "Left out" in view.issues.rows[first].status.text()
+    session.undo_stack.undo()
+    assert project.key(first) not in project.excluded
+    assert first in {s.path for s in session.index.samples}
+
+    qtbot.mouseClick(view.issues.rows[second].accept, Qt.MouseButton.LeftButton)
+    assert view.issues.visible_paths() == [first]  # accepted: off the list
+    assert ReviewStore(view.run_dir, project.key).is_accepted(second)  # remembered in the run folder
+    assert (view.run_dir / REVIEW_FILE).exists()
+    session.undo_stack.undo()
+    assert view.issues.visible_paths() == [first, second]
+    assert not ReviewStore(view.run_dir, project.key).is_accepted(second)
+
+
+def test_grad_cam_overlay_has_the_pictures_size(qtbot, section):
+    _session, view = section
+    view.show_picture(0)
+    with qtbot.waitSignal(view.overlay_shown, timeout=30000) as blocker:
+        view.panel.gradcam.setChecked(True)
+    overlay: QImage = blocker.args[0]
+    original = QImage(view.report.paths[0])
+    assert (overlay.width(), overlay.height()) == (PICTURE_SIZE, PICTURE_SIZE)
+    assert overlay.size() == original.size()
+    assert view.panel.canvas.image.size() == original.size()
+    view.panel.gradcam.setChecked(False)
+    assert view.panel.canvas.image is view.panel.image
+
+
+def test_heat_map_lands_where_the_model_looked_for_each_fit():
+    from cnnstudio.gui.evaluation.jobs import heat_on_picture
+
+    heat = np.ones((32, 32), np.float32)
+    assert heat_on_picture(heat, "stretch", 50, 30).shape == (30, 50)
+    cropped = heat_on_picture(heat, "crop", 50, 30)  # the model saw the centre 30 x 30
+    assert cropped.shape == (30, 50)
+    assert cropped[:, :8].max() == 0 and cropped[:, -8:].max() == 0 and cropped[:, 25].min() > 0.9
+    padded = np.zeros((32, 32), np.float32)
+    padded[:6] = 1.0  # evidence only in the padding above the picture: nothing on the picture
+    assert heat_on_picture(padded, "pad", 50, 30).max() < 0.05
+
+
+def test_report_exports_html_with_pictures_and_a_csv(section, tmp_path):
+    _session, view = section
+    html_path, csv_path = view.export_report(tmp_path / "report.html")
+    html = html_path.read_text(encoding="utf-8")
+    assert html.count("src='data:image/png;base64,") == 2  # the matrix and the training curves
+    assert "Precision" in html and view.report.class_names[0] in html
+    rows = csv_path.read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == view.report.num_samples + 1
+    assert rows[0].startswith("path,label,predicted,correct,confidence,loss,p_class_0")
+
+
+def test_another_folder_is_evaluated_and_cannot_be_relabelled(qtbot, section, trained):
+    session, view = section
+    with qtbot.waitSignal(view.report_shown, timeout=30000):
+        view.set_folder(trained[0])
+    assert view.report.num_samples == 30
+    assert view.issues.summary.text()
+    assert not view._row_state(view.report.paths[0]).editable
+
+
+@pytest.mark.parametrize("k", [2, 10, 50])
+def test_confusion_matrix_stays_readable_from_2_to_50_classes(qtbot, k):
+    from cnnstudio.gui.evaluation.confusion import MIN_CELL, ConfusionMatrixView, compute_layout, max_label_px
+
+    names = [f"class number {i} with a long name" if i % 7 == 0 else f"c{i}" for i in range(k)]
+    layout = compute_layout(QRectF(0, 0, 700, 700), names, QFont())
+    assert layout.cell >= MIN_CELL
+    assert layout.grid.right() <= 700 and layout.grid.bottom() <= 700
+    widths = [layout.label_font.pixelSize()]
+    assert 7 <= widths[0] <= 12
+    from PySide6.QtGui import QFontMetrics
+
+    metrics = QFontMetrics(layout.label_font)
+    assert all(metrics.horizontalAdvance(n) <= max_label_px(k) for n in layout.row_names)
+    assert (layout.number_font is not None) == (k <= 10)  # numbers only where they fit
+    assert layout.rotated == (k > 2)
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    counts = np.eye(k, dtype=np.int64) * 5 + 1
+    view.set_matrix(counts, names)
+    view.resize(700, 700)
+    tip = view.cell_tooltip(0, 1)
+    assert names[0] in tip and names[1] in tip  # full names, however short the labels
+    image = view.render_image()
+    assert not image.isNull() and image.width() >= 360

@@ -1,0 +1,95 @@
+"""The Export model dialog on a real tiny trained run: it writes a file that was loaded back and
+checked, says so in words, and says what went wrong when it cannot."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+
+def write_tiny_image_folder(*args, **kwargs) -> Path:
+    """tests/conftest.py's writer (inside tests/gui, `conftest` names the GUI tests' own conftest)."""
+    spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_tiny_image_folder(*args, **kwargs)
+
+
+def _close(qtbot, session) -> None:
+    """Let the session's delayed work start and end before it goes (its health summary starts 300 ms
+    after each edit; a session deleted with that thread running would abort the process)."""
+    qtbot.wait(400)
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=20000)
+    session.tasks.cancel_all()
+    session.deleteLater()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from cnnstudio.cli import main
+
+    root = tmp_path_factory.mktemp("export")
+    data = write_tiny_image_folder(root / "data", classes=3, per_class=6)
+    project = root / "proj"
+    args = ["train", str(data), "--project", str(project), "--template", "tiny"]
+    assert main([*args, "--epochs", "2", "--batch-size", "8", "--json"]) == 0
+    return data, project
+
+
+@pytest.fixture
+def dialog(qtbot, trained):
+    from cnnstudio.core.project import Project
+    from cnnstudio.gui.export_dialog import ExportDialog
+    from cnnstudio.gui.session import ProjectSession
+
+    session = ProjectSession()
+    session.open_project(Project.open(trained[1]), check=False)
+    qtbot.waitUntil(lambda: session.health is not None and not session.tasks.busy(), timeout=20000)
+    dialog = ExportDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    yield dialog
+    _close(qtbot, session)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "bundle"])
+def test_export_dialog_writes_a_verified_file(qtbot, dialog, tmp_path, fmt):
+    assert dialog.run_combo.count() == 1
+    dialog.set_format(fmt)
+    dialog.set_path(tmp_path / "exported" / "flowers")
+    with qtbot.waitSignal(dialog.exported, timeout=60000) as blocker:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    result = blocker.args[0]
+    assert result.verification.ok and result.verification.images > 0
+    suffix = {"onnx": ".onnx", "bundle": ".cnnmodel"}[fmt]
+    assert result.path == tmp_path / "exported" / f"flowers{suffix}" and result.path.exists()
+    text = dialog.status.text()
+    assert "verified on" in text and "same class for all" in text
+    assert dialog.folder_button.isVisible() and dialog.export_button.isEnabled()
+    if fmt == "onnx":
+        assert (tmp_path / "exported" / "predict_example.py").exists()
+
+
+def test_the_default_name_follows_the_format(dialog):
+    dialog.set_format("torchscript")
+    assert dialog.path_edit.text().endswith(".pt")
+    dialog.set_format("onnx")
+    assert dialog.path_edit.text().endswith(".onnx")
+    dialog.set_path("/somewhere/my-model.onnx")
+    dialog.set_format("bundle")
+    assert dialog.path_edit.text() == "/somewhere/my-model.cnnmodel"
+
+
+def test_a_failed_export_shows_the_message(qtbot, dialog, tmp_path):
+    blocker_file = tmp_path / "a file"
+    blocker_file.write_text("in the way")
+    dialog.set_format("onnx")
+    dialog.set_path(blocker_file / "model.onnx")  # its folder would have to be inside a file
+    with qtbot.waitSignal(dialog.export_failed, timeout=60000) as blocker:
+        dialog.export()
+    assert "cannot be created" in blocker.args[0]
+    assert "Not exported" in dialog.status.text() and "cannot be created" in dialog.status.text()
+    assert not dialog.folder_button.isVisible()

@@ -1,0 +1,147 @@
+"""The Predict section on a real tiny trained run: a folder fills the table and the CSV, the "unknown"
+threshold relabels at once, pictures are copied (or, after asking, moved) into class folders, and a
+.cnnmodel file predicts like the run it came from."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+
+def write_tiny_image_folder(*args, **kwargs) -> Path:
+    """tests/conftest.py's writer (inside tests/gui, `conftest` names the GUI tests' own conftest)."""
+    spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_tiny_image_folder(*args, **kwargs)
+
+
+def _close(qtbot, session) -> None:
+    """Let the session's delayed work start and end before it goes (its health summary starts 300 ms
+    after each edit; a session deleted with that thread running would abort the process)."""
+    qtbot.wait(400)
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=20000)
+    session.tasks.cancel_all()
+    session.deleteLater()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from cnnstudio.cli import main
+
+    root = tmp_path_factory.mktemp("predict")
+    data = write_tiny_image_folder(root / "data", classes=3, per_class=6)
+    project = root / "proj"
+    args = ["train", str(data), "--project", str(project), "--template", "tiny"]
+    assert main([*args, "--epochs", "2", "--batch-size", "8", "--json"]) == 0
+    return data, project
+
+
+@pytest.fixture
+def section(qtbot, trained):
+    from cnnstudio.core.project import Project
+    from cnnstudio.gui.predict.view import PredictSection
+    from cnnstudio.gui.session import ProjectSession
+
+    session = ProjectSession()
+    view = PredictSection(session)
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    session.open_project(Project.open(trained[1]), check=False)
+    qtbot.waitUntil(lambda: view.model_source is not None and not session.tasks.busy(), timeout=20000)
+    yield session, view
+    _close(qtbot, session)
+
+
+def _predict(qtbot, view, inputs):
+    with qtbot.waitSignal(view.predicted, timeout=30000) as blocker:
+        view.add_inputs(inputs)
+    qtbot.waitUntil(lambda: view._task is None, timeout=10000)
+    return blocker.args[0]
+
+
+def test_predicting_a_folder_fills_the_table_and_the_csv(qtbot, section, trained, tmp_path):
+    _session, view = section
+    data = trained[0]
+    (data / "notes.txt").write_text("not a picture")  # skipped: not a picture name
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    result = _predict(qtbot, view, [str(data), str(broken)])
+    pictures = sorted(str(p) for p in data.rglob("*") if p.suffix in (".png", ".jpg"))
+    assert sorted(p.path for p in result.predictions) == pictures
+    model = view.results
+    assert model.rowCount() == len(pictures) + 1  # the unreadable file is a row too
+    classes = {model.index(r, 2).data() for r in range(len(pictures))}
+    assert classes <= {"class_0", "class_1", "class_2"}
+    assert model.index(len(pictures), 2).data() == "not predicted"
+    assert "18 pictures" in view.summary.text() and "1 could not be read" in view.summary.text()
+
+    rows = list(csv.DictReader(view.export_csv(tmp_path / "out.csv").open(encoding="utf-8-sig")))
+    assert len(rows) == len(pictures) + 1
+    by_path = {row["path"]: row for row in rows}
+    for p in result.predictions:
+        assert by_path[p.path]["label"] == p.label
+        assert abs(float(by_path[p.path]["confidence"]) - p.confidence) < 1e-5
+        assert by_path[p.path]["top_1"] == p.top[0][0]
+    assert by_path[str(broken)]["problem"]
+
+    # The threshold relabels at once (no second run of the model), and the CSV follows.
+    view.set_threshold(0.99)
+    unsure = [p for p in result.predictions if p.confidence < 0.99]
+    labels = [model.index(r, 2).data() for r in range(len(pictures))]
+    assert labels.count("unknown") == len(unsure)
+    rows = list(csv.DictReader(view.export_csv(tmp_path / "out2.csv").open(encoding="utf-8-sig")))
+    assert sum(row["label"] == "unknown" for row in rows) == len(unsure)
+    assert view._task is None
+
+
+def test_copy_and_move_into_class_folders(qtbot, section, trained, tmp_path, monkeypatch):
+    session, view = section
+    inputs = tmp_path / "new"
+    shutil.copytree(trained[0] / "class_1", inputs)  # copies: moving must not touch the dataset
+    result = _predict(qtbot, view, [str(inputs)])
+    labels = {Path(p.path).name: p.label for p in result.predictions}
+
+    with qtbot.waitSignal(view.sorted_into, timeout=20000) as blocker:
+        view.sort_into(move=False, dest=tmp_path / "copied")
+    assert len(blocker.args[0]) == len(labels)
+    for name, label in labels.items():
+        assert (tmp_path / "copied" / label / name).exists()
+        assert (inputs / name).exists()
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    view.sort_into(move=True, dest=tmp_path / "moved")
+    qtbot.wait(200)
+    assert not (tmp_path / "moved").exists()  # asked, and the answer was no
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(view.sorted_into, timeout=20000):
+        view.sort_into(move=True, dest=tmp_path / "moved")
+    for name, label in labels.items():
+        assert (tmp_path / "moved" / label / name).exists()
+        assert not (inputs / name).exists()
+    # The table follows the pictures to where they are now.
+    assert all(Path(p.path).parent.parent == tmp_path / "moved" for p in view.results.predictions)
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=10000)
+
+
+def test_a_cnnmodel_file_predicts_like_its_run(qtbot, section, trained, tmp_path):
+    from cnnstudio.core.export import export_run
+
+    _session, view = section
+    from_run = _predict(qtbot, view, [str(trained[0] / "class_0")])
+    bundle = export_run(trained[1], "bundle", tmp_path / "model.cnnmodel").path
+    with qtbot.waitSignal(view.predicted, timeout=30000) as blocker:
+        view.open_model_file(bundle)  # another model: the pictures are predicted again
+    assert view.model_combo.currentText() == "model.cnnmodel"
+    from_file = blocker.args[0]
+    assert [(p.path, p.label) for p in from_file.predictions] == [
+        (p.path, p.label) for p in from_run.predictions
+    ]
+    assert view.model_info.text() == "3 classes"
