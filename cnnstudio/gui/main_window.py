@@ -114,6 +114,8 @@ class MainWindow(QMainWindow):
             file, "Close project", self.close_project, QKeySequence.StandardKey.Close
         )
         file.addSeparator()
+        self.export_action = self._action(file, "Export model…", self.export_model, "Ctrl+E", "save")
+        file.addSeparator()
         self._action(file, "Quit", self.close, QKeySequence.StandardKey.Quit)
 
         edit = bar.addMenu("&Edit")
@@ -180,7 +182,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self.session.project is not None
-        for action in (self.save_action, self.save_as_action, self.close_action):
+        for action in (self.save_action, self.save_as_action, self.close_action, self.export_action):
             action.setEnabled(has)
         self.data_menu.setEnabled(has)
 
@@ -357,7 +359,7 @@ class MainWindow(QMainWindow):
         if self.session.project is None:
             self.settings.setValue("last_project", "")
         self.session.save()
-        self.session.tasks.cancel_all()
+        self.session.shutdown()
         self.settings.sync()
         super().closeEvent(event)
 
@@ -377,6 +379,12 @@ class MainWindow(QMainWindow):
         if folder is not None:
             event.acceptProposedAction()
             self.open_path(folder)
+
+    def export_model(self) -> None:
+        """A verified export of a trained run: bundle, ONNX or TorchScript."""
+        from cnnstudio.gui.export_dialog import open_export_dialog
+
+        open_export_dialog(self.session, self)
 
     def show_error(self, text: str) -> None:
         QMessageBox.warning(self, APP_TITLE, text)

@@ -115,6 +115,16 @@ class ProjectSession(QObject):
             self.project_changed.emit(None)
             self.index_changed.emit(None)
 
+    def shutdown(self, wait_ms: int = 5000) -> None:
+        """Stop timers and background tasks before the session goes away (window closed, tests).
+
+        A pending timer must not start a worker thread that is then destroyed while it runs.
+        """
+        for timer in (self._health_timer, self._save_timer):
+            timer.stop()
+        self._health_again = False
+        self.tasks.cancel_all(wait_ms)
+
     def set_index(self, index: DatasetIndex, checked: bool = False) -> None:
         """Use an index made elsewhere (tests, previews, a finished check)."""
         self._generation += 1

@@ -20,7 +20,7 @@ def project(tmp_path_factory):
     import contextlib
     import io
 
-    from conftest import write_tiny_image_folder
+    from image_fixtures import write_tiny_image_folder
 
     root = tmp_path_factory.mktemp("export_cli")
     data = write_tiny_image_folder(root / "data", classes=3, per_class=10, size=24)

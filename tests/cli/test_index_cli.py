@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_tiny_image_folder
+from image_fixtures import write_tiny_image_folder
 
 from cnnstudio.cli import main
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import write_tiny_image_folder
+from image_fixtures import write_tiny_image_folder
 from PIL import Image
 
 from cnnstudio.core.dataset import (

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_tiny_image_folder
+from image_fixtures import write_tiny_image_folder
 from PIL import Image
 
 from cnnstudio.core.dataset import DatasetIndex, Sample, scan_source

@@ -19,7 +19,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import write_tiny_image_folder
+from image_fixtures import write_tiny_image_folder
 from test_export_example import write_varied_pictures
 
 from cnnstudio.cli import main

@@ -99,10 +99,10 @@ def _drop_on_row(view, row: int, mime: QMimeData) -> None:
     pos = QPointF(rect.center())
     target = view.viewport()
     buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, buttons, mods)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, buttons, mods)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
-    move = QDragMoveEvent(pos, Qt.DropAction.CopyAction, mime, buttons, mods)
+    move = QDragMoveEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, buttons, mods)
     QApplication.sendEvent(target, move)
     assert move.isAccepted()
     drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, buttons, mods, QEvent.Type.Drop)

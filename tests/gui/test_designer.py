@@ -90,12 +90,12 @@ def between(stack, above: int, below: int) -> QPoint:
 def drop(stack, mime, pos: QPoint) -> None:
     """The drag enters the stack, moves to `pos` (the indicator shows there) and drops."""
     enter = QDragEnterEvent(
-        QPointF(pos), ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(stack, enter)
     assert enter.isAccepted()
     move = QDragMoveEvent(
-        QPointF(pos), ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(stack, move)
     assert move.isAccepted()
@@ -130,7 +130,7 @@ def test_drop_indicator_follows_the_pointer_and_never_goes_above_the_input(desig
     stack = designer.stack
     mime = layer_mime({"type": "BatchNormalization"})
     enter = QDragEnterEvent(
-        QPointF(between(stack, 2, 3)),
+        between(stack, 2, 3),
         ACTIONS,
         mime,
         Qt.MouseButton.LeftButton,
@@ -140,7 +140,7 @@ def test_drop_indicator_follows_the_pointer_and_never_goes_above_the_input(desig
     assert stack.drop_index == 3
     top = QPoint(20, stack.cards[0].geometry().top() + 2)
     move = QDragMoveEvent(
-        QPointF(top), ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        top, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(stack, move)
     assert stack.drop_index == 1
@@ -154,7 +154,7 @@ def test_foreign_drags_are_refused(designer):
     mime = QMimeData()
     mime.setText("hello")
     enter = QDragEnterEvent(
-        QPointF(50, 50), ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        QPoint(50, 50), ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(designer.stack, enter)
     assert not enter.isAccepted()

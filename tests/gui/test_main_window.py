@@ -100,7 +100,7 @@ def test_dropping_a_folder_anywhere_opens_it(window, qtbot, tiny_image_folder, m
     target = window.welcome
     pos = QPointF(target.rect().center())
     enter = QDragEnterEvent(
-        pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()

@@ -5,28 +5,18 @@ threshold relabels at once, pictures are copied (or, after asking, moved) into c
 from __future__ import annotations
 
 import csv
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
+from image_fixtures import write_tiny_image_folder
 from PySide6.QtWidgets import QMessageBox
 
 
-def write_tiny_image_folder(*args, **kwargs) -> Path:
-    """tests/conftest.py's writer (inside tests/gui, `conftest` names the GUI tests' own conftest)."""
-    spec = importlib.util.spec_from_file_location("_root_conftest", Path(__file__).parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_tiny_image_folder(*args, **kwargs)
-
-
 def _close(qtbot, session) -> None:
-    """Let the session's delayed work start and end before it goes (its health summary starts 300 ms
-    after each edit; a session deleted with that thread running would abort the process)."""
-    qtbot.wait(400)
-    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=20000)
-    session.tasks.cancel_all()
+    """Stop the session's timers and tasks before it goes: a worker thread destroyed while it
+    runs would abort the process."""
+    session.shutdown()
     session.deleteLater()
 
 

@@ -1,12 +1,35 @@
-"""Evaluate a classifier: predictions, metrics, confusion matrix, top losses, label issues, Grad-CAM."""
+"""Evaluate a classifier: predictions, metrics, confusion matrix, top losses, label issues, Grad-CAM.
 
-from cnnstudio.core.evaluate.inference import evaluate_model, predict_probabilities
-from cnnstudio.core.evaluate.label_issues import find_label_issues
-from cnnstudio.core.evaluate.metrics import METRIC_EXPLANATIONS
-from cnnstudio.core.evaluate.report import EvaluationReport
-from cnnstudio.core.evaluate.saliency import GradCamError, grad_cam, heat_colors, overlay_heatmap
+The names below are imported on first use (PEP 562), as in core.dataset: reopening a saved
+evaluation (EvaluationReport.load) needs numpy and scikit-learn, not torch.
+"""
 
-metric_explanations = METRIC_EXPLANATIONS
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnstudio.core.evaluate.inference import evaluate_model, predict_probabilities
+    from cnnstudio.core.evaluate.label_issues import find_label_issues
+    from cnnstudio.core.evaluate.metrics import METRIC_EXPLANATIONS
+    from cnnstudio.core.evaluate.report import EvaluationReport
+    from cnnstudio.core.evaluate.saliency import GradCamError, grad_cam, heat_colors, overlay_heatmap
+
+    metric_explanations = METRIC_EXPLANATIONS
+
+_HOMES = {
+    "evaluate_model": ("inference", "evaluate_model"),
+    "predict_probabilities": ("inference", "predict_probabilities"),
+    "find_label_issues": ("label_issues", "find_label_issues"),
+    "METRIC_EXPLANATIONS": ("metrics", "METRIC_EXPLANATIONS"),
+    "metric_explanations": ("metrics", "METRIC_EXPLANATIONS"),
+    "EvaluationReport": ("report", "EvaluationReport"),
+    "GradCamError": ("saliency", "GradCamError"),
+    "grad_cam": ("saliency", "grad_cam"),
+    "heat_colors": ("saliency", "heat_colors"),
+    "overlay_heatmap": ("saliency", "overlay_heatmap"),
+}
 
 __all__ = [
     "METRIC_EXPLANATIONS",
@@ -20,3 +43,16 @@ __all__ = [
     "overlay_heatmap",
     "predict_probabilities",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home[0]}"), home[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
