@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo bench clean
+.PHONY: install run test demo bench clean package package-test
 
 install: $(STAMP)
 
@@ -28,5 +28,13 @@ test: install
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
+# The standalone app: dist/CNNStudio/ (one folder), started by dist/CNNStudio/cnnstudio.
+package: install
+	$(BIN)/pyinstaller packaging/cnnstudio.spec --noconfirm --distpath dist --workpath build/pyinstaller
+
+# The built app passes its self-test and shows its main window (Xvfb).
+package-test: package
+	packaging/package_test.sh dist/CNNStudio/cnnstudio
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

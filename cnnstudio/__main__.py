@@ -1,5 +1,6 @@
 """`cnnstudio` with no arguments opens the app; `cnnstudio --demo` opens it on the demo project;
-with a command, runs the command line."""
+`cnnstudio --selftest` checks the installation headless (cnnstudio/selftest.py); with a command,
+runs the command line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
 
     multiprocessing.freeze_support()
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--selftest":
+        from cnnstudio.selftest import run_selftest
+
+        return run_selftest()
     if not argv or argv == ["--demo"]:
         from cnnstudio.gui.app import run
 

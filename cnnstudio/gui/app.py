@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 ORGANIZATION = "CNNStudio"
@@ -27,6 +27,10 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
+    app.setDesktopFileName("cnnstudio")  # matches resources/cnnstudio.desktop (Wayland, task bars)
+    from cnnstudio.gui.style.icons import resources_dir
+
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "app" / "cnnstudio.png")))
     if sys.platform.startswith("linux") and app.style().name().lower() not in ("fusion", "breeze", "kvantum"):
         app.setStyle("Fusion")  # the platform's palette, light or dark, with a style that draws it well
     _follow_color_scheme(app)

@@ -49,7 +49,6 @@ class MainWindow(QMainWindow):
         self.sections = list(sections or SECTIONS)
         self.pages: dict[int, QWidget] = {}
         self.setWindowTitle(APP_TITLE)
-        self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
         self.resize(1360, 860)
 
