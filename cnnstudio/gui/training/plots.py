@@ -1,0 +1,286 @@
+"""Live curves: loss and accuracy (training per batch, smoothed, and per epoch; validation per epoch),
+the learning rate, and other runs overlaid for comparison.
+
+New points go into `DecimatingSeries` as they arrive; `refresh()` copies at most a few thousand
+points per curve into pyqtgraph, and does nothing while the plots are hidden. The panel calls it a
+few times a second, so a run of 1,000 epochs x 1,000 batches draws as fast as a short one.
+
+The axes' ranges are set here, not by pyqtgraph's auto-range: the x axis spans the whole run from
+its start, and the loss axis moves only when the curves leave it or shrink well inside it. Measured
+while training: auto-range repainted each plot twice per refresh and redrew its axes and grid each
+time (the costly part), about 20 ms a plot on this machine's shared CPU; with fixed ranges most
+refreshes repaint only the curves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from cnnstudio.gui.style import class_color
+from cnnstudio.gui.training.feed import BatchPoint
+from cnnstudio.gui.training.series import DecimatingSeries, Smoother
+
+TRAIN_COLOR = "#4e79a7"
+VAL_COLOR = "#f28e2b"
+LR_COLOR = "#59a14f"
+SYMBOLS_UP_TO = 60  # epoch markers while there are this few epochs (more would clutter the line)
+
+
+def _pen(color: str | QColor, width: float = 2.0, alpha: int = 255, dash: bool = False):
+    c = QColor(color)
+    c.setAlpha(alpha)
+    pen = pg.mkPen(c, width=width)
+    if dash:
+        pen.setStyle(Qt.PenStyle.DashLine)
+    return pen
+
+
+class _Plot(pg.PlotWidget):
+    def __init__(self, title: str, y_label: str, parent: QWidget | None = None):
+        palette = QGuiApplication.palette()
+        super().__init__(parent, background=palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        item = self.getPlotItem()
+        item.setTitle(title, color=text.name(), size="10pt")
+        item.showGrid(x=True, y=True, alpha=0.12)
+        for name in ("left", "bottom"):
+            axis = item.getAxis(name)
+            axis.setPen(pg.mkPen(text))
+            axis.setTextPen(pg.mkPen(text))
+            # Major ticks only: the grid is drawn per tick level, and minor levels tripled the cost
+            # of every repaint (measured), for lines nobody reads while a run trains.
+            axis.setStyle(maxTickLevel=0)
+        item.setLabel("bottom", "epoch")
+        item.setLabel("left", y_label)
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        self.setMinimumHeight(150)
+        self.legend = item.addLegend(
+            offset=(-8, 8), labelTextColor=text, brush=pg.mkBrush(palette.color(QPalette.ColorRole.Base))
+        )
+
+    def curve(self, pen, name: str | None = None, symbol: bool = False, color: str | None = None):
+        kwargs: dict[str, Any] = {"pen": pen, "name": name, "connect": "finite"}
+        if symbol:
+            kwargs.update(symbol="o", symbolSize=5, symbolPen=None, symbolBrush=pg.mkBrush(color))
+        item = self.plot([], [], **kwargs)
+        item.setClipToView(True)
+        return item
+
+
+def _sticky_range(shown: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
+    """The loss axis: from 0 (a loss is never below) to a little above the highest value, unchanged
+    while the curves stay inside it and reach above 40% of it."""
+    bottom = min(0.0, low)
+    if shown is not None:
+        inside = shown[0] <= low and high <= shown[1]
+        if inside and high - bottom >= 0.4 * (shown[1] - shown[0]):
+            return shown
+    return (bottom, bottom + max(high - bottom, 1e-6) * 1.08)
+
+
+class TrainingPlots(QWidget):
+    def __init__(self, parent: QWidget | None = None, max_points: int = 1500):
+        super().__init__(parent)
+        self.max_points = max_points
+        self.loss_plot = _Plot("Loss (lower is better)", "loss", self)
+        self.accuracy_plot = _Plot("Accuracy (higher is better)", "accuracy", self)
+        self.accuracy_plot.legend.setOffset((-8, -8))  # bottom right: accuracy rises towards the top right
+        self.accuracy_plot.setYRange(0, 1, padding=0.02)
+        self.lr_plot = _Plot("Learning rate", "learning rate", self)
+        self.lr_plot.setLogMode(y=True)
+        self.lr_plot.getPlotItem().setLabel("left", "")
+        self.lr_plot.setMaximumHeight(170)
+        self.lr_plot.setMinimumHeight(130)
+        self.lr_plot.removeItem(self.lr_plot.legend)
+
+        self.curves = {
+            "batch_loss": self.loss_plot.curve(_pen(TRAIN_COLOR, 1, 90), "training (per batch, smoothed)"),
+            "loss": self.loss_plot.curve(_pen(TRAIN_COLOR), "training", True, TRAIN_COLOR),
+            "val_loss": self.loss_plot.curve(_pen(VAL_COLOR), "validation", True, VAL_COLOR),
+            "batch_accuracy": self.accuracy_plot.curve(
+                _pen(TRAIN_COLOR, 1, 90), "training (per batch, smoothed)"
+            ),
+            "accuracy": self.accuracy_plot.curve(_pen(TRAIN_COLOR), "training", True, TRAIN_COLOR),
+            "val_accuracy": self.accuracy_plot.curve(_pen(VAL_COLOR), "validation", True, VAL_COLOR),
+            "lr": self.lr_plot.curve(_pen(LR_COLOR, 1.5)),
+        }
+        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
+            plot.getPlotItem().disableAutoRange()
+        self._symbols = True
+        self.run_epochs = 1  # the x axis spans at least this many epochs
+        self._x_shown: float | None = None
+        self._loss_shown: tuple[float, float] | None = None
+        self._lr_shown: tuple[float, float] | None = None
+        self.overlays: dict[str, list[tuple[_Plot, pg.PlotDataItem]]] = {}
+
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(6)
+        grid.addWidget(self.loss_plot, 0, 0)
+        grid.addWidget(self.accuracy_plot, 0, 1)
+        grid.addWidget(self.lr_plot, 1, 0, 1, 2)
+        grid.setRowStretch(0, 1)
+        self.clear()
+
+    # ---- data ----------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget the live run's points (overlays stay)."""
+        self.series = {k: DecimatingSeries(self.max_points) for k in ("batch_loss", "batch_accuracy", "lr")}
+        self._smooth_loss = Smoother(0.9)
+        self._smooth_accuracy = Smoother(0.9)
+        self.epochs: dict[str, list[float]] = {
+            k: [] for k in ("x", "loss", "accuracy", "val_loss", "val_accuracy")
+        }
+        self._dirty = True
+        self._loss_shown = self._lr_shown = None
+        self.refresh()
+
+    def set_run_length(self, epochs: int) -> None:
+        """The run's number of epochs: the x axis shows the whole run from its start."""
+        self.run_epochs = max(1, int(epochs))
+        self._dirty = True
+
+    def add_batches(self, points: Iterable[BatchPoint]) -> None:
+        loss, accuracy, lr = self.series["batch_loss"], self.series["batch_accuracy"], self.series["lr"]
+        smooth_loss, smooth_accuracy = self._smooth_loss, self._smooth_accuracy
+        for p in points:
+            loss.append(p.x, smooth_loss(p.loss))
+            accuracy.append(p.x, smooth_accuracy(p.accuracy))
+            lr.append(p.x, p.lr)
+            self._dirty = True
+
+    def add_epochs(self, logs: Iterable[dict[str, Any]]) -> None:
+        for e in logs:
+            self.epochs["x"].append(e["epoch"] + 1)
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                value = e.get(key)
+                self.epochs[key].append(math.nan if value is None else float(value))
+            self._dirty = True
+
+    def set_epochs(self, logs: Iterable[dict[str, Any]]) -> None:
+        """Replace the epoch curves (a resumed run shows the epochs it had done before)."""
+        self.epochs = {k: [] for k in self.epochs}
+        self.add_epochs(logs)
+
+    # ---- drawing -------------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> None:
+        if not (self._dirty or force) or (not self.isVisible() and not force):
+            return
+        self._dirty = False
+        for key in ("batch_loss", "batch_accuracy", "lr"):
+            x, y = self.series[key].data()
+            if key == "lr":
+                keep = y > 0  # a log axis cannot show 0
+                x, y = x[keep], y[keep]
+            self.curves[key].setData(x, y)
+        x = np.asarray(self.epochs["x"], dtype=float)
+        symbols = len(x) <= SYMBOLS_UP_TO
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            y = np.asarray(self.epochs[key], dtype=float)
+            curve = self.curves[key]
+            if symbols != self._symbols:
+                curve.setSymbol("o" if symbols else None)
+            curve.setData(x, y)
+        self._symbols = symbols
+        self._update_ranges()
+
+    def _update_ranges(self) -> None:
+        x_max = float(self.run_epochs)
+        losses = []
+        for key in ("batch_loss", "loss", "val_loss"):
+            x, y = self.curves[key].getData()
+            if x is not None and len(x):
+                x_max = max(x_max, float(np.nanmax(x)))
+                losses.append(y)
+        for items in self.overlays.values():
+            for plot, item in items:
+                x, y = item.getData()
+                if x is not None and len(x):
+                    x_max = max(x_max, float(np.nanmax(x)))
+                    if plot is self.loss_plot:
+                        losses.append(y)
+        if x_max != self._x_shown:
+            self._x_shown = x_max
+            for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
+                plot.setXRange(0, x_max, padding=0.02)
+        values = np.concatenate(losses) if losses else np.empty(0)
+        values = values[np.isfinite(values)]
+        if len(values):
+            self._loss_shown = _sticky_range(self._loss_shown, float(values.min()), float(values.max()))
+            self.loss_plot.setYRange(*self._loss_shown, padding=0)
+        _, lr = self.curves["lr"].getData()
+        if lr is not None and len(lr):  # log10 values
+            low, high = float(np.min(lr)), float(np.max(lr))
+            if self._lr_shown is None or not (self._lr_shown[0] <= low and high <= self._lr_shown[1]):
+                # Whole decades, at least two, labelled only at powers of ten: the plot is short,
+                # and pyqtgraph's log axis would label every in-between value on top of each other.
+                bottom, top = math.floor(low - 0.25), math.ceil(high + 0.25)
+                if top - bottom < 2:
+                    bottom, top = bottom - 1, top + (1 if top - bottom < 1 else 0)
+                self._lr_shown = (bottom, top)
+                self.lr_plot.setYRange(bottom, top, padding=0.05)
+                ticks = [(v, f"{10.0**v:g}") for v in range(bottom, top + 1)]
+                self.lr_plot.getAxis("left").setTicks([ticks, []])
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh(force=True)
+
+    # ---- other runs ----------------------------------------------------------------------------
+    def set_overlays(self, runs: list[tuple[str, dict[str, list]]]) -> None:
+        """Draw these runs' epoch curves (name, read_curves(run)) next to the live one, one colour each:
+        dashed = training, solid = validation."""
+        for items in self.overlays.values():
+            for plot, item in items:
+                plot.legend.removeItem(item)
+                plot.removeItem(item)
+        self.overlays = {}
+        for i, (name, curves) in enumerate(runs):
+            color = class_color(i + 2)  # 0 and 1 look like the live run's own colours
+            x = np.asarray(curves["x"], dtype=float)
+            items = []
+            for plot, key in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy")):
+                values = {
+                    k: np.array([math.nan if v is None else v for v in curves[k]], dtype=float)
+                    for k in (key, f"val_{key}")
+                }
+                dots = (
+                    {"symbol": "o", "symbolSize": 5, "symbolPen": None, "symbolBrush": color}
+                    if len(x) <= SYMBOLS_UP_TO
+                    else {}
+                )
+                train = plot.plot(
+                    x, values[key], pen=_pen(color, 1.5, 200, dash=True), connect="finite", **dots
+                )
+                val = plot.plot(
+                    x, values[f"val_{key}"], pen=_pen(color, 2), connect="finite", name=name, **dots
+                )
+                items += [(plot, train), (plot, val)]
+                if np.isnan(values[f"val_{key}"]).all():  # no validation split: name the training curve
+                    plot.legend.addItem(train, f"{name} (training)")
+            self.overlays[name] = items
+        self._loss_shown = None
+        self._update_ranges()
+
+    def view_ranges(self) -> dict[str, list[list[float]]]:
+        return {
+            name: getattr(self, f"{name}_plot").getPlotItem().viewRange()
+            for name in ("loss", "accuracy", "lr")
+        }
+
+    def point_counts(self) -> dict[str, int]:
+        """How many points each live curve draws now (tests and the benchmark read it)."""
+        counts = {}
+        for key, curve in self.curves.items():
+            x, _ = curve.getData()
+            counts[key] = 0 if x is None else len(x)
+        return counts

@@ -1,0 +1,169 @@
+"""The run history as data (Qt-free): what each run folder says about itself, and its curves.
+
+A run that was killed (the app closed by force, the computer went off) still says "running" in its
+state.json; `load_run` tells it from a live one by the process id written there, and calls it
+"interrupted": it can be resumed from its last checkpoint.
+
+Reading metrics.csv goes through core.train, which imports torch: call these from a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnstudio.gui.training.text import settings_summary
+
+STATES = ("running", "finished", "stopped", "crashed", "interrupted")
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    name: str
+    created: str  # "2026-11-28 21:54"
+    state: str  # one of STATES
+    reason: str
+    message: str
+    epochs_done: int
+    epochs: int
+    best_val_accuracy: float | None
+    best_accuracy: float | None  # training accuracy, for runs without a validation split
+    summary: str
+    precision: str
+    spec: dict[str, Any] | None
+    train: dict[str, Any] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+    has_best: bool = False
+    has_last: bool = False
+    partial_epoch: bool = False  # stopped in the middle of an epoch
+
+    @property
+    def can_resume(self) -> bool:
+        """An unfinished run with its last checkpoint: it continues where it stopped."""
+        return (
+            self.state in ("stopped", "crashed", "interrupted")
+            and self.has_last
+            and (self.epochs_done < self.epochs or self.partial_epoch)
+            and self.spec is not None
+        )
+
+    @property
+    def can_continue(self) -> bool:
+        """A finished run can train for more epochs from where it ended."""
+        return self.state == "finished" and self.has_last and self.spec is not None
+
+    @property
+    def can_fine_tune(self) -> bool:
+        return self.has_best and self.spec is not None and self.state != "running"
+
+    @property
+    def display_state(self) -> str:
+        if self.state == "finished" and self.reason == "early_stopping":
+            return "finished (stopped early)"
+        if self.state == "crashed" and self.reason == "unstable":
+            return "crashed (unstable)"
+        return self.state
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would end the process on Windows
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
+    """The record of one run folder, or None when it is not a readable run.
+
+    `live`: runs this process is training now; any other run of this process that says "running"
+    lost its thread and counts as interrupted.
+    """
+    run_dir = Path(run_dir)
+    config = _read(run_dir / "config.json")
+    if not config:
+        return None
+    state = _read(run_dir / "state.json")
+    status = state.get("status", "interrupted")
+    if status == "running":
+        pid = int(state.get("pid") or 0)
+        alive = run_dir in (live or set()) if pid == os.getpid() else _pid_alive(pid)
+        status = "running" if alive else "interrupted"
+    from cnnstudio.core.train.run import read_metrics  # imports torch: runs in a worker
+
+    train = config.get("train") or {}
+    rows = [r for r in read_metrics(run_dir) if r["kind"] == "epoch"]
+    val = [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None]
+    acc = [r["accuracy"] for r in rows if r.get("accuracy") is not None]
+    created = str(config.get("created", "")).replace("T", " ")[:16]
+    precision = config.get("precision", "")
+    return RunRecord(
+        path=run_dir,
+        name=run_dir.name,
+        created=created,
+        state=status if status in STATES else "interrupted",
+        reason=str(state.get("reason", "")),
+        message=str(state.get("message", "")),
+        epochs_done=int(state.get("epochs_done", len(rows)) or 0),
+        epochs=int(state.get("epochs", train.get("epochs", 0)) or 0),
+        best_val_accuracy=max(val) if val else None,
+        best_accuracy=max(acc) if acc else None,
+        summary=settings_summary(train, precision if precision != "float32" else None),
+        precision=str(config.get("precision_label", precision)),
+        spec=config.get("spec"),
+        train=train,
+        class_names=list(config.get("class_names") or []),
+        has_best=(run_dir / "best.safetensors").exists(),
+        has_last=(run_dir / "last.safetensors").exists(),
+        partial_epoch=bool(state.get("batch")),
+    )
+
+
+def list_runs(runs_dir: Path, live: set[Path] | None = None) -> list[RunRecord]:
+    """Every readable run under runs_dir, newest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    records = [load_run(p, live) for p in sorted(runs_dir.iterdir(), reverse=True) if p.is_dir()]
+    return [r for r in records if r is not None]
+
+
+def read_curves(run_dir: Path) -> dict[str, list[float | None]]:
+    """A run's per-epoch curves: x (epochs done), loss, accuracy, val_loss, val_accuracy, lr."""
+    from cnnstudio.core.train.run import read_metrics
+
+    rows = [r for r in read_metrics(Path(run_dir)) if r["kind"] == "epoch"]
+    out: dict[str, list[float | None]] = {"x": [r["epoch"] + 1 for r in rows]}
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        out[key] = [r.get(key) for r in rows]
+    return out
