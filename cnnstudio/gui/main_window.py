@@ -218,7 +218,17 @@ class MainWindow(QMainWindow):
 
     # ---- projects ----------------------------------------------------------------------------------
     def open_project(self, project) -> None:
+        if not self._confirm_leaving():
+            return
         self.session.open_project(project)
+
+    def _confirm_leaving(self) -> bool:
+        """Before the project goes away: a running training is stopped (saved) only if the user agrees."""
+        for page in self.pages.values():
+            confirm = getattr(page, "confirm_stop", None)
+            if confirm is not None and not confirm(self):
+                return False
+        return True
 
     def open_path(self, path: str | Path, ask: bool = True) -> None:
         """A project folder, a folder of images or a CSV: opened, or made into a new project."""
@@ -259,7 +269,8 @@ class MainWindow(QMainWindow):
         )
 
     def close_project(self) -> None:
-        self.session.close_project()
+        if self._confirm_leaving():
+            self.session.close_project()
 
     def save(self) -> None:
         self.session.save()
