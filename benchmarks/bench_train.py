@@ -1,0 +1,134 @@
+"""Trainer.fit against a bare PyTorch loop over the same cached uint8 tensors (one process).
+
+Seed CNN (template "seed"), 4,000 random-but-fixed 64x64x3 uint8 images, 10 classes, batch 32,
+Adam, one epoch per measurement. Measured: images per second of
+  A  the bare loop: x[idx].float() / 255 -> model -> cross-entropy -> Adam, nothing else;
+  B  Trainer.fit, precision "full", no augmentation;
+  C  Trainer.fit, precision "full", default augmentation.
+Targets: B/A >= 0.95, C/A >= 0.8. The runs are interleaved (A B C A B C ...) after a warm-up and
+the medians compared, because the machine is shared and the numbers are noisy.
+
+    python benchmarks/bench_train.py [--images 4000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import cnnstudio  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
+from cnnstudio.core.spec import build_model, template
+from cnnstudio.core.train import AugmentConfig, TrainConfig, Trainer, configure_threads
+from cnnstudio.core.train.memory_format import use_channels_last
+
+CLASSES = [f"c{i}" for i in range(10)]
+
+
+def fixed_data(n: int, size: int = 64, classes: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)
+    y = rng.integers(0, classes, n).astype(np.int64)
+    return X, y
+
+
+def bare_loop(
+    spec, X: np.ndarray, y: np.ndarray, batch_size: int = 32, layout: str = "nchw", bf16: bool = False
+):
+    """One epoch of the plainest loop over the cached tensors; returns images per second.
+
+    layout: "nchw"; "nhwc" (model and batch channels_last); "mixed" (the trainer's bf16 layout:
+    NHWC except the first convolution, batch NCHW).
+    """
+    torch.manual_seed(0)
+    model = build_model(spec, int(y.max()) + 1).train()
+    if layout == "nhwc":
+        model = model.to(memory_format=torch.channels_last)
+    elif layout == "mixed":
+        use_channels_last(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xs, ys = torch.from_numpy(X), torch.from_numpy(y)
+    order = torch.randperm(len(ys))
+    start = time.perf_counter()
+    for lo in range(0, len(ys), batch_size):
+        idx = order[lo : lo + batch_size]
+        x = xs[idx].float() / 255
+        if layout == "nhwc":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), ys[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return len(ys) / (time.perf_counter() - start)
+
+
+def trainer_epoch(
+    spec, X, y, precision: str = "full", augment: AugmentConfig | None = None, batch_size: int = 32
+):
+    """One epoch of Trainer.fit (no run folder, no validation); returns images per second."""
+    config = TrainConfig(
+        epochs=1,
+        batch_size=batch_size,
+        device="cpu",
+        precision=precision,
+        augment=augment or AugmentConfig.none(),
+    )
+    trainer = Trainer(
+        spec, config, class_names=CLASSES[: int(y.max()) + 1], preprocessing=spec.preprocessing()
+    )
+    start = time.perf_counter()
+    trainer.fit((X, y))
+    return len(y) / (time.perf_counter() - start)
+
+
+def interleaved(runs: dict, repeats: int) -> dict[str, float]:
+    """Median images/s of each run, measured A B C A B C ... after one warm-up of each."""
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run()  # warm-up: allocator, oneDNN kernels
+    for _ in range(repeats):
+        for name, run in runs.items():
+            results[name].append(run())
+    for name, values in results.items():
+        print(
+            f"  {name:<34} {statistics.median(values):8.1f} img/s  (runs: {', '.join(f'{v:.0f}' for v in values)})"
+        )
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    threads = configure_threads()
+    spec = template("seed")
+    X, y = fixed_data(args.images)
+    print(f"Seed CNN, {args.images} images 64x64x3, batch 32, {threads} threads, torch {torch.__version__}")
+    print("Shared machine: numbers are noisy; medians of interleaved runs.")
+    med = interleaved(
+        {
+            "A bare loop (float32)": lambda: bare_loop(spec, X, y),
+            "B Trainer.fit full, no augment": lambda: trainer_epoch(spec, X, y),
+            "C Trainer.fit full, default augment": lambda: trainer_epoch(
+                spec, X, y, augment=AugmentConfig.default()
+            ),
+        },
+        args.repeats,
+    )
+    a, b, c = med.values()
+    ok_b, ok_c = b / a >= 0.95, c / a >= 0.8
+    print(f"B/A = {b / a:.3f}  (target >= 0.95) {'OK' if ok_b else 'BELOW TARGET'}")
+    print(f"C/A = {c / a:.3f}  (target >= 0.80) {'OK' if ok_c else 'BELOW TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

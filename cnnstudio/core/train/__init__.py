@@ -1,0 +1,46 @@
+"""Training: `Trainer.fit` over the cached uint8 split, run folders, checkpoints, augmentation.
+
+from cnnstudio.core.train import TrainConfig, AugmentConfig, Trainer
+trainer = Trainer(spec, TrainConfig(epochs=5), class_names=names, preprocessing=spec.preprocessing(),
+                  run_dir=new_run_dir(project.runs_dir, "seed"))
+history = trainer.fit((X_train, y_train), (X_val, y_val))
+"""
+
+from cnnstudio.core.train.augment import augment_batch
+from cnnstudio.core.train.callbacks import Callback, History
+from cnnstudio.core.train.checkpoints import load_run_weights, read_weights
+from cnnstudio.core.train.config import AugmentConfig, TrainConfig
+from cnnstudio.core.train.device import (
+    PrecisionPlan,
+    configure_threads,
+    cpu_bf16_feature,
+    cpu_supports_fast_bf16,
+    resolve_device,
+    resolve_precision,
+)
+from cnnstudio.core.train.failures import TrainingFailed
+from cnnstudio.core.train.lr_finder import LRFindResult, lr_find
+from cnnstudio.core.train.run import new_run_dir, read_metrics
+from cnnstudio.core.train.trainer import Trainer
+
+__all__ = [
+    "AugmentConfig",
+    "Callback",
+    "History",
+    "LRFindResult",
+    "PrecisionPlan",
+    "TrainConfig",
+    "Trainer",
+    "TrainingFailed",
+    "augment_batch",
+    "configure_threads",
+    "cpu_bf16_feature",
+    "cpu_supports_fast_bf16",
+    "load_run_weights",
+    "lr_find",
+    "new_run_dir",
+    "read_metrics",
+    "read_weights",
+    "resolve_device",
+    "resolve_precision",
+]
