@@ -12,7 +12,7 @@ import sys
 
 from cnnstudio.core.errors import UserError
 
-COMMANDS = ["gui", "index", "spec", "demo", "train", "evaluate", "export", "predict"]
+COMMANDS = ["gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble"]
 
 
 def build_parser() -> argparse.ArgumentParser:

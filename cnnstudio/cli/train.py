@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from cnnstudio.core.errors import UserError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on a folder of images or a project")
@@ -111,6 +113,10 @@ def train_and_report(project, spec, config, as_json: bool, resume: str | None = 
         init_weights=init_from,
     )
     print_step(f"Precision: {result.precision}; device: {result.device}")
+    if result.history.error is not None:
+        raise UserError(
+            f"{result.history.error} The run {result.run_dir.name} keeps its last good checkpoint."
+        )
     summary = result_summary(result)
     if as_json:
         print(json.dumps(summary, indent=2))

@@ -116,10 +116,12 @@ def train_project(
     init_weights: Path | None = None,
     data: PreparedData | None = None,
     on_trainer=None,
+    evaluate: tuple[str, ...] = ("val", "test"),
 ) -> TrainingResult:
-    """Train a new run (or resume one) and evaluate its best weights on the validation and test splits.
+    """Train a new run (or resume one) and evaluate its best weights on the `evaluate` splits.
 
     `on_trainer(trainer)` is called once the trainer exists, so a GUI can keep it for pause and stop.
+    A run that failed (unstable loss, out of memory) is not evaluated: `result.history.error` says why.
     """
     from cnnstudio.core.spec import infer_shapes
     from cnnstudio.core.train import Trainer, new_run_dir
@@ -159,7 +161,7 @@ def train_project(
         on_trainer(trainer)
     history = trainer.fit(train, val)
     reports = {}
-    for split in ("val", "test"):
+    for split in evaluate if history.error is None else ():
         if len(data.splits[split].y):
             reports[split] = evaluate_run(project, run_dir, split=split, data=data)
     return TrainingResult(run_dir, history, trainer.precision_label, str(trainer.device), reports, data)

@@ -67,6 +67,12 @@ SECTIONS: list[Section] = [
         "The Evaluate section arrives with the evaluation view.",
     ),
     Section(
+        "Search",
+        "search",
+        "cnnstudio.gui.search.section",
+        "The Search section arrives with hyperparameter search.",
+    ),
+    Section(
         "Predict",
         "predict",
         "cnnstudio.gui.predict.section",

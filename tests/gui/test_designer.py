@@ -89,14 +89,10 @@ def between(stack, above: int, below: int) -> QPoint:
 
 def drop(stack, mime, pos: QPoint) -> None:
     """The drag enters the stack, moves to `pos` (the indicator shows there) and drops."""
-    enter = QDragEnterEvent(
-        pos, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    enter = QDragEnterEvent(pos, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(stack, enter)
     assert enter.isAccepted()
-    move = QDragMoveEvent(
-        pos, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    move = QDragMoveEvent(pos, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(stack, move)
     assert move.isAccepted()
     assert stack.indicator.isVisible()
@@ -139,9 +135,7 @@ def test_drop_indicator_follows_the_pointer_and_never_goes_above_the_input(desig
     QApplication.sendEvent(stack, enter)
     assert stack.drop_index == 3
     top = QPoint(20, stack.cards[0].geometry().top() + 2)
-    move = QDragMoveEvent(
-        top, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    move = QDragMoveEvent(top, ACTIONS, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(stack, move)
     assert stack.drop_index == 1
     drop(stack, mime, top)

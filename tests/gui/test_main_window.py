@@ -100,7 +100,11 @@ def test_dropping_a_folder_anywhere_opens_it(window, qtbot, tiny_image_folder, m
     target = window.welcome
     pos = QPointF(target.rect().center())
     enter = QDragEnterEvent(
-        pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
@@ -123,7 +127,7 @@ def test_sections_are_created_when_first_shown_and_missing_ones_say_what_comes(
     wait_idle(qtbot, window.session)
     assert set(window.pages) == {0}
     titles = [s.title for s in window.sections]
-    assert titles == ["Data", "Model", "Train", "Evaluate", "Predict"]
+    assert titles == ["Data", "Model", "Train", "Evaluate", "Search", "Predict"]
     # A section plugs in by module path; one that does not exist yet shows a placeholder.
     missing = Section(
         "Model",

@@ -36,6 +36,10 @@ def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
     if not path.exists():
         raise UserError(f"The model {path} does not exist. Give a .cnnmodel file or a project folder.")
     if path.is_file():
+        from cnnstudio.core.ensemble import is_ensemble_bundle, load_ensemble_bundle
+
+        if is_ensemble_bundle(path):
+            return load_ensemble_bundle(path)
         bundle = read_bundle(path)
         return LoadedModel(
             bundle.build_model(),

@@ -157,6 +157,7 @@ class RunHistory(QWidget):
                 color = {
                     "crashed": error_color(),
                     "interrupted": warning_color(),
+                    "pruned": warning_color(),
                     "stopped": warning_color(),
                 }.get(record.state)
                 if color is not None:

@@ -18,7 +18,14 @@ from typing import Any
 
 from cnnstudio.gui.training.text import settings_summary
 
-STATES = ("running", "finished", "stopped", "crashed", "interrupted")
+STATES = (
+    "running",
+    "finished",
+    "stopped",
+    "crashed",
+    "interrupted",
+    "pruned",
+)  # pruned: a search trial stopped early
 
 
 @dataclass
@@ -67,6 +74,8 @@ class RunRecord:
             return "finished (stopped early)"
         if self.state == "crashed" and self.reason == "unstable":
             return "crashed (unstable)"
+        if self.state == "pruned":
+            return "stopped early by the search"
         return self.state
 
 

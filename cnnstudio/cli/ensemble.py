@@ -1,0 +1,95 @@
+"""`cnnstudio ensemble PROJECT RUN RUN...`: combine runs into one model that averages their answers.
+
+Evaluates the ensemble and each run on the validation and test pictures; with --out, saves it as a
+bundle (.cnnmodel) or as one ONNX graph (.onnx), loaded back and checked like every export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ensemble",
+        help="combine two or more runs into one model (average of their probabilities)",
+        description=__doc__,
+    )
+    p.add_argument("project", type=Path, help="the project folder")
+    p.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run names (folder names under runs/) or run folders"
+    )
+    p.add_argument("--out", type=Path, default=None, help="save it: FILE.cnnmodel (bundle) or FILE.onnx")
+    p.add_argument(
+        "--weighted", action="store_true", help="weight each run by its validation accuracy (default: equal)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from cnnstudio.cli.progress import print_step
+    from cnnstudio.core.ensemble import (
+        ensemble_arrays,
+        evaluate_ensemble,
+        export_ensemble,
+        load_ensemble,
+        weigh_by_validation,
+    )
+    from cnnstudio.core.errors import UserError
+    from cnnstudio.core.project import PROJECT_FILE, Project
+
+    if not (args.project / PROJECT_FILE).exists():
+        raise UserError(f"{args.project} is not a CNN Studio project (it has no {PROJECT_FILE}).")
+    project = Project.open(args.project)
+    if len(args.runs) < 2:
+        raise UserError("An ensemble needs at least two runs.")
+    print_step("Loading the runs and decoding the pictures...")
+    ensemble = load_ensemble(project, [_run_ref(r) for r in args.runs])
+    arrays = ensemble_arrays(project, ensemble)
+    if args.weighted:
+        weigh_by_validation(ensemble, arrays)
+    evaluations = {}
+    for split in ("val", "test"):
+        if len(arrays[ensemble.members[0].decode_key][split].y):
+            evaluations[split] = evaluate_ensemble(project, ensemble, split, arrays)
+    if not evaluations:
+        raise UserError("The project has no validation or test pictures to evaluate the ensemble on.")
+    export = None
+    if args.out is not None:
+        print_step(f"Saving and checking {args.out}...")
+        export = export_ensemble(project, ensemble, args.out, arrays=arrays, evaluations=evaluations)
+    if args.json:
+        out = {
+            **ensemble.to_dict(),
+            "evaluation": {split: e.to_dict() for split, e in evaluations.items()},
+            "export": export.to_dict() if export is not None else None,
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"Ensemble of {len(ensemble.members)} runs ({ensemble.weighting} weights):")
+    for m, w in zip(ensemble.members, ensemble.weights, strict=True):
+        print(f"  {m.name}  weight {w:.3f}")
+    for split, e in evaluations.items():
+        words = "Validation" if split == "val" else "Test"
+        print(f"\n== {words} pictures ({e.report.num_samples}) ==")
+        print(f"{'':<34}{'accuracy':>10}{'macro F1':>10}")
+        print(f"{'ensemble':<34}{e.report.accuracy:>10.4f}{e.report.macro['f1']:>10.4f}")
+        for name, r in e.members.items():
+            print(f"{name[:33]:<34}{r.accuracy:>10.4f}{r.macro['f1']:>10.4f}")
+    last = evaluations.get("test") or evaluations["val"]
+    print(f"\nThe ensemble on the {'test' if 'test' in evaluations else 'validation'} pictures:")
+    print(last.report.format_table())
+    print()
+    print(last.report.format_confusion())
+    if export is not None:
+        print(f"\nSaved {export.path}: {export.message}")
+    return 0
+
+
+def _run_ref(text: str):
+    """A run folder when the argument is one, else a run name."""
+    path = Path(text)
+    return path if (path / "config.json").exists() else text

@@ -1,0 +1,190 @@
+"""The ensemble bundle: a .cnnmodel file of the kind "ensemble".
+
+Same zip layout and the same safe reader as a single model's bundle (core.export.bundle: three
+members, size limits, no pickle, nothing written while reading):
+
+- model.json: {"format": "cnnstudio-ensemble", "schema_version": 1, "kind": "ensemble",
+  "preprocessing" (what the ensemble takes: its first member's), "class_names", "output": "logits"
+  (log of the averaged probabilities: a softmax gives them back), "weighting",
+  "members": [{"run", "spec", "preprocessing", "weight"}, ...]}
+- weights.safetensors: every member's weights, member i's under "members.<i>."
+- card.json: the members, their weights and validation accuracy, the ensemble's evaluation.
+
+`load_ensemble_bundle(path)` gives a core.export LoadedModel whose model is the EnsembleModule, so
+the Predictor and the export verification take it like any model. `load_any_model` opens either
+kind of bundle (or a project, or a run).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnstudio.core.errors import UserError
+
+if TYPE_CHECKING:
+    from cnnstudio.core.ensemble.build import Ensemble
+    from cnnstudio.core.export import LoadedModel
+
+ENSEMBLE_FORMAT = "cnnstudio-ensemble"
+SCHEMA_VERSION = 1
+_PEEK_BYTES = 4 * 2**20
+
+
+def write_ensemble_bundle(path: Path | str, ensemble: Ensemble, card: dict[str, Any]) -> Path:
+    """Write the ensemble as a .cnnmodel file (atomically, reproducible bytes) and return its path."""
+    import io
+
+    from safetensors.torch import save as safetensors_save
+
+    from cnnstudio.core.export.bundle import CARD_JSON, MODEL_JSON, WEIGHTS, portable_spec
+    from cnnstudio.core.export.bundle_write import _add, _json_bytes, _state_float32, _write_atomic
+
+    ensemble.check_exportable()
+    if any(m.spec is None for m in ensemble.members):
+        raise UserError(
+            "Only runs of models made in the designer (from a model design) can be saved as a bundle."
+        )
+    module = ensemble.module()
+    model_json = {
+        "format": ENSEMBLE_FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "kind": "ensemble",
+        "preprocessing": ensemble.preprocessing.to_dict(),
+        "class_names": list(ensemble.class_names),
+        "output": "logits",
+        "weighting": ensemble.weighting,
+        "members": [
+            {
+                "run": m.name,
+                "spec": portable_spec(m.spec),
+                "preprocessing": m.preprocessing.to_dict(),
+                "weight": w,
+            }
+            for m, w in zip(ensemble.members, ensemble.weights, strict=True)
+        ],
+    }
+    weights = safetensors_save(_state_float32(module), metadata={"format": ENSEMBLE_FORMAT})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        _add(zf, MODEL_JSON, _json_bytes(model_json), zipfile.ZIP_DEFLATED)
+        _add(zf, WEIGHTS, weights, zipfile.ZIP_STORED)
+        _add(zf, CARD_JSON, _json_bytes(card), zipfile.ZIP_DEFLATED)
+    path = Path(path)
+    _write_atomic(path, buffer.getvalue())
+    return path
+
+
+def is_ensemble_bundle(path: Path | str) -> bool:
+    """True when `path` is a zip whose model.json says it is an ensemble (reads model.json only)."""
+    import json
+
+    from cnnstudio.core.export.bundle import MODEL_JSON
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(MODEL_JSON)
+            if info.file_size > _PEEK_BYTES:
+                return False
+            with zf.open(info) as f:
+                data = json.loads(f.read(_PEEK_BYTES + 1).decode("utf-8"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError):
+        return False
+    return isinstance(data, dict) and data.get("format") == ENSEMBLE_FORMAT
+
+
+def load_ensemble_bundle(path: Path | str) -> LoadedModel:
+    """Open and check an ensemble bundle; UserError when it is not a valid one."""
+    from cnnstudio.core.ensemble.build import Ensemble, Member
+    from cnnstudio.core.export import LoadedModel
+    from cnnstudio.core.export.bundle import (
+        CARD_JSON,
+        MAX_FILE_BYTES,
+        MODEL_JSON,
+        WEIGHTS,
+        _parse_json,
+        _parse_weights,
+        _read_members,
+        _refuse,
+        load_weights_checked,
+        portable_spec,
+    )
+    from cnnstudio.core.spec import ModelSpec, Preprocessing, build_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"The model file {path} does not exist.")
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise _refuse(path, "it is larger than a model file can be")
+        with open(path, "rb") as f:
+            members = _read_members(path, f)
+    except OSError as exc:
+        raise UserError(f"The model file {path} cannot be read ({exc.strerror or exc}).") from exc
+    data = _parse_json(path, MODEL_JSON, members[MODEL_JSON])
+    card = _parse_json(path, CARD_JSON, members[CARD_JSON])
+    if data.get("format") != ENSEMBLE_FORMAT:
+        raise _refuse(path, "it is not an ensemble")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _refuse(path, f"its {MODEL_JSON} has no valid version")
+    if version > SCHEMA_VERSION:
+        raise UserError(
+            f"{path.name} was saved by a newer CNN Studio (ensemble version {version}); update CNN Studio."
+        )
+    names = data.get("class_names")
+    entries = data.get("members")
+    if not isinstance(names, list) or len(names) < 1 or not all(isinstance(n, str) and n for n in names):
+        raise _refuse(path, f"its {MODEL_JSON} has no valid list of class names")
+    if not isinstance(entries, list) or len(entries) < 2 or not all(isinstance(e, dict) for e in entries):
+        raise _refuse(path, f"its {MODEL_JSON} does not list the ensemble's models")
+    weights = _parse_weights(path, members[WEIGHTS])
+    try:
+        preprocessing = Preprocessing.from_dict(data["preprocessing"])
+        loaded_members, member_weights = [], []
+        for i, entry in enumerate(entries):
+            spec = portable_spec(entry["spec"])
+            model = build_model(ModelSpec.from_dict(spec), len(names))
+            prefix = f"members.{i}."
+            own = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+            load_weights_checked(model, own, path)
+            member_weights.append(float(entry["weight"]))
+            loaded_members.append(
+                Member(
+                    Path(str(entry.get("run", f"member {i + 1}"))),
+                    model.eval(),
+                    Preprocessing.from_dict(entry["preprocessing"]),
+                    list(names),
+                    spec,
+                )
+            )
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
+        raise _refuse(path, f"its ensemble description is damaged ({type(exc).__name__}: {exc})") from exc
+    known = {f"members.{i}." for i in range(len(entries))}
+    if any(not any(k.startswith(p) for p in known) for k in weights):
+        raise _refuse(path, "its weights hold models it does not describe")
+    ensemble = Ensemble(loaded_members, member_weights, str(data.get("weighting", "equal")), list(names))
+    if ensemble.preprocessing.to_dict() != preprocessing.to_dict():
+        raise _refuse(path, "its preprocessing does not match its first model's")
+    return LoadedModel(
+        ensemble.module(),
+        preprocessing,
+        list(names),
+        None,
+        f"{path.name} (ensemble of {len(entries)} models)",
+        bundle_path=path,
+        card=card,
+    )
+
+
+def load_any_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
+    """core.export.load_model, which also opens ensemble bundles."""
+    from cnnstudio.core.export import load_model
+
+    path = Path(source).expanduser()
+    if path.is_file() and is_ensemble_bundle(path):
+        return load_ensemble_bundle(path)
+    return load_model(path, run=run)

@@ -1,0 +1,1 @@
+"""Runs side by side (view.py): settings that differ, metrics, F1 per class, curves overlaid."""
