@@ -116,6 +116,7 @@ def estimate_epoch_time(
 
     from cnnstudio.core.spec.builder import build_model
     from cnnstudio.core.train import TrainConfig, configure_threads, resolve_device, resolve_precision
+    from cnnstudio.core.train.memory_format import use_channels_last
     from cnnstudio.core.train.optim import build_optimizer, trainable_parameters
     from cnnstudio.core.train.step import TrainStep, prepare_input
 
@@ -138,7 +139,7 @@ def estimate_epoch_time(
     )
     model = build_model(spec, num_classes).to(device)
     if plan.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        use_channels_last(model)  # the layout the trainer uses, so the estimate times the same work
     preprocessing = spec.preprocessing()
     params = trainable_parameters(model)
     generator = torch.Generator(device="cpu").manual_seed(0)
