@@ -8,31 +8,17 @@ import json
 
 import numpy as np
 import pytest
-from image_fixtures import write_tiny_image_folder
+from gui_helpers import close_session, train_tiny_project
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFont, QImage
 
 PICTURE_SIZE = 40  # the tiny template reads 32 x 32: the overlay must come back at 40 x 40
 
 
-def _close(qtbot, session) -> None:
-    """Stop the session's timers and tasks before it goes: a worker thread destroyed while it
-    runs would abort the process."""
-    session.shutdown()
-    session.deleteLater()
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(data folder, project folder) with one run: the tiny template, 2 epochs (trained once)."""
-    from cnnstudio.cli import main
-
-    root = tmp_path_factory.mktemp("evaluate")
-    data = write_tiny_image_folder(root / "data", classes=3, per_class=10, size=PICTURE_SIZE)
-    project = root / "proj"
-    args = ["train", str(data), "--project", str(project), "--template", "tiny"]
-    assert main([*args, "--epochs", "2", "--batch-size", "8", "--json"]) == 0
-    return data, project
+    return train_tiny_project(tmp_path_factory.mktemp("evaluate"), per_class=10, size=PICTURE_SIZE)
 
 
 @pytest.fixture
@@ -51,7 +37,7 @@ def section(qtbot, trained):
     qtbot.waitUntil(lambda: view.report is not None and session.labels is not None, timeout=30000)
     qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=30000)
     yield session, view
-    _close(qtbot, session)
+    close_session(session)
 
 
 def _cell_paths(report, row: int, col: int) -> set[str]:

@@ -4,27 +4,13 @@ checked, says so in words, and says what went wrong when it cannot."""
 from __future__ import annotations
 
 import pytest
-from image_fixtures import write_tiny_image_folder
+from gui_helpers import close_session, train_tiny_project
 from PySide6.QtCore import Qt
-
-
-def _close(qtbot, session) -> None:
-    """Stop the session's timers and tasks before it goes: a worker thread destroyed while it
-    runs would abort the process."""
-    session.shutdown()
-    session.deleteLater()
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from cnnstudio.cli import main
-
-    root = tmp_path_factory.mktemp("export")
-    data = write_tiny_image_folder(root / "data", classes=3, per_class=6)
-    project = root / "proj"
-    args = ["train", str(data), "--project", str(project), "--template", "tiny"]
-    assert main([*args, "--epochs", "2", "--batch-size", "8", "--json"]) == 0
-    return data, project
+    return train_tiny_project(tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture
@@ -40,7 +26,7 @@ def dialog(qtbot, trained):
     qtbot.addWidget(dialog)
     dialog.show()
     yield dialog
-    _close(qtbot, session)
+    close_session(session)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "bundle"])

@@ -9,27 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from image_fixtures import write_tiny_image_folder
+from gui_helpers import close_session, train_tiny_project
 from PySide6.QtWidgets import QMessageBox
-
-
-def _close(qtbot, session) -> None:
-    """Stop the session's timers and tasks before it goes: a worker thread destroyed while it
-    runs would abort the process."""
-    session.shutdown()
-    session.deleteLater()
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from cnnstudio.cli import main
-
-    root = tmp_path_factory.mktemp("predict")
-    data = write_tiny_image_folder(root / "data", classes=3, per_class=6)
-    project = root / "proj"
-    args = ["train", str(data), "--project", str(project), "--template", "tiny"]
-    assert main([*args, "--epochs", "2", "--batch-size", "8", "--json"]) == 0
-    return data, project
+    return train_tiny_project(tmp_path_factory.mktemp("predict"))
 
 
 @pytest.fixture
@@ -46,7 +32,7 @@ def section(qtbot, trained):
     session.open_project(Project.open(trained[1]), check=False)
     qtbot.waitUntil(lambda: view.model_source is not None and not session.tasks.busy(), timeout=20000)
     yield session, view
-    _close(qtbot, session)
+    close_session(session)
 
 
 def _predict(qtbot, view, inputs):
