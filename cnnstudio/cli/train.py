@@ -34,7 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_training_arguments(p: argparse.ArgumentParser, epochs: int = 10) -> None:
-    p.add_argument("--epochs", type=_positive_int, default=epochs)
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help=f"default {epochs}; with --resume, the run's new total (to train a finished run further)",
+    )
+    p.set_defaults(default_epochs=epochs)
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 0.001)")
     p.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"], default="adam")
@@ -70,7 +76,7 @@ def config_from_args(args):
     config = TrainConfig(
         optimizer=args.optimizer,
         batch_size=args.batch_size,
-        epochs=args.epochs,
+        epochs=args.epochs or args.default_epochs,
         seed=args.seed,
         device=args.device,
         precision=args.precision,
@@ -87,11 +93,19 @@ def run(args) -> int:
     project = open_or_create_project(args.source, args.project)
     spec = resolve_spec(project, args.template, args.spec)
     return train_and_report(
-        project, spec, config_from_args(args), args.json, resume=args.resume, init_from=args.init_from
+        project,
+        spec,
+        config_from_args(args),
+        args.json,
+        resume=args.resume,
+        init_from=args.init_from,
+        epochs=args.epochs if args.resume else None,
     )
 
 
-def train_and_report(project, spec, config, as_json: bool, resume: str | None = None, init_from=None) -> int:
+def train_and_report(
+    project, spec, config, as_json: bool, resume: str | None = None, init_from=None, epochs: int | None = None
+) -> int:
     from cnnstudio.cli.progress import TerminalProgress, print_step
     from cnnstudio.core.pipeline import find_run, prepare_data, train_project
 
@@ -111,6 +125,7 @@ def train_and_report(project, spec, config, as_json: bool, resume: str | None = 
         data=data,
         resume=resume_dir,
         init_weights=init_from,
+        epochs=epochs,
     )
     print_step(f"Precision: {result.precision}; device: {result.device}")
     if result.history.error is not None:

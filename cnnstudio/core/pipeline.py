@@ -117,10 +117,12 @@ def train_project(
     data: PreparedData | None = None,
     on_trainer=None,
     evaluate: tuple[str, ...] = ("val", "test"),
+    epochs: int | None = None,
 ) -> TrainingResult:
     """Train a new run (or resume one) and evaluate its best weights on the `evaluate` splits.
 
     `on_trainer(trainer)` is called once the trainer exists, so a GUI can keep it for pause and stop.
+    `epochs` with `resume` trains that run to a new total (a finished run trained further).
     A run that failed (unstable loss, out of memory) is not evaluated: `result.history.error` says why.
     """
     from cnnstudio.core.spec import infer_shapes
@@ -143,7 +145,7 @@ def train_project(
         },
     }
     if resume is not None:
-        trainer = Trainer.resume_run(Path(resume), callbacks=callbacks)
+        trainer = Trainer.resume_run(Path(resume), callbacks=callbacks, epochs=epochs)
         run_dir = Path(resume)
     else:
         run_dir = new_run_dir(project.runs_dir, label or spec.name or "run")

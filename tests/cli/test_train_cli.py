@@ -61,13 +61,18 @@ def test_evaluate_json_and_text(trained, capsys, tiny_image_folder):
     assert json.loads(out)["images"] == 9
 
 
-def test_resume_a_finished_run_is_accepted(trained, capsys):
+def test_a_finished_run_trains_further_with_resume_and_a_new_total(trained, capsys):
     project, result = trained
-    code, out, err = run_cli(
-        capsys, "train", str(project), "--resume", result["run"], "--epochs", "2", "--json"
-    )
+    resume = ["train", str(project), "--resume", result["run"]]
+    code, out, err = run_cli(capsys, *resume, "--epochs", "3", "--json")
     assert code == 0, err
-    assert json.loads(out)["run"] == result["run"]
+    again = json.loads(out)
+    assert again["run"] == result["run"]
+    assert len(again["epochs"]) == 3
+    config = json.loads((project / "runs" / result["run"] / "config.json").read_text())
+    assert config["train"]["epochs"] == 3 and config["resumes"][-1]["epochs"] == 3
+    code, _, err = run_cli(capsys, *resume, "--epochs", "1")
+    assert code == 2 and "already trained 3 epochs" in err
 
 
 @pytest.mark.parametrize(

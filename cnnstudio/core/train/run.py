@@ -117,10 +117,13 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def note_resume(run_dir: Path, entry: dict[str, Any]) -> None:
-    """Append `entry` to config.json's "resumes" (a resumed run keeps the rest of its config)."""
+    """Append `entry` to config.json's "resumes" (a resumed run keeps the rest of its config, but
+    for the number of epochs, which a run trained further changes)."""
     saved = read_json(Path(run_dir) / CONFIG_FILE)
     saved.pop("schema_version", None)
     saved["resumes"] = [*saved.get("resumes", []), entry]
+    if "epochs" in entry and isinstance(saved.get("train"), dict):
+        saved["train"]["epochs"] = entry["epochs"]
     write_config(run_dir, saved)
 
 

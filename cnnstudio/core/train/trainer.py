@@ -176,11 +176,13 @@ class Trainer:
         *,
         model: torch.nn.Module | None = None,
         preprocessing=None,
+        epochs: int | None = None,
     ):
         """Continue a run from its last checkpoint (epoch, position, optimizer, schedule, RNG).
 
-        With `train` (and `val`), trains to the configured number of epochs and returns the
-        History. Without data, returns the Trainer ready to continue: call `.fit(train, val)`.
+        With `train` (and `val`), trains to the configured number of epochs (or `epochs`, to train
+        a finished run further; config.json records the new total) and returns the History.
+        Without data, returns the Trainer ready to continue: call `.fit(train, val)`.
         A run trained on a model given as code needs `model` (a fresh instance of the same
         architecture); a run from a ModelSpec is rebuilt from its config.json.
         """
@@ -206,6 +208,13 @@ class Trainer:
         )
         trainer.init_weights = saved.get("init_weights")
         trainer._restore(*ckpt.load_last(run_dir))
+        if epochs is not None:
+            if epochs < trainer.epoch:
+                raise UserError(
+                    f"The run {run_dir.name} has already trained {trainer.epoch} epochs; "
+                    f"choose at least {trainer.epoch}."
+                )
+            trainer.config.epochs = int(epochs)
         if train is None:
             return trainer
         return trainer.fit(train, val)
@@ -329,6 +338,7 @@ class Trainer:
                 "epoch": self.epoch,
                 "device": str(self.device),
                 "precision": self.precision.name,
+                "epochs": self.config.epochs,
             }
             note_resume(self.run_dir, resume)
             return

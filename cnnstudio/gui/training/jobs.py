@@ -95,11 +95,6 @@ def training_job(
             return None
         ctx.set_text(title)
 
-        def on_trainer(trainer) -> None:
-            if epochs is not None:
-                trainer.config.epochs = epochs
-            feed.attach(trainer)
-
         return train_project(
             project,
             spec,
@@ -109,7 +104,8 @@ def training_job(
             resume=resume,
             init_weights=init_weights,
             data=data,
-            on_trainer=on_trainer,
+            on_trainer=feed.attach,
+            epochs=epochs,
         )
 
     return job
