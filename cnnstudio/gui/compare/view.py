@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.gui.search.plots import themed_plot
 from cnnstudio.gui.style import class_color, muted_color, warning_color
 
 if TYPE_CHECKING:
@@ -99,23 +100,7 @@ def _fit_columns(table: QTableWidget) -> None:
 
 
 def _curve_plot(title: str, y_label: str) -> pg.PlotWidget:
-    palette = QGuiApplication.palette()
-    widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
-    text = palette.color(QPalette.ColorRole.Text)
-    item = widget.getPlotItem()
-    item.setTitle(title, color=text.name(), size="10pt")
-    item.showGrid(x=True, y=True, alpha=0.15)
-    for name in ("left", "bottom"):
-        axis = item.getAxis(name)
-        axis.setPen(pg.mkPen(text))
-        axis.setTextPen(pg.mkPen(text))
-        axis.enableAutoSIPrefix(False)
-    item.setLabel("bottom", "epoch")
-    item.setLabel("left", y_label)
-    item.setMenuEnabled(False)
-    item.hideButtons()
-    widget.setMinimumHeight(170)
-    return widget
+    return themed_plot(title, "epoch", y_label, min_height=170)
 
 
 class CompareView(QWidget):

@@ -24,7 +24,8 @@ DONE_COLOR = "#4e79a7"
 BEST_COLOR = "#f28e2b"
 
 
-def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
+def themed_plot(title: str, x_label: str, y_label: str, min_height: int = 160) -> pg.PlotWidget:
+    """A pyqtgraph plot in the palette's colours (light or dark), without its menu and buttons."""
     palette = QGuiApplication.palette()
     widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
     text = palette.color(QPalette.ColorRole.Text)
@@ -40,7 +41,7 @@ def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
     item.setLabel("left", y_label)
     item.setMenuEnabled(False)
     item.hideButtons()
-    widget.setMinimumHeight(160)
+    widget.setMinimumHeight(min_height)
     return widget
 
 
@@ -53,8 +54,8 @@ class SearchPlots(QWidget):
         self.records: list[TrialRecord] = []
         self.param_choice = QComboBox()
         self.param_choice.currentIndexChanged.connect(self._draw_param)
-        self.param_plot = _plot("Metric against a setting", "", "")
-        self.time_plot = _plot("Over the trials", "trial", "")
+        self.param_plot = themed_plot("Metric against a setting", "", "")
+        self.time_plot = themed_plot("Over the trials", "trial", "")
         self.empty = QLabel("The plots fill as trials finish.")
         self.empty.setStyleSheet(f"color: {muted_color().name()};")
         muted = muted_color().name()
