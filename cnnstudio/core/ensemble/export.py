@@ -8,7 +8,6 @@ off by 1e-4 or more). Only then is it renamed into place.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,7 +88,7 @@ def export_ensemble(
     from cnnstudio.core.ensemble.bundle import load_ensemble_bundle, write_ensemble_bundle
     from cnnstudio.core.evaluate import predict_probabilities
     from cnnstudio.core.export import ExportResult, LoadedModel, compare, export_model
-    from cnnstudio.core.export.job import output_path
+    from cnnstudio.core.export.job import output_path, write_verified
 
     fmt = format_for(out, fmt)
     ensemble.check_exportable()
@@ -107,25 +106,18 @@ def export_ensemble(
         )
         return export_model(loaded, "onnx", out, images, on=on)
     reference = predict_probabilities(module, images, ensemble.preprocessing)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"The folder {out.parent} cannot be created ({exc.strerror or exc}).") from exc
-    temp = out.with_name(f".{out.name}.partial{out.suffix}")
-    try:
-        write_ensemble_bundle(temp, ensemble, ensemble_card(ensemble, project, evaluations))
+
+    def verify(temp: Path):
         loaded = load_ensemble_bundle(temp)
-        result = compare(
+        return compare(
             "bundle", reference, predict_probabilities(loaded.model, images, loaded.preprocessing), on
         )
-        if not result.ok:
-            raise UserError(
-                f"{result.message}. The ensemble was not saved, because it would not predict what the app "
-                "predicts; please report this."
-            )
-        os.replace(temp, out)
-    except OSError as exc:
-        raise UserError(f"{out} cannot be written ({exc.strerror or exc}).") from exc
-    finally:
-        temp.unlink(missing_ok=True)
+
+    result = write_verified(
+        out,
+        lambda temp: write_ensemble_bundle(temp, ensemble, ensemble_card(ensemble, project, evaluations)),
+        verify,
+        refused="The ensemble was not saved, because it would not predict what the app predicts; "
+        "please report this.",
+    )
     return ExportResult(out, "bundle", result)

@@ -10,6 +10,7 @@ UserError says what differed. An existing file at the target is never replaced b
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -136,14 +137,10 @@ def export_model(
         raise UserError("Only a model made in the designer (from a model design) can be saved as a bundle.")
     if fmt == "torchscript" and out.suffix.lower() == ".json":
         raise UserError("A TorchScript file's name should end in .pt; .json is for the metadata beside it.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"The folder {out.parent} cannot be created ({exc.strerror or exc}).") from exc
     reference = predict_probabilities(loaded.model, images, loaded.preprocessing)
-    temp = out.with_name(f".{out.name}.partial{out.suffix}")
     prep, names = loaded.preprocessing, loaded.class_names
-    try:
+
+    def write(temp: Path) -> None:
         if fmt == "bundle":
             write_bundle(
                 temp, loaded.model, spec=loaded.spec, preprocessing=prep, class_names=names, card=card or {}
@@ -152,23 +149,50 @@ def export_model(
             write_onnx(temp, loaded.model, prep, names)
         else:
             write_torchscript(temp, loaded.model, prep, names)
-        result = verify_export(fmt, temp, images, reference, on=on)
-        if not result.ok:
-            raise UserError(
-                f"{result.message}. The export was not saved, because it would not predict what the app "
-                "predicts; please report this, and export in another format meanwhile."
-            )
-        os.replace(temp, out)
-    except OSError as exc:
-        raise UserError(f"{out} cannot be written ({exc.strerror or exc}).") from exc
-    finally:
-        temp.unlink(missing_ok=True)
+
+    result = write_verified(
+        out,
+        write,
+        lambda temp: verify_export(fmt, temp, images, reference, on=on),
+        refused="The export was not saved, because it would not predict what the app predicts; "
+        "please report this, and export in another format meanwhile.",
+    )
     extra = []
     if fmt == "onnx":
         extra.append(write_predict_example(out))
     elif fmt == "torchscript":
         extra.append(write_torchscript_metadata(out, prep, names))
     return ExportResult(out, fmt, result, extra)
+
+
+def write_verified(
+    out: Path,
+    write: Callable[[Path], None],
+    verify: Callable[[Path], VerificationResult],
+    *,
+    refused: str,
+) -> VerificationResult:
+    """Write to a hidden file beside `out`, load it back and check it, and only then put it at `out`.
+
+    A check that fails raises a UserError (its message, then `refused`); the temporary file is
+    removed whatever happens, and a file already at `out` is left as it was.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"The folder {out.parent} cannot be created ({exc.strerror or exc}).") from exc
+    temp = out.with_name(f".{out.name}.partial{out.suffix}")
+    try:
+        write(temp)
+        result = verify(temp)
+        if not result.ok:
+            raise UserError(f"{result.message}. {refused}")
+        os.replace(temp, out)
+    except OSError as exc:
+        raise UserError(f"{out} cannot be written ({exc.strerror or exc}).") from exc
+    finally:
+        temp.unlink(missing_ok=True)
+    return result
 
 
 def write_predict_example(onnx_path: Path) -> Path:
