@@ -7,8 +7,9 @@ and Pillow up front cost 0.12 s of its 0.6 s budget for 100,000 files (benchmark
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cnnstudio.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cnnstudio.core.dataset.cache import DecodeCache, DecodeStopped
@@ -51,15 +52,4 @@ __all__ = [
     "scan_source",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -6,8 +6,9 @@ evaluation (EvaluationReport.load) needs numpy and scikit-learn, not torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cnnstudio.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate.inference import evaluate_model, predict_probabilities
@@ -44,15 +45,4 @@ __all__ = [
     "predict_probabilities",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home[0]}"), home[1])
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

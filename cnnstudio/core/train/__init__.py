@@ -11,8 +11,9 @@ data, and the GUI builds its Train section from them before torch is loaded.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cnnstudio.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cnnstudio.core.train.augment import augment_batch
@@ -76,15 +77,4 @@ __all__ = [
     "resolve_precision",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
