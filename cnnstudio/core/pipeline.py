@@ -56,12 +56,7 @@ def resolve_spec(
     from cnnstudio.core.spec import ModelSpec, template
 
     if spec_file is not None:
-        try:
-            return ModelSpec.from_json(Path(spec_file).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UserError(f"Cannot read the model file {spec_file}: {exc.strerror}.") from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{spec_file} is not a valid model design: {exc}") from exc
+        return ModelSpec.load(spec_file)  # a missing, unreadable or damaged file is a UserError
     if template_name is not None:
         return template(template_name)
     if project.spec is not None:
