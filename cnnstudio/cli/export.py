@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -34,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args) -> int:
-    from cnnstudio.cli.progress import print_step
+    from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.export import export_run
     from cnnstudio.core.pipeline import find_run
     from cnnstudio.core.project import Project
@@ -42,7 +41,7 @@ def run(args) -> int:
     project = Project.open(args.project)
     run_dir = find_run(project, args.run)  # a wrong project or run is reported before any work
     print_step(f"Exporting run {run_dir.name} as {args.fmt} and checking it on the validation images...")
-    result = export_run(project, args.fmt, args.out, run=run_dir.name, progress=_progress())
+    result = export_run(project, args.fmt, args.out, run=run_dir.name, progress=count_progress("images"))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -51,14 +50,3 @@ def run(args) -> int:
     for extra in result.extra_files:
         print(f"  and {extra}")
     return 0
-
-
-def _progress():
-    if not sys.stderr.isatty():
-        return None
-
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\r  {done:,}/{total:,} images" + ("\n" if done >= total else ""))
-        sys.stderr.flush()
-
-    return progress

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -58,7 +57,7 @@ def _probability(text: str) -> float:
 
 
 def run(args) -> int:
-    from cnnstudio.cli.progress import print_step
+    from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.errors import UserError
     from cnnstudio.core.export import Predictor, load_model, sort_into
 
@@ -67,7 +66,7 @@ def run(args) -> int:
     loaded = load_model(args.model, run=args.run)
     print_step(f"Model: {loaded.source} ({len(loaded.class_names)} classes)")
     predictor = Predictor(loaded, threshold=args.threshold, batch_size=max(1, args.batch_size))
-    result = predictor.predict(args.inputs, progress=_progress())
+    result = predictor.predict(args.inputs, progress=count_progress("pictures"))
     if not result.predictions and not result.problems:
         names = ", ".join(str(p) for p in args.inputs)
         raise UserError(f"No pictures found in {names}.")
@@ -96,14 +95,3 @@ def run(args) -> int:
             verb = "Moved" if args.move else "Copied"
             print(f"{verb} {len(sorted_files)} pictures into {args.sort_into} (one folder per class)")
     return 0 if result.predictions else 1
-
-
-def _progress():
-    if not sys.stderr.isatty():
-        return None
-
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\r  {done:,}/{total:,} pictures" + ("\n" if done >= total else ""))
-        sys.stderr.flush()
-
-    return progress

@@ -75,3 +75,16 @@ class TerminalProgress:
 
 def print_step(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def count_progress(noun: str = "pictures"):
+    """A progress(done, total) callback that rewrites "  1,200/5,000 pictures" on stderr, or None
+    when stderr is not a terminal (a log or a pipe gets no carriage-return lines)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\r  {done:,}/{total:,} {noun}" + ("\n" if done >= total else ""))
+        sys.stderr.flush()
+
+    return progress

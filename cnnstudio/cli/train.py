@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from cnnstudio.core.errors import UserError
@@ -106,12 +105,12 @@ def run(args) -> int:
 def train_and_report(
     project, spec, config, as_json: bool, resume: str | None = None, init_from=None, epochs: int | None = None
 ) -> int:
-    from cnnstudio.cli.progress import TerminalProgress, print_step
+    from cnnstudio.cli.progress import TerminalProgress, count_progress, print_step
     from cnnstudio.core.pipeline import find_run, prepare_data, train_project
 
     print_step(f"Project: {project.folder}")
     print_step("Checking and decoding the images...")
-    data = prepare_data(project, spec, progress=_decode_progress())
+    data = prepare_data(project, spec, progress=count_progress("images"))
     for warning in data.warnings:
         print_step(f"Note: {warning}")
     counts = ", ".join(f"{k} {len(v.y)}" for k, v in data.splits.items())
@@ -138,17 +137,6 @@ def train_and_report(
     else:
         print_report_text(result)
     return 0
-
-
-def _decode_progress():
-    if not sys.stderr.isatty():
-        return None
-
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\r  {done:,}/{total:,} images" + ("\n" if done >= total else ""))
-        sys.stderr.flush()
-
-    return progress
 
 
 def result_summary(result) -> dict:
