@@ -10,7 +10,6 @@ Reading metrics.csv goes through core.train (which imports torch): call this fro
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.train.run import pid_alive, read_json_object
 
 # Training settings in the order a person reads them, with their words.
 TRAIN_LABELS = {
@@ -120,22 +120,10 @@ class RunComparison:
         }
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # no permission: it is somebody's live process
-        return True
-    return True
-
-
 def run_state(state: dict[str, Any]) -> str:
     """A run's status from its state.json; "running" from a process that is gone reads "interrupted"."""
     status = str(state.get("status") or "unknown")
-    if status == "running" and state.get("pid") != os.getpid() and not _pid_alive(int(state.get("pid") or 0)):
+    if status == "running" and state.get("pid") != os.getpid() and not pid_alive(int(state.get("pid") or 0)):
         return "interrupted"
     return status
 
@@ -147,14 +135,6 @@ def run_title(run_dir: Path, config: dict[str, Any]) -> str:
         return f"{search.get('study')} t{search.get('trial')}"
     match = re.match(r"^\d{8}-\d{6}-(.+)$", run_dir.name)
     return match.group(1) if match else run_dir.name
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _number(value: Any) -> str:
@@ -248,9 +228,9 @@ def _curves(rows: list[dict[str, Any]]) -> dict[str, list[float | None]]:
 
 
 def _evaluation(run_dir: Path, split: str) -> dict[str, Any]:
-    data = _read(run_dir / f"evaluation_{split}.json")
+    data = read_json_object(run_dir / f"evaluation_{split}.json")
     if not data and split == "test":
-        data = _read(run_dir / "evaluation.json")
+        data = read_json_object(run_dir / "evaluation.json")
         if data.get("split") not in (None, "test"):
             data = {}
     return data
@@ -263,10 +243,10 @@ def compare_runs(run_dirs: list[Path | str], split: str = "val") -> RunCompariso
         raise UserError("Choose at least one run to compare.")
     configs, states, columns = [], [], []
     for run in runs:
-        config = _read(run / "config.json")
+        config = read_json_object(run / "config.json")
         if not config:
             raise UserError(f"{run} is not a training run (it has no readable config.json).")
-        state = _read(run / "state.json")
+        state = read_json_object(run / "state.json")
         search = (config.get("run_info") or {}).get("search")
         trial = f"{search.get('study')} t{search.get('trial')}" if isinstance(search, dict) else None
         configs.append(config)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,15 +79,3 @@ def open_storage(path: Path):
     event.listen(storage.engine, "connect", pragmas)
     storage.engine.dispose()  # connections made while creating the tables reconnect with the pragmas
     return storage
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True

@@ -36,11 +36,11 @@ from cnnstudio.core.search.records import SearchEvent, TrialRecord, record_from_
 from cnnstudio.core.search.settings import SearchSettings
 from cnnstudio.core.search.storage import (
     open_storage,
-    pid_alive,
     quiet_optuna,
     study_path,
 )
 from cnnstudio.core.search.trial import StopWatch, TrialReporter, final_value, mark_pruned, trial_settings
+from cnnstudio.core.train.run import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -79,6 +79,31 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A run file for display (config.json, state.json, evaluation.json): {} when it is missing,
+    damaged or not an object, so one broken run never hides the others."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a run or trial that says "running" may be an orphan)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's live process
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def write_config(run_dir: Path, data: dict[str, Any]) -> None:
     write_json_atomic(Path(run_dir) / CONFIG_FILE, {"schema_version": 1, **data})
 

@@ -8,7 +8,6 @@ best of each row in bold), F1 per class, and curves overlaid (one colour per run
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.train.run import read_json_object
 from cnnstudio.gui.search.plots import themed_plot
 from cnnstudio.gui.style import class_color, muted_color, warning_color
 
@@ -46,20 +46,12 @@ MAX_CURVES = 10  # more runs than this: the first ten get curves (colours stay d
 COLUMN_MIN, COLUMN_MAX = 110, 260
 
 
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def run_label(run_dir: Path) -> str:
     """'preview t3 — finished, 11-28 22:28' from the run's small files (no torch)."""
     from cnnstudio.core.compare import run_state, run_title
 
-    config = _read(run_dir / "config.json")
-    state = run_state(_read(run_dir / "state.json"))
+    config = read_json_object(run_dir / "config.json")
+    state = run_state(read_json_object(run_dir / "state.json"))
     created = str(config.get("created", ""))[5:16].replace("T", " ")
     return f"{run_title(run_dir, config)} — {state}" + (f", {created}" if created else "")
 

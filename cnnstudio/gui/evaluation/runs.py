@@ -6,10 +6,11 @@ for the GUI thread.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cnnstudio.core.train.run import read_json_object
 
 if TYPE_CHECKING:
     from cnnstudio.core.project import Project
@@ -25,21 +26,13 @@ class RunChoice:
     class_names: tuple[str, ...] = ()
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def has_weights(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in WEIGHT_FILES)
 
 
 def describe_run(run_dir: Path) -> RunChoice:
-    config = _read(run_dir / "config.json")
-    state = _read(run_dir / "state.json")
+    config = read_json_object(run_dir / "config.json")
+    state = read_json_object(run_dir / "state.json")
     parts = [run_dir.name]
     status = state.get("status")
     done, total = state.get("epochs_done"), state.get("epochs")

@@ -9,13 +9,12 @@ Reading metrics.csv goes through core.train, which imports torch: call these fro
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.train.run import pid_alive, read_json_object
 from cnnstudio.gui.training.text import settings_summary
 
 STATES = (
@@ -79,39 +78,6 @@ class RunRecord:
         return self.state
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":  # os.kill(pid, 0) would end the process on Windows
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        code = ctypes.c_ulong()
-        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        kernel32.CloseHandle(handle)
-        return code.value == 259  # STILL_ACTIVE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
     """The record of one run folder, or None when it is not a readable run.
 
@@ -119,14 +85,14 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
     lost its thread and counts as interrupted.
     """
     run_dir = Path(run_dir)
-    config = _read(run_dir / "config.json")
+    config = read_json_object(run_dir / "config.json")
     if not config:
         return None
-    state = _read(run_dir / "state.json")
+    state = read_json_object(run_dir / "state.json")
     status = state.get("status", "interrupted")
     if status == "running":
         pid = int(state.get("pid") or 0)
-        alive = run_dir in (live or set()) if pid == os.getpid() else _pid_alive(pid)
+        alive = run_dir in (live or set()) if pid == os.getpid() else pid_alive(pid)
         status = "running" if alive else "interrupted"
     from cnnstudio.core.train.run import read_metrics  # imports torch: runs in a worker
 
