@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from cnnstudio.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from cnnstudio.core.evaluate.explanations import METRIC_EXPLANATIONS
     from cnnstudio.core.evaluate.inference import evaluate_model, predict_probabilities
     from cnnstudio.core.evaluate.label_issues import find_label_issues
-    from cnnstudio.core.evaluate.metrics import METRIC_EXPLANATIONS
     from cnnstudio.core.evaluate.report import EvaluationReport
     from cnnstudio.core.evaluate.saliency import GradCamError, grad_cam, heat_colors, overlay_heatmap
 
@@ -23,8 +23,8 @@ _HOMES = {
     "evaluate_model": ("inference", "evaluate_model"),
     "predict_probabilities": ("inference", "predict_probabilities"),
     "find_label_issues": ("label_issues", "find_label_issues"),
-    "METRIC_EXPLANATIONS": ("metrics", "METRIC_EXPLANATIONS"),
-    "metric_explanations": ("metrics", "METRIC_EXPLANATIONS"),
+    "METRIC_EXPLANATIONS": ("explanations", "METRIC_EXPLANATIONS"),
+    "metric_explanations": ("explanations", "METRIC_EXPLANATIONS"),
     "EvaluationReport": ("report", "EvaluationReport"),
     "GradCamError": ("saliency", "GradCamError"),
     "grad_cam": ("saliency", "grad_cam"),

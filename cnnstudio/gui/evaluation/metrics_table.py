@@ -16,21 +16,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.evaluate.explanations import METRIC_EXPLANATIONS
 from cnnstudio.gui.style import muted_color, warning_color
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport
 
-# The same words as core.evaluate.METRIC_EXPLANATIONS, repeated here so this module does not import
-# torch (core.evaluate does); a test checks that the two agree.
+# The table's own metrics, in core.evaluate's words (that module imports nothing heavy).
 EXPLANATIONS = {
-    "accuracy": "Accuracy: of all the pictures, how many the model labelled correctly.",
-    "precision": "Precision: of the pictures the model called 'cat', how many really were cats.",
-    "recall": "Recall: of the pictures that really were cats, how many the model found.",
-    "f1": "F1: one number that balances precision and recall (high only when both are high).",
-    "support": "Support: how many pictures of this class there were to check.",
-    "macro": "Macro average: every class counts the same, however many pictures it has.",
-    "weighted": "Weighted average: classes with more pictures count for more.",
+    key: METRIC_EXPLANATIONS[key]
+    for key in ("accuracy", "precision", "recall", "f1", "support", "macro", "weighted")
 }
 COLUMNS = (
     ("Class", None),
