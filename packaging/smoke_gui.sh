@@ -3,8 +3,8 @@
 # "CNN Studio", appears; print the seconds from start to window; then end the app.
 #   packaging/smoke_gui.sh [EXECUTABLE] [RUNS]      (default: dist/CNNStudio/cnnstudio, 1 run)
 # With RUNS > 1 it prints each time and the median. Exit status 0 only when every start found the
-# window within WAIT_S seconds (default 120). Installs Xvfb and xdotool (Debian packages) when
-# missing, as ../shared/tools/screenshot does.
+# window within WAIT_S seconds (default 120). When Xvfb or xdotool is missing it prints the apt-get
+# command and runs it (with sudo when not root); with SMOKE_NO_INSTALL=1 it prints it and exits 2.
 set -euo pipefail
 exe=${1:-dist/CNNStudio/cnnstudio}
 runs=${2:-1}
@@ -16,9 +16,23 @@ exe=$(cd "$(dirname "$exe")" && pwd)/$(basename "$exe")
 
 if ! command -v xvfb-run >/dev/null || ! command -v xdotool >/dev/null; then
   sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo"
-  ($sudo apt-get update -q && $sudo apt-get install -y -q xvfb xauth xdotool libxcb-cursor0 libxcb-icccm4 \
-    libxcb-keysyms1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3) >/dev/null 2>&1 \
-    || { echo "smoke_gui: could not install Xvfb and xdotool" >&2; exit 2; }
+  pkgs="xvfb xauth xdotool libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3"
+  install="$sudo apt-get update -q && $sudo apt-get install -y -q $pkgs"
+  if [[ ${SMOKE_NO_INSTALL:-0} == 1 ]]; then
+    echo "smoke_gui: Xvfb or xdotool is missing. Install them with:" >&2
+    echo "  $install" >&2
+    exit 2
+  fi
+  # Never change the system silently: say what is installed and how (SMOKE_NO_INSTALL=1 refuses instead).
+  echo "smoke_gui: Xvfb or xdotool is missing; installing them now with:" >&2
+  echo "  $install" >&2
+  log=$(mktemp)
+  if ! (bash -c "$install") >"$log" 2>&1; then
+    tail -n 20 "$log" >&2; rm -f "$log"
+    echo "smoke_gui: could not install Xvfb and xdotool; run the command above yourself, then retry" >&2
+    exit 2
+  fi
+  rm -f "$log"
 fi
 
 # A throw-away home for the app: no last project to reopen, no settings or data left behind.

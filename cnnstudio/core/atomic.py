@@ -25,10 +25,19 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    # os.umask can only be read by setting it, and it is process-wide: a thread creating a file in
+    # between would get mode 0. So it is read once, at import (before any worker thread starts).
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

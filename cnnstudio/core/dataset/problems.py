@@ -25,6 +25,14 @@ CUT_OFF_REASON = f"{DAMAGED} (the file ends too early; it may not have finished 
 CORRUPT_REASON = f"{DAMAGED} (the picture data is corrupted)"
 
 
+def unexpected_decode_reason(exc: BaseException) -> str:
+    """The reason for a decoding error none of the checks foresaw, keeping what the decoder said."""
+    said = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError) and not isinstance(exc, (EOFError,)) and exc.errno is not None:
+        return f"{UNREADABLE} ({said})"
+    return f"{DAMAGED} (the decoder said: {said})"
+
+
 def problem_kind(reason: str) -> str:
     """The fixed phrase a reason starts with (the reason itself when it matches none)."""
     for kind in PROBLEM_KINDS:

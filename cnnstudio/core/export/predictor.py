@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnstudio.core.dataset.parallel import default_workers, map_chunks
-from cnnstudio.core.dataset.problems import CORRUPT_REASON, ImageProblem
+from cnnstudio.core.dataset.problems import ImageProblem, unexpected_decode_reason
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.export.inputs import collect_images
 from cnnstudio.core.export.loaded import LoadedModel, load_model
@@ -37,8 +37,8 @@ def _decode_chunk(
             out.append(decode_image(path, height, width, channels, fit))
         except ImageProblem as exc:
             out.append(exc.reason)
-        except Exception:  # noqa: BLE001 - one bad file must not stop the others
-            out.append(CORRUPT_REASON)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            out.append(unexpected_decode_reason(exc))
     return out
 
 

@@ -34,15 +34,13 @@ def regularization_of(model: torch.nn.Module):
     """The spec's L1/L2 penalty as a function of the model, or None when it is always zero.
 
     A model without penalties gives a constant zero (no gradient), which we skip every batch.
+    Errors computing the penalty are raised, never swallowed (the user asked for that penalty).
     """
-    try:
-        from cnnstudio.core.spec import regularization_loss
-    except ImportError:
-        return None
-    try:
-        penalty = regularization_loss(model)
-    except Exception:  # noqa: BLE001 - a model the spec package did not build
-        return None
+    from cnnstudio.core.spec import regularization_loss
+
+    # Any model is accepted (one without penalties gives zero); an error here is a real defect in the
+    # design's penalties and surfaces with its reason instead of training silently without them.
+    penalty = regularization_loss(model)
     if not isinstance(penalty, torch.Tensor) or not penalty.requires_grad:
         return None
     return regularization_loss
