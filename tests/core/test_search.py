@@ -138,7 +138,17 @@ def test_stop_keeps_finished_trials_and_a_killed_trial_is_redone(project_dir):
 
 
 @pytest.mark.filterwarnings("ignore:Fixed parameter:UserWarning")  # the planted trial lies outside the space
-def test_pruning_stops_a_planted_bad_trial(project_dir):
+def test_pruning_stops_a_planted_bad_trial(project_dir, monkeypatch):
+    from cnnstudio.core import pipeline
+
+    evaluated = []  # the run folders scored on validation (the real evaluation, recorded)
+    real_evaluate = pipeline.evaluate_run
+
+    def recording_evaluate(project, run_dir, **kwargs):
+        evaluated.append((run_dir.name, kwargs.get("split")))
+        return real_evaluate(project, run_dir, **kwargs)
+
+    monkeypatch.setattr(pipeline, "evaluate_run", recording_evaluate)
     search = _open(project_dir, "prune", epochs=3, metric="val_loss", pruning="median", prune_after=2)
     for lr in (0.01, 0.003):
         search.enqueue({"learning_rate": lr, "batch_size": 8})
@@ -153,6 +163,8 @@ def test_pruning_stops_a_planted_bad_trial(project_dir):
     state = _json(project_dir / "runs" / bad.run / "state.json")
     assert state["status"] == "pruned" and state["epochs_done"] == 1
     assert summary.best.number in (0, 1)
+    # The finished trials were scored on validation; the pruned one was not evaluated at all.
+    assert sorted(evaluated) == sorted([(good.run, "val"), (other.run, "val")])
 
 
 def test_grid_search_tries_every_combination_once(project_dir):

@@ -457,7 +457,7 @@ class Search:
     def _objective(self, trial) -> float:
         import optuna
 
-        from cnnstudio.core.pipeline import train_project
+        from cnnstudio.core import pipeline
 
         key = (str(self._path), trial.number)
         with _live_lock:
@@ -479,7 +479,7 @@ class Search:
                 self._set_trainer(trainer)
 
             try:
-                result = train_project(
+                result = pipeline.train_project(
                     self.project,
                     spec,
                     config,
@@ -487,7 +487,7 @@ class Search:
                     label=f"search-{self.name}-t{trial.number}",
                     data=self._data,
                     on_trainer=keep,
-                    evaluate=("val",),  # a trial is scored on validation; the test split is for the end
+                    evaluate=(),  # scored below on validation, unless pruned; the test split is for the end
                 )
             except UserError as exc:
                 trial.set_user_attr("message", str(exc))
@@ -514,7 +514,8 @@ class Search:
                 message = history.message or "Training failed."
                 trial.set_user_attr("message", message)
                 raise _TrialFailed(message)
-            report = result.reports["val"]
+            # Only a trial that finished is scored: a pruned one is never evaluated on validation.
+            report = pipeline.evaluate_run(self.project, result.run_dir, split="val", data=self._data)
             value = final_value(s.metric, report)
             trial.set_user_attr("message", history.message)
             return value
