@@ -1,8 +1,13 @@
-"""Likely label errors found by confident learning.
+"""Likely label errors, by the per-class thresholds of confident learning (a simplified rule).
 
-Reference: Northcutt, Jiang and Chuang, "Confident Learning: Estimating Uncertainty in Dataset
-Labels", JAIR 70 (2021), https://arxiv.org/abs/1911.00068, as implemented in cleanlab
-(https://github.com/cleanlab/cleanlab, ``find_label_issues`` with ``rank_by="self_confidence"``).
+Reference for the thresholds: Northcutt, Jiang and Chuang, "Confident Learning: Estimating
+Uncertainty in Dataset Labels", JAIR 70 (2021), https://arxiv.org/abs/1911.00068.
+
+What is implemented is exactly the rule below, in NumPy; it is not cleanlab's ``find_label_issues``
+(cleanlab is not used). It does not build or calibrate the confident joint, and it does not prune a
+number of issues per class estimated from noise rates (cleanlab's default, "prune_by_noise_rate").
+It is closest to cleanlab's ``filter_by="confident_learning"`` (off-diagonal entries of the
+confident joint) with one more condition, p_i[y] < t_y, and ranking by self-confidence:
 
 For each class j the threshold t_j is the mean probability the model gives class j over the pictures
 labelled j: how confident the model usually is about that class. Picture i with label y is flagged
