@@ -1,7 +1,8 @@
 """How long `cnnstudio index --quick` takes on a big folder, against a bare os.walk of it.
 
 Both run as whole processes (interpreter start and imports included), best of --repeat runs each.
-Target: ratio <= 3x. Usage: python benchmarks/bench_index.py [--n 100000] [--classes 100]
+Target: ratio <= 3x; exit status 1 when missed.
+Usage: python benchmarks/bench_index.py [--n 100000] [--classes 100] [--repeat 3]  (BENCH_FULL=1: --repeat 5)
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from targets import Targets, size
 
 TARGET_RATIO = 3.0
 # A real 1x1 PNG: --quick opens no file, so the content does not matter, but the files are honest.
@@ -47,7 +50,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="number of files (default 100,000)")
     parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=size(3, 5))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cnnstudio-bench-index-") as tmp:
         root = Path(tmp) / "data"
@@ -63,11 +66,11 @@ def main() -> int:
     ratio = t_index / t_walk
     print(f"bare os.walk process:         {t_walk:.3f} s")
     print(f"cnnstudio index --quick:      {t_index:.3f} s")
-    verdict = "OK" if ratio <= TARGET_RATIO else "SLOWER THAN TARGET"
-    print(f"ratio: {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x) {verdict}")
+    targets = Targets()
+    targets.check("ratio index --quick / os.walk", ratio, TARGET_RATIO, at_most=True)
     if hasattr(os, "getloadavg"):
         print(f"load average at the end (other programs share the cores): {os.getloadavg()[0]:.1f}")
-    return 0
+    return targets.exit_code()
 
 
 if __name__ == "__main__":
