@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from cnnstudio import cli
@@ -48,9 +49,36 @@ def test_ensemble_table_json_and_verified_exports(run_cli, two_runs, tmp_path):
     result = json.loads(out)
     assert result["weighting"] == "validation accuracy"
     assert result["export"]["verification"]["ok"] and result["export"]["format"] == "onnx"
+    # The weights are the members' validation accuracies, normalised.
+    members = result["members"]
+    total = sum(m["val_accuracy"] for m in members)
+    for m in members:
+        assert m["weight"] == pytest.approx(m["val_accuracy"] / total)
+    # The reported test numbers are those of the weighted average of the two runs' own predictions,
+    # recomputed here from the run folders.
     test = result["evaluation"]["test"]
-    assert test["ensemble"]["accuracy"] >= min(m["accuracy"] for m in test["members"].values())
-    assert len(test["ensemble"]["confusion_matrix"]) == 3
+    probs, labels = _member_test_probabilities(project, [m["run"] for m in members])
+    averaged = sum(m["weight"] * p for m, p in zip(members, probs, strict=True))
+    predicted = averaged.argmax(1)
+    assert test["ensemble"]["accuracy"] == pytest.approx(float(np.mean(predicted == labels)))
+    confusion = np.zeros((3, 3), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    assert test["ensemble"]["confusion_matrix"] == confusion.tolist()
+    for m, p in zip(members, probs, strict=True):
+        assert test["members"][m["run"]]["accuracy"] == pytest.approx(float(np.mean(p.argmax(1) == labels)))
+
+
+def _member_test_probabilities(project_dir, runs):
+    """Each run's probabilities on the project's test pictures, and their labels (core, not the CLI)."""
+    from cnnstudio.core.ensemble import ensemble_arrays, load_ensemble, member_probabilities
+    from cnnstudio.core.project import Project
+
+    project = Project.open(project_dir)
+    ensemble = load_ensemble(project, runs)
+    arrays = ensemble_arrays(project, ensemble)
+    test = [arrays[m.decode_key]["test"] for m in ensemble.members]
+    assert all(np.array_equal(t.y, test[0].y) for t in test)
+    return [member_probabilities(m, t) for m, t in zip(ensemble.members, test, strict=True)], test[0].y
 
 
 def test_ensemble_user_errors(run_cli, two_runs, tmp_path):

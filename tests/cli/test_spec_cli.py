@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from cnnstudio.cli import main
 from cnnstudio.cli.spec import TEMPLATE_NAMES
@@ -56,5 +59,12 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys):
     assert main(["spec", "--template", "seed", "--classes", "0"]) == 2
 
 
-def test_help_lists_every_template():
+def test_help_lists_every_template(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["spec", "--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    # argparse wraps long lines, also at hyphens: compare with the white space taken out.
+    listed = shown.split("a built-in design:", 1)[1].split("--classes", 1)[0]
+    assert re.sub(r"\s+", "", listed).split(",") == list(TEMPLATES)
     assert TEMPLATE_NAMES == tuple(TEMPLATES)
