@@ -28,6 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", required=True, metavar="PATH", help="the file to write, or a folder to write it into"
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a file beside the export that is not CNN Studio's (TorchScript's NAME.json)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
     p.set_defaults(func=run)
 
@@ -41,7 +46,14 @@ def run(args) -> int:
     project = Project.open(args.project)
     run_dir = find_run(project, args.run)  # a wrong project or run is reported before any work
     print_step(f"Exporting run {run_dir.name} as {args.fmt} and checking it on the validation images...")
-    result = export_run(project, args.fmt, args.out, run=run_dir.name, progress=count_progress("images"))
+    result = export_run(
+        project,
+        args.fmt,
+        args.out,
+        run=run_dir.name,
+        progress=count_progress("images"),
+        overwrite=args.force,
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -192,6 +193,25 @@ class ExportDialog(QDialog):
         if project is None or not run or not text:
             return
         fmt, out, run_name = self.format, Path(text).expanduser(), Path(run).name
+        overwrite = False
+        if fmt == "torchscript":
+            from cnnstudio.core.export.job import output_path
+            from cnnstudio.core.export.torchscript_export import foreign_metadata_file
+
+            foreign = foreign_metadata_file(output_path(out, fmt, f"{project.name}-{run_name}"))
+            if foreign is not None:
+                answer = QMessageBox.question(
+                    self,
+                    "Replace a file?",
+                    f"{foreign.name} already exists in {foreign.parent} and is not a CNN Studio file. "
+                    "The TorchScript export writes its metadata there.\n\nReplace it?",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                    QMessageBox.StandardButton.Cancel,
+                )
+                if answer != QMessageBox.StandardButton.Yes:
+                    self.status.setText("Not exported: choose another name to keep that file.")
+                    return
+                overwrite = True
         self.result, self.error = None, None
         self.export_button.setEnabled(False)
         self.folder_button.hide()
@@ -202,7 +222,7 @@ class ExportDialog(QDialog):
         def job(ctx):
             from cnnstudio.core.export import export_run
 
-            return export_run(project, fmt, out, run=run_name, progress=ctx.progress)
+            return export_run(project, fmt, out, run=run_name, progress=ctx.progress, overwrite=overwrite)
 
         task = self.session.tasks.start(
             f"Exporting run {run_name}", job, on_success=self._done, on_error=self._failed

@@ -79,3 +79,23 @@ def test_format_is_required(project, tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["export", str(project[0]), "--out", str(tmp_path)])
     assert caught.value.code == 2
+
+
+def test_torchscript_never_replaces_someone_elses_json_without_force(project, tmp_path, capsys):
+    folder, run = project
+    theirs = tmp_path / "model.json"
+    theirs.write_text('{"my": "settings"}\n', encoding="utf-8")
+    argv = ["export", folder, "--run", run, "--format", "torchscript", "--out", tmp_path / "model.pt"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "model.json already exists" in err and "--force" in err
+    assert theirs.read_text(encoding="utf-8") == '{"my": "settings"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]  # nothing half written
+
+    code, _, err = run_cli(capsys, *argv, "--force")
+    assert code == 0, err
+    written = json.loads(theirs.read_text(encoding="utf-8"))
+    assert written["cnnstudio.classes"] == ["class_0", "class_1", "class_2"]
+    # Our own metadata file is replaced by a new export without asking.
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.pt"]

@@ -67,3 +67,33 @@ def test_a_failed_export_shows_the_message(qtbot, dialog, tmp_path):
     assert "cannot be created" in blocker.args[0]
     assert "Not exported" in dialog.status.text() and "cannot be created" in dialog.status.text()
     assert not dialog.folder_button.isVisible()
+
+
+def test_torchscript_asks_before_replacing_someone_elses_json(qtbot, dialog, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    theirs = tmp_path / "flowers.json"
+    theirs.write_text('{"mine": true}\n', encoding="utf-8")
+    asked = []
+
+    def answer_with(button):
+        def question(parent, title, text, *args, **kwargs):
+            asked.append(text)
+            return button
+
+        return question
+
+    dialog.set_format("torchscript")
+    dialog.set_path(tmp_path / "flowers.pt")
+    monkeypatch.setattr(QMessageBox, "question", answer_with(QMessageBox.StandardButton.Cancel))
+    dialog.export()
+    assert len(asked) == 1 and "flowers.json already exists" in asked[0]
+    assert "Not exported" in dialog.status.text() and dialog.export_button.isEnabled()
+    assert theirs.read_text(encoding="utf-8") == '{"mine": true}\n'
+    assert not (tmp_path / "flowers.pt").exists()
+
+    monkeypatch.setattr(QMessageBox, "question", answer_with(QMessageBox.StandardButton.Yes))
+    with qtbot.waitSignal(dialog.exported, timeout=60000) as blocker:
+        dialog.export()
+    assert len(asked) == 2 and blocker.args[0].path == tmp_path / "flowers.pt"
+    assert "cnnstudio.classes" in theirs.read_text(encoding="utf-8")

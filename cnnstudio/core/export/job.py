@@ -79,8 +79,11 @@ def export_run(
     run: str | None = None,
     max_images: int = VERIFY_IMAGES,
     progress=None,
+    overwrite: bool = False,
 ) -> ExportResult:
-    """Export a project's run (its newest, or `run`) and verify it on the project's validation images."""
+    """Export a project's run (its newest, or `run`) and verify it on the project's validation images.
+
+    `overwrite`: replace a file beside the export that is not ours (TorchScript's <name>.json)."""
     from cnnstudio.core.export.card import model_card
     from cnnstudio.core.export.loaded import load_run
     from cnnstudio.core.pipeline import find_run
@@ -113,7 +116,7 @@ def export_run(
             evaluation=evaluation,
         )
     target = output_path(out, fmt, f"{project.name}-{run_dir.name}")
-    return export_model(loaded, fmt, target, images, on=on, card=card)
+    return export_model(loaded, fmt, target, images, on=on, card=card, overwrite=overwrite)
 
 
 def export_model(
@@ -124,12 +127,19 @@ def export_model(
     *,
     on: str = "validation images",
     card: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
-    """Write `loaded` as `fmt` to `out`, verified on `images` (uint8 (N, C, H, W)); see the module docstring."""
+    """Write `loaded` as `fmt` to `out`, verified on `images` (uint8 (N, C, H, W)); see the module docstring.
+
+    `overwrite`: replace a file beside the export that is not ours (TorchScript's <name>.json)."""
     from cnnstudio.core.evaluate import predict_probabilities
     from cnnstudio.core.export.bundle_write import write_bundle
     from cnnstudio.core.export.onnx_export import write_onnx
-    from cnnstudio.core.export.torchscript_export import write_torchscript, write_torchscript_metadata
+    from cnnstudio.core.export.torchscript_export import (
+        check_metadata_target,
+        write_torchscript,
+        write_torchscript_metadata,
+    )
 
     _check_format(fmt)
     out = Path(out)
@@ -137,6 +147,8 @@ def export_model(
         raise UserError("Only a model made in the designer (from a model design) can be saved as a bundle.")
     if fmt == "torchscript" and out.suffix.lower() == ".json":
         raise UserError("A TorchScript file's name should end in .pt; .json is for the metadata beside it.")
+    if fmt == "torchscript":
+        check_metadata_target(out, overwrite)  # before any work, so nothing is half written
     reference = predict_probabilities(loaded.model, images, loaded.preprocessing)
     prep, names = loaded.preprocessing, loaded.class_names
 
@@ -161,7 +173,7 @@ def export_model(
     if fmt == "onnx":
         extra.append(write_predict_example(out))
     elif fmt == "torchscript":
-        extra.append(write_torchscript_metadata(out, prep, names))
+        extra.append(write_torchscript_metadata(out, prep, names, overwrite=overwrite))
     return ExportResult(out, fmt, result, extra)
 
 

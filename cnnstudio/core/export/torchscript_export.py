@@ -6,7 +6,9 @@ marks torch.jit as deprecated (in favour of torch.export's .pt2, which only torc
 close PyTorch version reads); those warnings are silenced here, where the choice is deliberate.
 
 The metadata (metadata.py) travels twice: inside the file as the extra file "cnnstudio.json"
-(torch.jit.load(path, _extra_files={"cnnstudio.json": ""})) and beside it as <name>.json.
+(torch.jit.load(path, _extra_files={"cnnstudio.json": ""})) and beside it as <name>.json, written
+atomically. A <name>.json that is not such a metadata file (someone's own file) is never replaced
+without `overwrite` (the CLI's --force; the GUI asks): see `check_metadata_target`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnstudio.core.atomic import write_bytes_atomic
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.export.metadata import INPUT_NAME, OUTPUT_NAME, export_metadata
+from cnnstudio.core.export.metadata import CLASSES_KEY, INPUT_NAME, OUTPUT_NAME, export_metadata
 
 if TYPE_CHECKING:
     from torch import nn
@@ -68,13 +71,37 @@ def write_torchscript(
     return path
 
 
+def foreign_metadata_file(path: Path | str) -> Path | None:
+    """The file at <name>.json beside the TorchScript file `path` when it is there and is not one of
+    our metadata files (so replacing it would lose someone's file); None when it is free to write."""
+    target = metadata_path_for(path)
+    if not target.exists():
+        return None
+    try:
+        document = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return target
+    return None if isinstance(document, dict) and CLASSES_KEY in document else target
+
+
+def check_metadata_target(path: Path | str, overwrite: bool = False) -> None:
+    """UserError when the metadata would replace a file that is not ours and `overwrite` is off."""
+    foreign = foreign_metadata_file(path)
+    if foreign is not None and not overwrite:
+        raise UserError(
+            f"{foreign} already exists and is not a CNN Studio metadata file; the TorchScript export "
+            "writes its metadata there. Choose another name, or replace it (--force on the command line)."
+        )
+
+
 def write_torchscript_metadata(
-    path: Path | str, preprocessing: Preprocessing, class_names: list[str]
+    path: Path | str, preprocessing: Preprocessing, class_names: list[str], *, overwrite: bool = False
 ) -> Path:
-    """Write the metadata beside the TorchScript file and return its path."""
+    """Write the metadata beside the TorchScript file (atomically) and return its path."""
+    check_metadata_target(path, overwrite)
     target = metadata_path_for(path)
     document = metadata_document(preprocessing, class_names)
-    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_bytes_atomic(target, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return target
 
 

@@ -315,7 +315,9 @@ class SearchSpace:
         return cls.from_dict(data)
 
     def save(self, path: Path | str) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        from cnnstudio.core.atomic import write_bytes_atomic
+
+        write_bytes_atomic(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
 
     def describe(self) -> list[str]:
         return [p.describe() for p in self.params.values()]

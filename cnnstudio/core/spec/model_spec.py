@@ -126,7 +126,10 @@ class ModelSpec:
         return cls.from_dict(data)
 
     def save(self, path: Path | str) -> None:
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+        """Write the design file atomically: a crash leaves the old file or the new one, never half."""
+        from cnnstudio.core.atomic import write_bytes_atomic
+
+        write_bytes_atomic(Path(path), (self.to_json() + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, path: Path | str) -> ModelSpec:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.atomic import write_bytes_atomic
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec import ModelSpec
 from cnnstudio.core.spec.codegen import keras_code, pytorch_code
@@ -88,7 +89,7 @@ class CodeDialog(QDialog):
         path, _ = QFileDialog.getSaveFileName(self, "Save the code", default, "Python (*.py)")
         if path:
             try:
-                Path(path).write_text(self.current_code(), encoding="utf-8")
+                write_bytes_atomic(Path(path), self.current_code().encode("utf-8"))
             except OSError as exc:
                 self.copied.setText(f"Could not save: {exc.strerror or exc}")
                 return
