@@ -1,4 +1,4 @@
-"""`cnnstudio export PROJECT --format bundle|onnx|torchscript --out PATH`: a verified export of a run."""
+"""`cnnstudio export PROJECT --format bundle|onnx|torchscript|pt2 --out PATH`: a verified export of a run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="save a trained run as a .cnnmodel bundle, ONNX or TorchScript, checked against the app",
+        help="save a trained run as a .cnnmodel bundle, ONNX, TorchScript or torch.export .pt2, checked",
         description=(
             "Export a project's run. The export is loaded back and run on the validation images; it is "
             "saved only when it predicts what the app predicts (same class for every image)."
@@ -21,9 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format",
         required=True,
-        choices=["bundle", "onnx", "torchscript"],
+        choices=["bundle", "onnx", "torchscript", "pt2"],
         dest="fmt",
-        help="bundle: a .cnnmodel file for CNN Studio; onnx or torchscript: for programs of your own",
+        help="bundle: a .cnnmodel file for CNN Studio; onnx: for any language; pt2: torch.export's "
+        "ExportedProgram for PyTorch programs (torch.export.load); torchscript: for torch.jit.load and "
+        "libtorch (C++), which PyTorch now marks deprecated",
     )
     p.add_argument(
         "--out", required=True, metavar="PATH", help="the file to write, or a folder to write it into"

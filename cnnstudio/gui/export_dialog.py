@@ -55,9 +55,17 @@ FORMATS = (
         ".onnx",
     ),
     (
+        "pt2",
+        "PyTorch torch.export (.pt2)",
+        "For PyTorch programs, without CNN Studio (torch.export.load): choose this for new Python "
+        "code; it needs a PyTorch close to this one's version.",
+        ".pt2",
+    ),
+    (
         "torchscript",
         "TorchScript (.pt)",
-        "For PyTorch programs, without CNN Studio (torch.jit.load).",
+        "For older PyTorch programs and C++ (torch.jit.load, libtorch): PyTorch now marks it "
+        "deprecated; choose it only when your program needs it.",
         ".pt",
     ),
 )

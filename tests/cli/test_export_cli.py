@@ -37,6 +37,7 @@ def project(tmp_path_factory):
         ("bundle", "Bundle", ".cnnmodel", []),
         ("onnx", "ONNX", ".onnx", ["predict_example.py"]),
         ("torchscript", "TorchScript", ".pt", ["model.json"]),
+        ("pt2", "torch.export (.pt2)", ".pt2", []),
     ],
 )
 def test_export_prints_the_verification_line(project, tmp_path, capsys, fmt, name, suffix, extra):

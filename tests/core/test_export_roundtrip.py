@@ -40,7 +40,7 @@ from cnnstudio.core.export import (
 from cnnstudio.core.project import Project
 from cnnstudio.core.spec import ModelSpec, Preprocessing, build_model, template
 
-FORMATS = ["bundle", "onnx", "torchscript"]
+FORMATS = ["bundle", "onnx", "torchscript", "pt2"]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,9 @@ def test_the_shared_run_is_real(trained):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_each_export_is_verified_on_the_validation_images(trained, fmt):
     result = trained.exports[fmt]
-    name = {"bundle": "Bundle", "onnx": "ONNX", "torchscript": "TorchScript"}[fmt]
+    name = {"bundle": "Bundle", "onnx": "ONNX", "torchscript": "TorchScript", "pt2": "torch.export (.pt2)"}[
+        fmt
+    ]
     n = len(trained.val)
     assert result.verification.ok
     assert result.verification.images == result.verification.same_top1 == n
@@ -94,6 +96,9 @@ def _export_probabilities(fmt: str, path: Path, X: np.ndarray, prep: Preprocessi
     if fmt == "torchscript":
         with torch.inference_mode():
             return load_torchscript(path)(torch.from_numpy(x)).numpy()
+    if fmt == "pt2":
+        with torch.inference_mode():
+            return torch.export.load(str(path)).module()(torch.from_numpy(x)).numpy()
     loaded = load_model(path)
     return predict_probabilities(loaded.model, X, loaded.preprocessing)
 
@@ -105,6 +110,21 @@ def test_exports_load_back_and_predict_what_the_app_predicts(trained, fmt):
     assert probs.shape == reference.shape
     assert np.abs(probs - reference).max() < 1e-4
     assert (probs.argmax(1) == reference.argmax(1)).all()
+
+
+def test_pt2_has_a_dynamic_batch_axis_and_the_metadata_inside(trained):
+    path = trained.exports["pt2"].path
+    assert path.suffix == ".pt2" and trained.exports["pt2"].extra_files == []
+    extra = {"cnnstudio.json": ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    document = json.loads(extra["cnnstudio.json"])
+    assert document[CLASSES_KEY] == trained.app.class_names
+    assert Preprocessing.from_dict(document[PREPROCESSING_KEY]) == trained.app.preprocessing
+    with torch.inference_mode():
+        for n in (1, 5):
+            out = program.module()(torch.zeros(n, 3, 32, 32))
+            assert tuple(out.shape) == (n, 3)
+            np.testing.assert_allclose(out.sum(dim=1).numpy(), 1.0, atol=1e-5)
 
 
 def test_onnx_has_a_dynamic_batch_axis_and_the_metadata(trained):

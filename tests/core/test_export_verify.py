@@ -105,7 +105,7 @@ def test_a_model_given_as_code_cannot_be_a_bundle(loaded, images, tmp_path):
 
 
 def test_unknown_format(loaded, images, tmp_path):
-    with pytest.raises(UserError, match="bundle, onnx, torchscript"):
+    with pytest.raises(UserError, match="bundle, onnx, torchscript, pt2"):
         export_model(loaded, "keras", tmp_path / "m.h5", images)
 
 

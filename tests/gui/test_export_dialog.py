@@ -29,7 +29,7 @@ def dialog(qtbot, trained):
     close_session(session)
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "bundle"])
+@pytest.mark.parametrize("fmt", ["onnx", "bundle", "pt2"])
 def test_export_dialog_writes_a_verified_file(qtbot, dialog, tmp_path, fmt):
     assert dialog.run_combo.count() == 1
     dialog.set_format(fmt)
@@ -38,7 +38,7 @@ def test_export_dialog_writes_a_verified_file(qtbot, dialog, tmp_path, fmt):
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     result = blocker.args[0]
     assert result.verification.ok and result.verification.images > 0
-    suffix = {"onnx": ".onnx", "bundle": ".cnnmodel"}[fmt]
+    suffix = {"onnx": ".onnx", "bundle": ".cnnmodel", "pt2": ".pt2"}[fmt]
     assert result.path == tmp_path / "exported" / f"flowers{suffix}" and result.path.exists()
     text = dialog.status.text()
     assert "verified on" in text and "same class for all" in text

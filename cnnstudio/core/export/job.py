@@ -25,12 +25,13 @@ if TYPE_CHECKING:
     from cnnstudio.core.export.loaded import LoadedModel
     from cnnstudio.core.project import Project, SplitData
 
-FORMATS = ("bundle", "onnx", "torchscript")
-SUFFIXES = {"bundle": ".cnnmodel", "onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = ("bundle", "onnx", "torchscript", "pt2")
+SUFFIXES = {"bundle": ".cnnmodel", "onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
 ACCEPTED_SUFFIXES = {
     "bundle": {".cnnmodel"},
     "onnx": {".onnx"},
     "torchscript": {".pt", ".pth", ".ts", ".torchscript"},
+    "pt2": {".pt2"},  # torch.export's ExportedProgram (exported_program.py)
 }
 VERIFY_IMAGES = 2000  # at most this many validation images (evenly spread) are used for the check
 GENERATED_IMAGES = 64
@@ -159,6 +160,10 @@ def export_model(
             )
         elif fmt == "onnx":
             write_onnx(temp, loaded.model, prep, names)
+        elif fmt == "pt2":
+            from cnnstudio.core.export.exported_program import write_exported_program
+
+            write_exported_program(temp, loaded.model, prep, names)
         else:
             write_torchscript(temp, loaded.model, prep, names)
 

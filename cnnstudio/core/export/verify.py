@@ -22,13 +22,18 @@ TOLERANCE = 1e-4
 # Two classes whose reference probabilities are this close are a tie: float rounding alone may
 # order them either way, so picking the other one is not a disagreement.
 TIE = 1e-6
-FORMAT_NAMES = {"bundle": "Bundle", "onnx": "ONNX", "torchscript": "TorchScript"}
+FORMAT_NAMES = {
+    "bundle": "Bundle",
+    "onnx": "ONNX",
+    "torchscript": "TorchScript",
+    "pt2": "torch.export (.pt2)",
+}
 BATCH = 256
 
 
 @dataclass(frozen=True)
 class VerificationResult:
-    format: str  # "bundle" | "onnx" | "torchscript"
+    format: str  # "bundle" | "onnx" | "torchscript" | "pt2"
     images: int
     same_top1: int  # images whose top class is the app's
     max_abs_diff: float  # largest |p_export - p_app| over all images and classes
@@ -173,6 +178,10 @@ def verify_export(
             probs = torchscript_probabilities(path, X)
         elif fmt == "bundle":
             probs = bundle_probabilities(path, X)
+        elif fmt == "pt2":
+            from cnnstudio.core.export.exported_program import exported_program_probabilities
+
+            probs = exported_program_probabilities(path, X)
         else:
             raise ValueError(f"unknown export format {fmt!r}")
     except (UserError, ValueError):
