@@ -11,6 +11,7 @@ journal in the project first, so `undo_write()` puts every file back where it wa
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -412,8 +413,7 @@ def write_labels(
             "split_assignments": dict(project.split_assignments),
         },
     }
-    created = {_first_missing(Path(to).parent) for _, to in plan.ops}
-    record["created_dirs"] = sorted(p.as_posix() for p in created if p is not None)
+    record["created_dirs"] = folders_to_create(plan.ops)
     write_json_atomic(journal, record)
 
     by_path = {s.path: s for s in index.samples}
@@ -440,6 +440,12 @@ def write_labels(
     write_json_atomic(journal, record)
     project.save()
     return journal
+
+
+def folders_to_create(ops: Iterable[tuple[str, str]]) -> list[str]:
+    """The outermost folders that writing `ops` will create (what an undo may remove again)."""
+    created = {_first_missing(Path(to).parent) for _, to in ops}
+    return sorted(p.as_posix() for p in created if p is not None)
 
 
 def _first_missing(folder: Path) -> Path | None:
@@ -469,7 +475,15 @@ def _move_exclusive(frm: Path, to: Path) -> None:
     except OSError:
         if to.exists():
             raise UserError(f"{to} appeared while writing; nothing was overwritten.") from None
-        os.rename(frm, to)  # file systems without hard links
+        try:
+            os.rename(frm, to)  # file systems without hard links
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            with open(frm, "rb") as src, open(to, "xb") as dst:  # another disk: copy, then remove
+                shutil.copyfileobj(src, dst, 1 << 20)
+            shutil.copystat(frm, to)
+            os.unlink(frm)
         return
     os.unlink(frm)
 
@@ -510,13 +524,39 @@ def undo_write(
     undone too. Copies are deleted; moved files go back; folders the write created are removed when
     empty; project.json gets back its label edits and split exactly as they were.
     """
+    record, restored = undo_file_journal(journal, index, progress)
+    before = record.get("project_before", {})
+    project.labels = dict(before.get("labels", project.labels))
+    project.split_assignments = dict(before.get("split_assignments", project.split_assignments))
+    project.save()
+    record["status"] = "undone"
+    write_json_atomic(Path(journal), record)
+    return restored
+
+
+def read_journal(journal: Path | str) -> dict[str, Any]:
     import json
 
-    journal = Path(journal)
     try:
-        record = json.loads(journal.read_text(encoding="utf-8"))
+        return json.loads(Path(journal).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"The undo journal {journal} cannot be read ({exc}).") from exc
+
+
+def undo_file_journal(
+    journal: Path | str,
+    index: DatasetIndex | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """The file half of an undo, shared by every journal of copies or moves (labels written to folders,
+    predictions sorted into folders): (the journal's record, how many files were restored).
+
+    The journal holds "mode" ("copy" or "move"), "ops" [(from, to), ...] planned before the first
+    file was touched, and "created_dirs". Copies are deleted; moved files go back; folders the write
+    created are removed when empty. With "claimed" (targets created empty before the files were
+    written), an empty target whose source is still there is removed. The caller marks it undone.
+    """
+    record = read_journal(journal)
     if record.get("status") == "undone":
         raise UserError("This write was already undone.")
     by_path = {s.path: s for s in index.samples} if index is not None else {}
@@ -534,18 +574,14 @@ def undo_write(
             if to in by_path:
                 by_path[to].path = frm
             restored += 1
+        elif record.get("claimed") and dst.is_file() and src.exists() and dst.stat().st_size == 0:
+            dst.unlink()  # our empty placeholder for a file that was never moved
         if progress is not None and ((i + 1) % 64 == 0 or i + 1 == len(ops)):
             progress(i + 1, len(ops))
     # Deepest first, so nested folders we created go before their parents.
     for folder in sorted({Path(to).parent for _, to in ops}, key=lambda p: len(p.parts), reverse=True):
         _remove_empty_up_to(folder, [Path(d) for d in record.get("created_dirs", [])])
-    before = record.get("project_before", {})
-    project.labels = dict(before.get("labels", project.labels))
-    project.split_assignments = dict(before.get("split_assignments", project.split_assignments))
-    project.save()
-    record["status"] = "undone"
-    write_json_atomic(journal, record)
-    return restored
+    return record, restored
 
 
 def _remove_empty_up_to(folder: Path, created: list[Path]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +193,54 @@ def test_from_a_bundle(loaded, folder, tmp_path):
     assert [(p.path, p.label, p.confidence) for p in a.predictions] == [
         (p.path, p.label, p.confidence) for p in b.predictions
     ]
+
+
+def test_a_journalled_move_is_undone_even_after_a_failure_part_way(loaded, folder, tmp_path):
+    from cnnstudio.core.export.sorting import SortError, new_sort_journal, undo_sort
+    from cnnstudio.core.labels import read_journal
+
+    pictures = tmp_path / "pictures"
+    shutil.copytree(folder, pictures)
+    result = Predictor(loaded).predict(pictures)
+    predictions = result.predictions
+    contents = {p.path: Path(p.path).read_bytes() for p in predictions}
+    missing = predictions[3]
+    Path(missing.path).unlink()  # gone before the move reaches it: the move fails part-way
+    journal = new_sort_journal(tmp_path / "journal")
+    dest = tmp_path / "sorted"
+    with pytest.raises(SortError, match="3 pictures were already moved") as failure:
+        sort_into(predictions, dest, move=True, journal=journal)
+    done = failure.value.done
+    assert [frm for frm, _ in done] == [p.path for p in predictions[:3]]
+    for frm, to in done:
+        assert not Path(frm).exists() and Path(to).read_bytes() == contents[frm]
+    record = read_journal(journal)
+    assert record["status"] == "failed" and record["done"] == 3 and record["kind"] == "sort_predictions"
+    assert len(record["ops"]) == len(predictions)  # the plan was written before the first move
+    placed = sorted(f for f in dest.rglob("*") if f.is_file())
+    assert placed == sorted(Path(to) for _, to in done)  # no empty placeholders left behind
+
+    back = undo_sort(journal)
+    assert sorted(back) == sorted((to, frm) for frm, to in done)
+    for p in predictions:
+        if p is not missing:
+            assert Path(p.path).read_bytes() == contents[p.path]
+    assert not dest.exists()  # the folders the move created are gone again
+    assert read_journal(journal)["status"] == "undone"
+    with pytest.raises(UserError, match="already undone"):
+        undo_sort(journal)
+
+
+def test_a_journalled_copy_is_undone_by_deleting_the_copies(loaded, folder, tmp_path):
+    from cnnstudio.core.export.sorting import new_sort_journal, undo_sort
+
+    result = Predictor(loaded).predict(folder)
+    dest = tmp_path / "copies"
+    dest.mkdir()
+    (dest / "mine.txt").write_text("the user's")
+    journal = new_sort_journal(tmp_path)
+    pairs = sort_into(result.predictions, dest, journal=journal)
+    assert all(Path(t).exists() and Path(f).exists() for f, t in pairs)
+    undo_sort(journal)
+    assert not any(Path(t).exists() for _, t in pairs)
+    assert sorted(p.name for p in dest.iterdir()) == ["mine.txt"]  # the user's folder and file stay

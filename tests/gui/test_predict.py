@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import close_session, train_tiny_project
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 
@@ -104,6 +105,42 @@ def test_copy_and_move_into_class_folders(qtbot, section, trained, tmp_path, mon
         assert not (inputs / name).exists()
     # The table follows the pictures to where they are now.
     assert all(Path(p.path).parent.parent == tmp_path / "moved" for p in view.results.predictions)
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=10000)
+
+    # Undo move puts every picture back (from the journal), and the table follows them back.
+    assert view.undo_sort_button.isVisible() and view.last_sort_journal.exists()
+    with qtbot.waitSignal(view.sort_undone, timeout=20000) as undone:
+        qtbot.mouseClick(view.undo_sort_button, Qt.MouseButton.LeftButton)
+    assert len(undone.args[0]) == len(labels)
+    for name in labels:
+        assert (inputs / name).exists()
+    assert not (tmp_path / "moved").exists()
+    assert all(Path(p.path).parent == inputs for p in view.results.predictions)
+    assert not view.undo_sort_button.isVisible()
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=10000)
+
+
+def test_a_move_that_fails_part_way_keeps_the_table_true(qtbot, section, trained, tmp_path, monkeypatch):
+    session, view = section
+    inputs = tmp_path / "new"
+    shutil.copytree(trained[0] / "class_1", inputs)
+    result = _predict(qtbot, view, [str(inputs)])
+    order = [p.path for p in view.results.labelled()]
+    Path(order[2]).unlink()  # gone before the move reaches it
+    errors = []
+    session.error.connect(errors.append)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(view.sorted_into, timeout=20000) as blocker:
+        view.sort_into(move=True, dest=tmp_path / "moved")
+    assert len(blocker.args[0]) == 2 and "2 pictures were already moved" in errors[-1]
+    # Each row names where its picture is now: the two moved ones in moved/, the rest where they were.
+    paths = {p.path for p in view.results.predictions}
+    assert {to for _, to in blocker.args[0]} <= paths and not set(order[:2]) & paths
+    assert set(order[3:]) <= paths and all(Path(p).exists() for p in paths if p != order[2])
+    with qtbot.waitSignal(view.sort_undone, timeout=20000):
+        view.undo_sort()
+    assert all(Path(p).exists() for p in order[:2] + order[3:])
+    assert len(result.predictions) == len(view.results.predictions)
     qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=10000)
 
 

@@ -73,6 +73,7 @@ class DropZone(QFrame):
 class PredictSection(QWidget):
     predicted = Signal(object)  # core.export.PredictionResult of the last prediction
     sorted_into = Signal(object)  # [(from, to)]
+    sort_undone = Signal(object)  # [(from, to)]: pictures put back by "Undo move"
 
     def __init__(self, session: ProjectSession, parent: QWidget | None = None):
         super().__init__(parent)
@@ -146,11 +147,16 @@ class PredictSection(QWidget):
         )
         self.move_button = QPushButton("Move into class folders…", self)
         self.move_button.setToolTip("Move each picture into a folder named after its class (asks first).")
+        self.undo_sort_button = QPushButton("Undo move", self)
+        self.undo_sort_button.setToolTip("Put the pictures of the last move back where they were.")
+        self.undo_sort_button.hide()
+        self.last_sort_journal: Path | None = None  # the journal of the last move, while it can be undone
         bottom = QHBoxLayout()
         bottom.addWidget(self.summary, 1)
         bottom.addWidget(self.csv_button)
         bottom.addWidget(self.copy_button)
         bottom.addWidget(self.move_button)
+        bottom.addWidget(self.undo_sort_button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -169,6 +175,7 @@ class PredictSection(QWidget):
         self.csv_button.clicked.connect(lambda: self.export_csv())
         self.copy_button.clicked.connect(lambda: self.sort_into(move=False))
         self.move_button.clicked.connect(lambda: self.sort_into(move=True))
+        self.undo_sort_button.clicked.connect(lambda: self.undo_sort())
         session.project_changed.connect(self._project_changed)
         self._threshold_changed(self.threshold.value())
         self._project_changed(session.project)
@@ -376,6 +383,42 @@ class PredictSection(QWidget):
             text += f" · {len(self.results.problems)} could not be read"
         self.summary.setText(text)
 
+    def _follow(self, pairs: list[tuple[str, str]]) -> None:
+        """Pictures moved from the first to the second path of each pair: the table follows them."""
+        self.results.moved(pairs)
+        where = dict(pairs)
+        self.inputs = [where.get(p, p) for p in self.inputs]
+
+    def undo_sort(self) -> None:
+        """Put the pictures of the last move back where they were (from its journal), in the background."""
+        journal = self.last_sort_journal
+        if journal is None:
+            return
+
+        def job(ctx):
+            from cnnstudio.core.export.sorting import undo_sort
+
+            return undo_sort(journal, progress=ctx.progress)
+
+        def done(pairs: list[tuple[str, str]]) -> None:
+            self._follow(pairs)
+            self.last_sort_journal = None
+            self.undo_sort_button.hide()
+            text = f"Undone: {len(pairs):,} pictures are back where they were."
+            self.session.message.emit(text)
+            self.summary.setText(text)
+            self.sort_undone.emit(pairs)
+
+        self.undo_sort_button.setEnabled(False)
+        task = self.session.tasks.start(
+            "Putting the moved pictures back",
+            job,
+            on_success=done,
+            on_error=self.session.error.emit,
+            cancellable=False,
+        )
+        task.done.connect(self._update_buttons)
+
     def _update_buttons(self) -> None:
         has = bool(self.results.predictions)
         busy = self._task is not None
@@ -435,19 +478,35 @@ class PredictSection(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return
 
+        journal = None
+        if move:  # the same undo journal as "Write labels to folders" (core.labels)
+            from cnnstudio.core.export.sorting import new_sort_journal
+            from cnnstudio.core.paths import user_data_dir
+
+            journal = new_sort_journal(user_data_dir() / "journal")
+
         def job(_ctx):
-            from cnnstudio.core.export import sort_into
+            from cnnstudio.core.export.sorting import SortError, sort_into
 
-            return sort_into(predictions, dest, move=move)
+            try:
+                return sort_into(predictions, dest, move=move, journal=journal), None
+            except SortError as exc:  # part done: the view follows what moved, then says why
+                return exc.done, str(exc)
 
-        def done(pairs: list[tuple[str, str]]) -> None:
+        def done(outcome) -> None:
+            pairs, error = outcome
             if move:
-                self.results.moved(pairs)
-                where = dict(pairs)
-                self.inputs = [where.get(p, p) for p in self.inputs]
+                self._follow(pairs)
+                if journal is not None and journal.exists():
+                    self.last_sort_journal = journal
+                    self.undo_sort_button.show()
+                    self.undo_sort_button.setEnabled(True)
             verb = "Moved" if move else "Copied"
             self.session.message.emit(f"{verb} {len(pairs):,} pictures into class folders in {dest}.")
             self.summary.setText(f"{verb} {len(pairs):,} pictures into class folders in {dest}.")
+            if error is not None:
+                self.summary.setText(error)
+                self.session.error.emit(error)
             self.sorted_into.emit(pairs)
 
         self.copy_button.setEnabled(False)
