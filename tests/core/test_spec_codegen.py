@@ -4,6 +4,9 @@ is valid Python in the guide's style that names every layer."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -151,7 +154,7 @@ def test_weights_file_is_loaded_by_the_generated_code(tmp_path):
 def test_keras_code_is_python_in_the_guides_style(name):
     spec = template(name)
     code = keras_code(spec, 5)
-    tree = ast.parse(code)  # valid Python (keras itself is not installed here)
+    tree = ast.parse(code)  # valid Python
     compile(tree, "keras_model.py", "exec")
     assert "keras.Sequential(" in code
     assert "model.compile(optimizer='adam'" in code
@@ -159,7 +162,8 @@ def test_keras_code_is_python_in_the_guides_style(name):
     assert "layers.Input(shape=" in code
     for layer in spec.layers[1:]:
         if isinstance(layer, Backbone):
-            assert "keras.applications." in code
+            written_out = layer.arch == "resnet18"  # keras.applications has none: written out
+            assert ("def resnet18(input_shape):" if written_out else "keras.applications.") in code
         else:
             assert code.count(f"layers.{layer.type}(") == sum(
                 1 for other in spec.layers if other.type == layer.type
@@ -189,12 +193,28 @@ def test_keras_code_translates_every_setting():
     assert "Keras flattens row by row" in code  # the translation says where it differs
 
 
-def test_keras_code_for_resnet18_says_keras_has_none():
+def test_keras_code_for_resnet18_is_a_real_resnet18(tmp_path):
+    """keras.applications has no ResNet-18: the code writes one out. Run with Keras (torch backend),
+    it has torchvision's ResNet-18 parameter count, 512 features, and the whole model CNN Studio's."""
     code = keras_code(template("resnet18"), 3)
-    assert "Keras has no ResNet-18" in code
-    assert "keras.applications.ResNet50(" in code
-    assert "base_model.trainable = False" in code
-    compile(code, "keras_model.py", "exec")
+    assert "ResNet50" not in code and "def resnet18(input_shape):" in code
+    assert "Keras has no ResNet-18 weights" in code  # says plainly what differs: random start
+    path = tmp_path / "keras_model.py"
+    path.write_text(
+        code
+        + "\nimport numpy as np\n"
+        + "print('backbone', sum(int(np.prod(w.shape)) for w in base_model.weights if 'moving' not in w.path))\n"
+        + "print('model', sum(int(np.prod(w.shape)) for w in model.trainable_weights))\n"
+        + "print('features', base_model.output_shape[-1], 'out', model.output_shape[-1])\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert "backbone 11176512" in lines  # torchvision's resnet18 without fc
+    assert "model 11178051" in lines  # CNN Studio's resnet18 template with 3 classes, all trainable here
+    assert "features 512 out 3" in lines
 
 
 def test_logits_head_uses_from_logits_in_keras():

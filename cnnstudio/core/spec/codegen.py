@@ -12,7 +12,9 @@ parameter counts match, but
 - Keras keeps pictures as (height, width, channels), so its Flatten lists the numbers in another
   order than CNN Studio's channel-first Flatten: a design trains the same way, but weights cannot
   be copied between the two versions;
-- Keras has no ResNet-18, so that backbone becomes keras.applications.ResNet50 (said in the code);
+- Keras has no ResNet-18 in keras.applications, so the code writes one out (functional API, the same
+  blocks, strides, paddings and parameter count as torchvision's); Keras has no ImageNet weights
+  for it, so it starts from random weights there (said in the code);
 - Keras' BatchNormalization also counts its running mean and variance as (non-trainable)
   parameters, so model.summary() shows more parameters than CNN Studio does.
 
@@ -47,7 +49,6 @@ from cnnstudio.core.spec.shapes import pair, same_padding
 # torchvision's enum member of each backbone's ImageNet weights (the file BACKBONES names).
 TORCHVISION_WEIGHTS = "IMAGENET1K_V1"
 KERAS_APPLICATIONS = {
-    "resnet18": "ResNet50",  # Keras has no ResNet-18
     "mobilenet_v3_small": "MobileNetV3Small",
     "efficientnet_b0": "EfficientNetB0",
 }
@@ -504,20 +505,88 @@ def _keras_layer(layer: Layer) -> list[str]:
         return [f"layers.Activation({_keras_common(layer, [_q(layer.activation)])}),"]
     if isinstance(layer, Backbone):
         lines = []
-        if layer.arch == "resnet18":
-            lines.append("layers.Lambda(keras.applications.resnet.preprocess_input),")
+        if layer.arch == "resnet18":  # torchvision's preprocessing: 0..1, then ImageNet mean and std
+            variance = ", ".join(_num(round(s * s, 6)) for s in IMAGENET_STD)
+            mean = ", ".join(_num(m) for m in IMAGENET_MEAN)
+            lines += [
+                "layers.Rescaling(1./255),",
+                f"layers.Normalization(mean=[{mean}], variance=[{variance}]),",
+            ]
         return [*lines, "base_model,"]
     raise UserError(f"Code generation does not know the {layer.type} layer yet.")
 
 
+_KERAS_RESNET18 = '''
+def resnet18(input_shape):
+    """ResNet-18 (He et al., 2015) as torchvision builds it, without its classifier: 11,176,512
+    parameters, 512 numbers per picture. keras.applications has no ResNet-18, so it is written out.
+    Zero padding before the max pooling equals PyTorch's, because it follows a ReLU (no negatives)."""
+
+    def conv_bn(x, filters, kernel, stride, name, relu=True):
+        if kernel > 1:
+            x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+        x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
+        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+        return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+    def basic_block(x, filters, stride, name):
+        y = conv_bn(x, filters, 3, stride, f"{name}_a")
+        y = conv_bn(y, filters, 3, 1, f"{name}_b", relu=False)
+        shortcut = x
+        if stride != 1 or x.shape[-1] != filters:
+            shortcut = conv_bn(x, filters, 1, stride, f"{name}_down", relu=False)
+        return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
+
+    inputs = keras.Input(shape=input_shape)
+    x = conv_bn(inputs, 64, 7, 2, "conv1")  # the stem: "conv1" (its batch norm included)
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    for stage, filters in enumerate((64, 128, 256, 512), start=1):  # "layer1" ... "layer4"
+        for block in range(2):
+            x = basic_block(x, filters, 2 if stage > 1 and block == 0 else 1, f"layer{stage}_{block}")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.Model(inputs, x, name="resnet18")
+'''.strip("\n").splitlines()
+
+
+def _keras_resnet18(layer: Backbone, input_shape: str) -> list[str]:
+    lines = ["", *_KERAS_RESNET18, "", "", f"base_model = resnet18({input_shape})"]
+    blocks = ["conv1", "layer1", "layer2", "layer3", "layer4"]  # the backbone's blocks, in order
+    if layer.weights == "random":
+        lines.append("# Random starting weights, as in the design.")
+    else:
+        source = (
+            "ImageNet weights (torchvision's)" if layer.weights == "imagenet" else Path(layer.weights).name
+        )
+        lines += [
+            f"# CNN Studio starts this backbone from {source}. Keras has no ResNet-18 weights, so",
+            "# here it starts from random weights: train the whole network, as below, or copy",
+            "# torchvision's weights across layer by layer.",
+        ]
+    trained = 0 if not layer.trainable else layer.train_blocks
+    if layer.weights == "random" or trained == len(blocks):
+        lines.append("base_model.trainable = True")
+    elif trained == 0:
+        lines.append(
+            "base_model.trainable = True  # frozen in CNN Studio, where it has learned weights; not here"
+        )
+    else:
+        names = ", ".join(_q(b) for b in blocks[-trained:])
+        lines += [
+            f"# CNN Studio trains the last {trained} of ResNet-18's {len(blocks)} blocks; with random weights",
+            "# here, train all of them, or after copying weights across, only those:",
+            "base_model.trainable = True",
+            f"# for layer in base_model.layers: layer.trainable = layer.name.startswith(({names},))",
+        ]
+    return lines
+
+
 def _keras_backbone(layer: Backbone, input_shape: str) -> list[str]:
+    if layer.arch == "resnet18":
+        return _keras_resnet18(layer, input_shape)
     info = BACKBONES[layer.arch]
     app = KERAS_APPLICATIONS[layer.arch]
     lines = []
-    if layer.arch == "resnet18":
-        lines.append(
-            "# Keras has no ResNet-18: ResNet50 is the nearest network in keras.applications (it is bigger)."
-        )
     weights = _q("imagenet") if layer.weights == "imagenet" else "None"
     lines.append(
         f"base_model = keras.applications.{app}(input_shape={input_shape}, include_top=False, "

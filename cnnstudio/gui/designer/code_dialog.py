@@ -27,7 +27,9 @@ from cnnstudio.gui.style import muted_color
 NOTES = {
     "PyTorch": "The model CNN Studio builds and trains, as a PyTorch module you can run and change.",
     "Keras": "A translation in the Keras guide's style: the same layers and shapes. Keras orders a "
-    "Flatten's numbers row by row, CNN Studio channel by channel, so weights do not carry over.",
+    "Flatten's numbers row by row, CNN Studio channel by channel, so weights do not carry over. "
+    "Keras has no ResNet-18: the code writes it out block by block, and it starts from random "
+    "weights there (Keras has no ImageNet weights for it).",
 }
 
 
