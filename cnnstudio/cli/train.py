@@ -103,8 +103,17 @@ def run(args) -> int:
 
 
 def train_and_report(
-    project, spec, config, as_json: bool, resume: str | None = None, init_from=None, epochs: int | None = None
+    project,
+    spec,
+    config,
+    as_json: bool,
+    resume: str | None = None,
+    init_from=None,
+    epochs: int | None = None,
+    after=None,
 ) -> int:
+    """`after(result) -> (dict, lines)`: more steps once the run is evaluated (the demo exports and
+    predicts); the dict joins the JSON summary, the lines follow the text report."""
     from cnnstudio.cli.progress import TerminalProgress, count_progress, print_step
     from cnnstudio.core.pipeline import find_run, prepare_data, train_project
 
@@ -132,10 +141,13 @@ def train_and_report(
             f"{result.history.error} The run {result.run_dir.name} keeps its last good checkpoint."
         )
     summary = result_summary(result)
+    more, lines = after(result) if after is not None else ({}, [])
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps({**summary, **more}, indent=2))
     else:
         print_report_text(result)
+        for line in lines:
+            print(line)
     return 0
 
 

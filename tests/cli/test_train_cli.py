@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,11 @@ def test_demo_end_to_end(capsys):
     result = json.loads(out)
     assert result["test"]["accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert len(result["classes"]) == 10
+    # The whole workflow: the run was exported as a verified bundle, and that file, loaded back,
+    # predicted the test pictures as the evaluation did.
+    assert result["export"]["format"] == "bundle" and result["export"]["verification"]["ok"]
+    bundle = Path(result["export"]["path"])
+    assert bundle.exists() and bundle.name == f"digits-{result['run']}.cnnmodel"
+    predicted = result["predict"]
+    assert predicted["model"] == str(bundle) and predicted["pictures"] == result["test"]["images"]
+    assert predicted["right"] == round(result["test"]["accuracy"] * predicted["pictures"])
