@@ -19,7 +19,7 @@ Accuracy (real images, offline): the test accuracy of "full" and "auto" must sta
      training seeds vary. A hard, shifted task: seed-to-seed variation is large, and printed.
 No other image dataset is available offline here (torchvision and scikit-learn download the rest).
 
-    python benchmarks/bench_bf16.py [--repeats 5] [--images 1000] [--epochs 4] [--seeds 2]
+    python benchmarks/bench_bf16.py [--repeats 3] [--images 1000] [--epochs 4] [--seeds 2]
         (quick default: digits only; BENCH_FULL=1: --repeats 7 --epochs 8 --seeds 3 --datasets both)
         [--datasets both|digits|photo] [--skip-speed] [--skip-accuracy]
 """
@@ -163,7 +163,7 @@ def accuracy(epochs: int, seeds: int, datasets: str = "both", targets: Targets |
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=size(5, 7))
+    parser.add_argument("--repeats", type=int, default=size(3, 7))
     parser.add_argument("--images", type=int, default=1000, help="images in each measured epoch")
     parser.add_argument("--epochs", type=int, default=size(4, 8))
     parser.add_argument(

@@ -11,7 +11,8 @@ times compare training only (with each trial's evaluation and bookkeeping); a on
 warms up first. Each search works in a temporary project on the demo dataset (deleted
 afterwards unless --keep). The machine is shared: the times are noisy, and so is the ratio.
 
-    python benchmarks/bench_search.py [--trials 20] [--epochs 5] [--template seed] [--keep]
+    python benchmarks/bench_search.py [--trials 16] [--epochs 5] [--template seed] [--keep]
+    (BENCH_FULL=1: --trials 20)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from targets import Targets
+from targets import Targets, size
 
 import cnnstudio  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 from cnnstudio.core.demo import ensure_demo_dataset
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=size(16, 20))
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--template", default="seed", choices=["seed", "tiny"])
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
