@@ -68,10 +68,15 @@ def sort_into(
     if journal is not None:
         # Claim every target first, so the journal names each one before any picture is touched.
         journal = Path(journal)
-        for p in predictions:
-            folder = dest / folder_name(p.label)
-            folder.mkdir(exist_ok=True)
-            targets.append(_claim(folder, Path(p.path).name))
+        try:
+            for p in predictions:
+                folder = dest / folder_name(p.label)
+                folder.mkdir(exist_ok=True)
+                targets.append(_claim(folder, Path(p.path).name))
+        except OSError as exc:
+            for claimed in targets:
+                claimed.unlink(missing_ok=True)
+            raise UserError(f"Nothing was moved: {dest} cannot be written ({exc.strerror or exc}).") from exc
         record = {
             "schema_version": 1,
             "kind": "sort_predictions",
