@@ -76,7 +76,9 @@ def sort_into(
         except OSError as exc:
             for claimed in targets:
                 claimed.unlink(missing_ok=True)
-            raise UserError(f"Nothing was moved: {dest} cannot be written ({exc.strerror or exc}).") from exc
+            raise UserError(
+                f"Nothing was moved or copied: {dest} cannot be written ({exc.strerror or exc})."
+            ) from exc
         record = {
             "schema_version": 1,
             "kind": "sort_predictions",
