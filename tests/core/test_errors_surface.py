@@ -47,3 +47,21 @@ def test_unexpected_decode_error_keeps_its_reason():
     assert problem_kind(reason) == UNREADABLE
     assert "Permission denied" in reason
     assert "RuntimeError" in unexpected_decode_reason(RuntimeError())
+
+
+def test_atomic_writes_do_not_touch_the_process_umask(tmp_path, monkeypatch):
+    """os.umask is process-wide: setting it per write would race with threads creating files.
+    The umask is read once at import; writing never calls os.umask again."""
+    import os
+    import stat
+
+    from cnnstudio.core import atomic
+
+    def no_umask(*_args):
+        raise AssertionError("os.umask called during a write")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    path = tmp_path / "saved.json"
+    atomic.write_json_atomic(path, {"a": 1})
+    assert path.read_text(encoding="utf-8") == '{\n  "a": 1\n}\n'
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~atomic._UMASK
