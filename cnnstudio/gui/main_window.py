@@ -316,7 +316,9 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.welcome)
             self.counts_label.setText("")
             return
-        self.setWindowTitle(f"{APP_TITLE} — {project.name}")
+        # Project first, the app's name last: Qt adds the application's display name to a title
+        # that does not end with it, which gave "CNN Studio — name — CNN Studio".
+        self.setWindowTitle(f"{project.name} — {APP_TITLE}")
         self._remember(str(project.folder))
         self.stack.setCurrentWidget(self.workspace)
         self.show_section(max(0, self.sidebar.current()))

@@ -60,7 +60,7 @@ def test_welcome_page_first_then_a_folder_becomes_a_project(window, qtbot, tiny_
     wait_idle(qtbot, window.session)
     project = window.session.project
     assert project.folder == (user_data_dir() / "projects" / "holiday photos").resolve()
-    assert window.windowTitle() == "CNN Studio — holiday photos"
+    assert window.windowTitle() == "holiday photos — CNN Studio"
     assert window.stack.currentWidget() is window.workspace
     assert window.pages[0].model.rowCount() == 6
     assert window.recent_projects()[0] == str(project.folder)
@@ -186,7 +186,7 @@ def test_render_the_main_window_on_the_demo_project(window, qtbot, tmp_path):
     browser = window.pages[0]
     qtbot.waitUntil(lambda: browser.loader.wait_idle(200), timeout=10000)
     qtbot.wait(200)
-    assert window.windowTitle() == "CNN Studio — Demo: handwritten digits"
+    assert window.windowTitle() == "Demo: handwritten digits — CNN Studio"
     assert browser.model.rowCount() == 1797
     assert [r.name for r in browser.class_panel.model.rows[-10:]] == [str(d) for d in range(10)]
     out = tmp_path / "main_window_demo.png"
@@ -209,7 +209,7 @@ def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tiny_image
     wait_idle(qtbot, window.session)
     assert window.session.project.folder == (tmp_path / "copy").resolve()
     assert window.session.labels.sample(path).label == "class_1"
-    assert window.windowTitle() == "CNN Studio — copy"
+    assert window.windowTitle() == "copy — CNN Studio"
 
 
 def test_gui_command_takes_a_project(tmp_path):

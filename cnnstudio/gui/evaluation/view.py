@@ -43,6 +43,7 @@ from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, MetricsTable, p
 from cnnstudio.gui.evaluation.report_file import split_words
 from cnnstudio.gui.evaluation.review import AcceptCommand, ReviewStore
 from cnnstudio.gui.evaluation.runs import model_state, trained_runs, weights_stamp
+from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color
 
@@ -652,7 +653,7 @@ class EvaluationSection(QWidget):
             return None
         if path is None:
             run = self.run_dir.name if self.run_dir else "evaluation"
-            name = f"{project.name if project else 'model'}-{run}-evaluation.html"
+            name = f"{file_name_part(project.name) if project else 'model'}-{run}-evaluation.html"
             chosen, _ = QFileDialog.getSaveFileName(
                 self, "Save the evaluation report", str(Path.home() / name), "Web page (*.html)"
             )
