@@ -29,6 +29,7 @@ from cnnstudio.core.errors import UserError
 from cnnstudio.gui.dataset.class_list import ClassRow
 from cnnstudio.gui.dataset.class_panel import ClassPanel
 from cnnstudio.gui.dataset.commands import ExcludeCommand
+from cnnstudio.gui.dataset.keys import class_keys, unlabel_key
 from cnnstudio.gui.dataset.problems import ProblemsPanel, show_in_folder
 from cnnstudio.gui.dataset.split_view import SplitPanel
 from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
@@ -198,15 +199,30 @@ class DatasetBrowser(QWidget):
 
     # ---- labelling ---------------------------------------------------------------------------------
     def label_by_key(self, key: int) -> None:
-        """Keys 1-9: the n-th class; 0: no label. Then move on to the next image."""
-        if key == 0:
-            self.label_selected(None)
-            return
+        """A number key (dataset.keys: the class's name when classes are digits, else 1-9 the n-th
+        class and 0 no label), then on to the next image. The label given is said and flashed."""
         classes = self.session.classes()
-        if key > len(classes):
-            self._say(f"There is no class {key}: this project has {len(classes)}. Add one with the + button.")
+        keys = class_keys(classes)
+        if key in keys:
+            label: str | None = keys[key]
+        elif key == unlabel_key(classes):
+            label = None
+        else:
+            self._say(
+                f"There is no class {key}: no class has the key {key} (this project has {len(classes)}). "
+                "Add one with the + button, or drop the picture on a class."
+            )
             return
-        self.label_selected(classes[key - 1])
+        if not self.grid.selected_rows():
+            return
+        n = len(self.grid.selected_rows())
+        self.label_selected(label)
+        what = f"“{label}”" if label is not None else "no label"
+        self._say(f"Key {key}: gave {what} to {n} picture{'s' if n != 1 else ''}.")
+        self.grid.flash(
+            label if label is not None else "No label",
+            class_color(classes.index(label)) if label in classes else None,
+        )
 
     def label_selected(self, label: str | None, advance: bool = True) -> None:
         rows = self.grid.selected_rows()
