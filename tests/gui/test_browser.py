@@ -107,6 +107,24 @@ def test_number_keys_are_shown_on_every_class_badge(open_browser):
     assert [r.shortcut for r in rows] == [1, 2, 3]
 
 
+def test_split_note_says_validation_pictures_come_from_train_when_there_is_no_val_folder(open_browser):
+    def train_and_test(data):
+        (data / "train").mkdir()
+        for folder in sorted(p for p in data.iterdir() if p.name.startswith("class_")):
+            folder.rename(data / "train" / folder.name)
+            test = data / "test" / folder.name
+            test.mkdir(parents=True)
+            for picture in sorted((data / "train" / folder.name).iterdir())[:2]:
+                picture.rename(test / picture.name)
+
+    session, browser, _data = open_browser(classes=3, per_class=12, prepare=train_and_test)
+    note = browser.split_panel.note.text()
+    val = sum(1 for s in session.index.samples if s.split == "val")
+    assert val > 0
+    assert "(train/, test/)" in note and "val/" in note and "(train/, val/, test/)" not in note
+    assert f"{val} validation pictures are taken from train/" in note
+
+
 def test_unlabelled_queue_advances_after_each_label(open_browser, qtbot):
     session, browser, _data = open_browser(classes=2, per_class=4)
     paths = [s.path for s in session.index.samples[:3]]
