@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.sections = list(sections or SECTIONS)
         self.pages: dict[int, QWidget] = {}
+        self._shown_folder: Path | None = None
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.resize(1360, 860)
@@ -304,8 +305,12 @@ class MainWindow(QMainWindow):
             copied.save()
             return copied
 
+        def opened(copied) -> None:
+            self._shown_folder = copied.folder  # the copy of the same work: stay on this section
+            self.open_project(copied)
+
         self.session.tasks.start(
-            "Saving a copy of the project", copy, on_success=self.open_project, on_error=self.show_error
+            "Saving a copy of the project", copy, on_success=opened, on_error=self.show_error
         )
 
     def _project_changed(self, project) -> None:
@@ -321,7 +326,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{project.name} — {APP_TITLE}")
         self._remember(str(project.folder))
         self.stack.setCurrentWidget(self.workspace)
-        self.show_section(max(0, self.sidebar.current()))
+        # Another project opens on Data; the same project (reopened, saved as) stays where it was.
+        same = project.folder == self._shown_folder
+        self._shown_folder = project.folder
+        self.show_section(max(0, self.sidebar.current()) if same else 0)
 
     def _show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)

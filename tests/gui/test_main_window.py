@@ -224,3 +224,30 @@ def test_gui_command_takes_a_project(tmp_path):
     assert args.project == str(tmp_path) and args.func is gui.run and not args.demo
     with pytest.raises(UserError, match="does not exist"):
         gui.run(parser.parse_args(["gui", str(tmp_path / "nowhere")]))
+
+
+def test_a_new_project_opens_on_data_with_nothing_left_from_the_last(
+    window, qtbot, tiny_image_folder, tmp_path
+):
+    from cnnstudio.gui.dataset.thumbnail_model import ALL, CLASS
+
+    window.open_path(tiny_image_folder(classes=2, per_class=3, name="first"), ask=False)
+    wait_idle(qtbot, window.session)
+    browser = window.pages[0]
+    browser.show_filter(CLASS, "class_1")
+    browser.search.setText("img")
+    predict = window.show_section(5)
+    picture = window.session.index.samples[0].path
+    predict.add_inputs([picture])
+    assert predict.inputs == [picture]
+    evaluate = window.show_section(3)
+    evaluate.split_combo.insertItem(evaluate.split_combo.count() - 1, "Folder: old", str(tmp_path))
+    window.show_section(5)
+    window.open_path(tiny_image_folder(classes=3, per_class=3, name="second"), ask=False)
+    qtbot.waitUntil(lambda: window.session.project is not None and window.session.project.name == "second")
+    wait_idle(qtbot, window.session)
+    assert window.section_stack.currentIndex() == 0 and window.sidebar.current() == 0
+    assert predict.inputs == [] and predict.results.rowCount() == 0
+    assert evaluate.split_combo.findText("Folder: old") < 0 and evaluate.split_combo.currentData() == "val"
+    assert browser.search.text() == "" and browser.model.filter.kind == ALL
+    assert browser.model.rowCount() == 9

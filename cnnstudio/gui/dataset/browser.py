@@ -151,6 +151,10 @@ class DatasetBrowser(QWidget):
     # ---- session -----------------------------------------------------------------------------------
     def _project_changed(self, project) -> None:
         self.loader.set_cache_dir(project.cache_dir / "thumbs" if project is not None else None)
+        # Another project starts on all its pictures: no filter, search or split left from the last.
+        self.search.clear()
+        self.split_combo.setCurrentIndex(0)
+        self.show_filter(ALL)
 
     def _index_changed(self, index) -> None:
         self.model.set_samples(index.samples if index is not None else [])

@@ -302,6 +302,10 @@ class EvaluationSection(QWidget):
         self._evaluating = False
         self.models.clear()
         self.folder = None
+        # Folders added for the last project go; the choice starts on the validation pictures.
+        while self.split_combo.count() > len(SPLITS) + 1:
+            self.split_combo.removeItem(len(SPLITS))
+        self.split_combo.setCurrentIndex(0)
         self.loader.set_cache_dir(project.cache_dir / "thumbs" if project is not None else None)
         self.report = None
         self.run_dir = None
