@@ -302,15 +302,19 @@ class DatasetBrowser(QWidget):
         n = len(rows)
         menu = QMenu(self)
         label_menu = menu.addMenu(f"Label {n} image" + ("" if n == 1 else "s") + " as")
-        for i, name in enumerate(self.session.classes()):
+        classes = self.session.classes()
+        keys = {name: key for key, name in class_keys(classes).items()}
+        for i, name in enumerate(classes):
             action = label_menu.addAction(
                 icon("data", class_color(i)), name, lambda name=name: self.label_selected(name)
             )
-            if i < 9:
-                action.setShortcut(QKeySequence(str(i + 1)))
+            if name in keys:
+                action.setShortcut(QKeySequence(str(keys[name])))
         label_menu.addSeparator()
         label_menu.addAction(icon("add"), "New class…", self._label_new_class)
-        menu.addAction("Remove the label", lambda: self.label_selected(None)).setShortcut(QKeySequence("0"))
+        remove = menu.addAction("Remove the label", lambda: self.label_selected(None))
+        if unlabel_key(classes) is not None:
+            remove.setShortcut(QKeySequence("0"))
         menu.addSeparator()
         if rows:
             menu.addAction(icon("image"), "Open large view", lambda: self.open_viewer(rows[0]))
