@@ -31,3 +31,21 @@ def test_run_list_shows_the_kept_epochs_accuracy(tmp_path):
     write_metrics(run_dir, [{"kind": "epoch", "loss": 0.5, "accuracy": 0.9, **e} for e in LOGS])
     write_state(run_dir, "finished", epochs_done=3, epochs=3, best={"monitor": "val_loss", "epoch": 2})
     assert load_run(run_dir).best_val_accuracy == 0.917
+
+
+def test_the_learning_rate_caption_says_what_the_red_line_is():
+    from cnnstudio.gui.training.lr_dialog import lr_caption
+
+    fastest = lr_caption(3e-3, 1e-2)
+    assert "falling fastest" in fastest and "grey line marks the lowest loss" in fastest
+    short = lr_caption(1e-3, 1e-2 * 1.0000000001)
+    assert "one tenth of where the loss was lowest" in short and "fastest)" not in short
+
+
+def test_words_a_non_programmer_reads():
+    from cnnstudio.core.evaluate.explanations import METRIC_EXPLANATIONS
+    from cnnstudio.core.search.settings import PRUNING
+
+    assert METRIC_EXPLANATIONS["support"].startswith("Pictures")
+    assert METRIC_EXPLANATIONS["macro"].startswith("Average, each class equal")
+    assert "successive halving" not in PRUNING["halving"]
