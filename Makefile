@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo bench clean package package-test
+.PHONY: install run test demo bench guide clean package package-test
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: install
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# The user guide's screenshots (resources/guide/images/), made from the real app on the demo project.
+guide: install
+	QT_QPA_PLATFORM=offscreen $(BIN)/python resources/guide/make_screenshots.py
 
 # The standalone app: dist/CNNStudio/ (one folder), started by dist/CNNStudio/cnnstudio.
 package: install

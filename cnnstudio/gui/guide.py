@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
-from PySide6.QtGui import QKeySequence, QTextDocument
+from PySide6.QtGui import QKeySequence, QTextCursor, QTextDocument, QTextImageFormat
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -112,6 +112,39 @@ class GuideWindow(QDialog):
         if self.browser.source() != url:
             self.browser.setSource(url, QTextDocument.ResourceType.MarkdownResource)
 
+    def fit_images(self) -> None:
+        """Screenshots as wide as the page allows (never wider than they are), so no sideways scrolling."""
+        document = self.browser.document()
+        room = max(200, self.browser.viewport().width() - 2 * int(document.documentMargin()) - 8)
+        block = document.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                fmt = fragment.charFormat()
+                if fmt.isImageFormat():
+                    image_format = fmt.toImageFormat()
+                    natural = document.resource(QTextDocument.ResourceType.ImageResource, image_format.name())
+                    full = natural.width() if hasattr(natural, "width") and natural.width() > 0 else room
+                    width = min(room, full)
+                    if abs(image_format.width() - width) > 1:
+                        fitted = QTextImageFormat(image_format)
+                        fitted.setWidth(width)
+                        if hasattr(natural, "height") and full > 0:
+                            fitted.setHeight(natural.height() * width / full)
+                        cursor = QTextCursor(document)
+                        cursor.setPosition(fragment.position())
+                        cursor.setPosition(
+                            fragment.position() + fragment.length(), QTextCursor.MoveMode.KeepAnchor
+                        )
+                        cursor.setCharFormat(fitted)
+                it += 1
+            block = block.next()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_images()
+
     @property
     def page(self) -> str:
         return Path(self.browser.source().toLocalFile()).name
@@ -121,6 +154,7 @@ class GuideWindow(QDialog):
             self.show_page(PAGES[row][0])
 
     def _source_changed(self, url: QUrl) -> None:
+        self.fit_images()
         name = Path(url.toLocalFile()).name
         rows = [i for i, (file, _t) in enumerate(PAGES) if file == name]
         if rows and self.contents.currentRow() != rows[0]:

@@ -24,7 +24,7 @@ WIDTH = 960  # the width of every screenshot in the guide
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "images")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=12)
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -67,7 +67,9 @@ def _shoot(out: Path, epochs: int, tmp: Path) -> int:
         wait(lambda: True)
         path = out / f"{name}.png"
         _write_small_png(widget.grab().toImage(), path)
-        print(f"{path.relative_to(HERE) if path.is_relative_to(HERE) else path}: {path.stat().st_size:,} bytes")
+        print(
+            f"{path.relative_to(HERE) if path.is_relative_to(HERE) else path}: {path.stat().st_size:,} bytes"
+        )
 
     save(window, "welcome")
     project = open_demo_project()
