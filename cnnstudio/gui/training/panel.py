@@ -423,6 +423,7 @@ class TrainingPanel(QWidget):
     def _began(self, logs: dict[str, Any]) -> None:
         self._live_run = Path(logs["run_dir"]) if logs.get("run_dir") else None
         self.progress.began(logs)
+        self.plots.set_live_name(self._live_run.name if self._live_run is not None else None)
         self.plots.set_run_length(int(logs.get("epochs") or 1))
         previous = logs.get("previous_epochs") or []
         self._epoch_logs = list(previous)
