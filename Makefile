@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo bench bench-full clean package package-test
+.PHONY: install run test demo bench bench-full guide clean package package-test
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ bench: install
 # The longer variants the README quotes (BENCH_FULL=1: more images, repeats, seeds).
 bench-full: install
 	BENCH_FULL=1 $(MAKE) bench
+
+# The user guide's screenshots (resources/guide/images/), made from the real app on the demo project.
+guide: install
+	QT_QPA_PLATFORM=offscreen $(BIN)/python resources/guide/make_screenshots.py
 
 # The standalone app: dist/CNNStudio/ (one folder), started by dist/CNNStudio/cnnstudio.
 package: install

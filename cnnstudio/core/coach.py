@@ -13,7 +13,10 @@ Rules, first match wins:
    accuracy -> the learning rate (stuck at chance level: too high or far too low; elsewhere: find a
    good one or let a schedule lower it).
 5. Training accuracy near 100% -> done, or a large gap to validation (memorising).
-6. Losses still falling -> going well (and at the end of a run: more epochs may help).
+6. Losses still falling -> going well.
+At the end of a run (`finished`): a summary instead: the best epoch, whether the epochs after it
+helped, and what to try next (from the rule above that matched); runs under 3 epochs are told they
+are too short to read.
 
 The thresholds are deliberately loose: the coach speaks only when the curves say something clearly,
 since a wrong hint costs a non-expert more than a missing one.
@@ -48,7 +51,8 @@ class CoachContext:
 @dataclass(frozen=True)
 class Advice:
     level: str  # "info" | "good" | "warning" | "problem"
-    code: str  # "nan", "waiting", "overfitting", "flat", "stuck", "converged", "gap", "improving", "more_epochs", "steady"
+    code: str  # "nan", "waiting", "overfitting", "flat", "stuck", "converged", "gap", "improving", "steady",
+    # and at the end of a run: "more_epochs", "too_short", "summary"
     text: str
 
 
@@ -89,6 +93,9 @@ def coach(
             f"broke down. {_lower_lr(ctx.lr)}, or use 'Find a good learning rate'.",
         )
     n = len(epochs)
+    if ctx.finished:
+        during = coach(epochs, CoachContext(**{**ctx.__dict__, "finished": False}), batch_losses)
+        return _end_of_run(epochs, ctx, during)
     if n < MIN_EPOCHS:
         return Advice(
             "info",
@@ -137,6 +144,58 @@ def coach(
         "info",
         "steady",
         f"The {what} changed little in the last epoch; one epoch is not a trend, so keep watching.",
+    )
+
+
+def _end_of_run(epochs: Sequence[Mapping[str, Any]], ctx: CoachContext, during: Advice) -> Advice:
+    """At the end of a run: where the best epoch was, whether the epochs after it helped, what next."""
+    n = len(epochs)
+    loss = _series(epochs, "loss")
+    val_loss = _series(epochs, "val_loss") if len(_series(epochs, "val_loss")) == n else []
+    watched = val_loss or (loss if len(loss) == n else [])
+    if not watched:
+        return during
+    what = "validation loss" if val_loss else "training loss"
+    best = min(range(n), key=watched.__getitem__)
+    head = f"Run summary: the best epoch was {best + 1} of {n} (lowest {what}), the model the run keeps."
+    if n < MIN_EPOCHS:
+        return Advice(
+            "info",
+            "too_short",
+            f"{head} {n} epoch{'s are' if n != 1 else ' is'} too few to show a trend: train for more "
+            "epochs (10 or more to start with) to see whether the model keeps improving.",
+        )
+    after = n - 1 - best
+    if after == 0:
+        return Advice(
+            "info",
+            "more_epochs",
+            f"{head} The {what} was still falling when the run ended: more epochs would probably help "
+            "(continue this run from the run history).",
+        )
+    later = f"The {after} epoch{'s' if after != 1 else ''} after it did not improve on it."
+    if during.code in ("overfitting", "gap"):
+        advice = f"The model memorised the training pictures. Next: {_remedies(ctx)[0].lower()}{_remedies(ctx)[1:]}"
+        return Advice("warning", "summary", f"{head} {later} {advice}")
+    if during.code in ("flat", "stuck"):
+        return Advice("warning", "summary", f"{head} {later} {during.text}")
+    if during.code == "converged":
+        return Advice(
+            "good",
+            "summary",
+            f"{head} {later} The model has learnt the training pictures. To do better, add pictures "
+            "(of the classes it confuses most, see Evaluate) or try a pre-trained model.",
+        )
+    stop = (
+        " or turn on early stopping, which ends a run once it stops improving"
+        if not ctx.early_stopping
+        else ""
+    )
+    return Advice(
+        "info",
+        "summary",
+        f"{head} {later} Next time about {best + 2} epochs are enough{stop}; to do better, add "
+        "pictures or try augmentation or a pre-trained model.",
     )
 
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.gui.evaluation.runs import trained_runs
+from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color
 
@@ -180,7 +181,7 @@ class ExportDialog(QDialog):
                 self.path_edit.setText(str(path.with_suffix(suffix)))
             return
         run = Path(self.run_combo.currentData() or "run").name
-        name = self.project.name if self.project is not None else "model"
+        name = file_name_part(self.project.name) if self.project is not None else "model"
         self.path_edit.setText(str(Path.home() / f"{name}-{run}{suffix}"))
 
     def _browse(self) -> None:
@@ -251,7 +252,7 @@ class ExportDialog(QDialog):
         self.folder_button.show()
         extra = "".join(f"<br>Also saved: {escape(Path(p).name)}" for p in result.extra_files)
         self.status.setText(
-            f"<b>✓ {escape(result.message)}.</b><br>Saved as {escape(str(result.path))}{extra}"
+            f"<b>✓ {escape(checked_words(result))}.</b><br>Saved as {escape(str(result.path))}{extra}"
         )
         self.exported.emit(result)
 
@@ -279,3 +280,21 @@ def open_export_dialog(
     dialog = ExportDialog(session, run_dir=run_dir, parent=parent)
     dialog.open()
     return dialog
+
+
+def checked_words(result) -> str:
+    """The export's check in plain words ("largest difference 5e-7" means nothing to most people)."""
+    check = getattr(result, "verification", None)
+    if check is None or not check.ok:
+        return result.message
+    from cnnstudio.core.export.verify import FORMAT_NAMES
+
+    name = FORMAT_NAMES.get(check.format, check.format)
+    where = f"{check.images:,} {check.on}" if check.images != 1 else f"1 {check.on.rstrip('s')}"
+    points = check.max_abs_diff * 100
+    same = (
+        "the same confidence to a thousandth of a percent"
+        if points < 0.001
+        else f"confidences within {points:.3f} percentage points of the app's"
+    )
+    return f"{name} verified on {where}: same class for all, and {same}"

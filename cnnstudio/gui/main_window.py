@@ -1,7 +1,8 @@
 """The main window: a welcome page until a project is open, then a sidebar of sections.
 
 Menus: File (New project from folder, Open, Recent, Save, Save as, Close, Quit), Edit (Undo, Redo),
-Data (the browser's actions), Help (Open demo project, About). Long work shows in the status bar
+Data (the browser's actions), Help (User guide, Guide to this section (F1; also the "?" under the
+sidebar), Keyboard shortcuts, Open demo project, About). Long work shows in the status bar
 with its progress and a Cancel button. A folder dropped anywhere on the window is opened.
 """
 
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.sections = list(sections or SECTIONS)
         self.pages: dict[int, QWidget] = {}
+        self._shown_folder: Path | None = None
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.resize(1360, 860)
@@ -63,6 +65,8 @@ class MainWindow(QMainWindow):
         for _ in self.sections:
             self.section_stack.addWidget(QWidget())  # replaced by the real page when first shown
         self.sidebar.current_changed.connect(self.show_section)
+        self.sidebar.help_button.clicked.connect(lambda: self.open_section_guide())
+        self.guide = None  # the user guide's window, made when first opened
         workspace = QWidget(self)
         row = QHBoxLayout(workspace)
         row.setContentsMargins(0, 0, 0, 0)
@@ -165,6 +169,16 @@ class MainWindow(QMainWindow):
             )
 
         help_menu = bar.addMenu("&Help")
+        self.guide_action = self._action(
+            help_menu, "User guide", lambda: self.open_guide("index.md"), None, "info"
+        )
+        self.section_help_action = self._action(
+            help_menu, "Guide to this section", self.open_section_guide, QKeySequence.StandardKey.HelpContents
+        )
+        self.shortcuts_action = self._action(
+            help_menu, "Keyboard shortcuts", lambda: self.open_guide("shortcuts.md"), None
+        )
+        help_menu.addSeparator()
         self._action(help_menu, "Open demo project", self.open_demo, None, "demo")
         self._action(help_menu, "About CNN Studio", self.about, None, "info")
         self._update_actions()
@@ -304,8 +318,12 @@ class MainWindow(QMainWindow):
             copied.save()
             return copied
 
+        def opened(copied) -> None:
+            self._shown_folder = copied.folder  # the copy of the same work: stay on this section
+            self.open_project(copied)
+
         self.session.tasks.start(
-            "Saving a copy of the project", copy, on_success=self.open_project, on_error=self.show_error
+            "Saving a copy of the project", copy, on_success=opened, on_error=self.show_error
         )
 
     def _project_changed(self, project) -> None:
@@ -316,10 +334,15 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.welcome)
             self.counts_label.setText("")
             return
-        self.setWindowTitle(f"{APP_TITLE} — {project.name}")
+        # Project first, the app's name last: Qt adds the application's display name to a title
+        # that does not end with it, which gave "CNN Studio — name — CNN Studio".
+        self.setWindowTitle(f"{project.name} — {APP_TITLE}")
         self._remember(str(project.folder))
         self.stack.setCurrentWidget(self.workspace)
-        self.show_section(max(0, self.sidebar.current()))
+        # Another project opens on Data; the same project (reopened, saved as) stays where it was.
+        same = project.folder == self._shown_folder
+        self._shown_folder = project.folder
+        self.show_section(max(0, self.sidebar.current()) if same else 0)
 
     def _show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)
@@ -398,6 +421,28 @@ class MainWindow(QMainWindow):
         from cnnstudio.gui.export_dialog import open_export_dialog
 
         open_export_dialog(self.session, self)
+
+    def open_guide(self, page: str = "index.md"):
+        """The user guide (one window, reused), on `page` (a file in resources/guide)."""
+        from cnnstudio.gui.guide import GuideWindow
+
+        if self.guide is None:
+            self.guide = GuideWindow(self)
+        self.guide.show_page(page)
+        self.guide.show()
+        self.guide.raise_()
+        self.guide.activateWindow()
+        return self.guide
+
+    def open_section_guide(self):
+        """The guide's page of the section that is open (the start page on the welcome page)."""
+        from cnnstudio.gui.guide import SECTION_PAGES
+
+        i = self.sidebar.current()
+        on_section = self.stack.currentWidget() is self.workspace and 0 <= i < len(self.sections)
+        return self.open_guide(
+            SECTION_PAGES.get(self.sections[i].title, "index.md") if on_section else "index.md"
+        )
 
     def show_error(self, text: str) -> None:
         QMessageBox.warning(self, APP_TITLE, text)

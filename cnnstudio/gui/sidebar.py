@@ -37,6 +37,13 @@ class Sidebar(QFrame):
             layout.addWidget(button)
             self.buttons.append(button)
         layout.addStretch(1)
+        # "?": the user guide's page of the section that is open (the main window connects it).
+        self.help_button = QToolButton(self)
+        self.help_button.setText("?  Guide")
+        self.help_button.setAutoRaise(True)
+        self.help_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.help_button.setToolTip("How this section works, with pictures (F1)")
+        layout.addWidget(self.help_button)
         self.group.idClicked.connect(self.current_changed)
         self.setFixedWidth(96)
 

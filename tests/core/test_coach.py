@@ -92,3 +92,28 @@ def test_improving_and_more_epochs_at_the_end():
     assert ended.code == "more_epochs" and "continue this run" in ended.text
     assert coach(epochs([1.0, 0.8, 0.6])).text.startswith("The training loss")
     assert coach(epochs([1.0, 0.8, 0.6], val_loss=[1.1, 0.7, 0.72])).code == "steady"
+
+
+def test_at_the_end_of_a_run_the_coach_sums_it_up():
+    # 40 epochs, best at 16: the validation loss rose after it while the training loss kept falling.
+    loss = [1.0 - 0.02 * i for i in range(40)]
+    val_loss = [1.0 - 0.03 * i for i in range(16)] + [0.55 + 0.01 * i for i in range(24)]
+    history = epochs(loss, val_loss=val_loss)
+    ended = coach(history, CoachContext(finished=True))
+    assert ended.text.startswith("Run summary: the best epoch was 16 of 40")
+    assert "24 epochs after it did not improve" in ended.text
+    assert "augmentation" in ended.text and "keep watching" not in ended.text
+    # A flat end after a best epoch: no "keep watching", a summary with what to try next.
+    steady = coach(
+        epochs([1.0, 0.8, 0.6, 0.5, 0.45], val_loss=[1.1, 0.9, 0.7, 0.71, 0.705]), CoachContext(finished=True)
+    )
+    assert steady.code == "summary" and "best epoch was 3 of 5" in steady.text
+    assert "keep watching" not in steady.text and "early stopping" in steady.text
+
+
+def test_a_finished_run_under_three_epochs_gets_advice_not_so_far():
+    ended = coach(epochs([1.0, 0.8], val_loss=[1.1, 0.9]), CoachContext(finished=True))
+    assert ended.code == "too_short"
+    assert (
+        "so far" not in ended.text and "best epoch was 2 of 2" in ended.text and "more epochs" in ended.text
+    )

@@ -76,6 +76,55 @@ def test_label_by_number_key_advances_and_undo_redo(open_browser, qtbot):
     assert "no class 9" in browser.status.text()
 
 
+def test_number_keys_are_the_names_of_digit_classes_and_the_label_given_is_shown(open_browser, qtbot):
+    """Classes "0"..."9": pressing 5 gives "5" (not the 5th class, "4") and 9 reaches "9"."""
+
+    def digits(data):
+        for folder in sorted(data.iterdir()):
+            folder.rename(data / folder.name.removeprefix("class_"))
+
+    session, browser, _data = open_browser(classes=10, per_class=2, prepare=digits)
+    rows = [r for r in browser.class_panel.model.rows if r.kind == CLASS]
+    assert [(r.name, r.shortcut) for r in rows] == [(str(d), d) for d in range(10)]
+    grid = browser.grid
+    browser.show_filter(CLASS, "0")
+    grid.setFocus()
+    grid.select_row(0)
+    first = browser.model.sample(0).path
+    qtbot.keyClick(grid, Qt.Key.Key_5)
+    assert session.labels.sample(first).label == "5"
+    assert grid.flash_label.isVisible() and grid.flash_label.text() == "5"
+    assert "“5”" in browser.status.text()
+    second = browser.model.sample(grid.selected_rows()[0]).path
+    qtbot.keyClick(grid, Qt.Key.Key_9)
+    assert session.labels.sample(second).label == "9"
+    qtbot.waitUntil(lambda: not grid.flash_label.isVisible(), timeout=3000)
+
+
+def test_number_keys_are_shown_on_every_class_badge(open_browser):
+    session, browser, _data = open_browser(classes=3, per_class=2)
+    rows = [r for r in browser.class_panel.model.rows if r.kind == CLASS]
+    assert [r.shortcut for r in rows] == [1, 2, 3]
+
+
+def test_split_note_says_validation_pictures_come_from_train_when_there_is_no_val_folder(open_browser):
+    def train_and_test(data):
+        (data / "train").mkdir()
+        for folder in sorted(p for p in data.iterdir() if p.name.startswith("class_")):
+            folder.rename(data / "train" / folder.name)
+            test = data / "test" / folder.name
+            test.mkdir(parents=True)
+            for picture in sorted((data / "train" / folder.name).iterdir())[:2]:
+                picture.rename(test / picture.name)
+
+    session, browser, _data = open_browser(classes=3, per_class=12, prepare=train_and_test)
+    note = browser.split_panel.note.text()
+    val = sum(1 for s in session.index.samples if s.split == "val")
+    assert val > 0
+    assert "(train/, test/)" in note and "val/" in note and "(train/, val/, test/)" not in note
+    assert f"{val} validation pictures are taken from train/" in note
+
+
 def test_unlabelled_queue_advances_after_each_label(open_browser, qtbot):
     session, browser, _data = open_browser(classes=2, per_class=4)
     paths = [s.path for s in session.index.samples[:3]]

@@ -224,3 +224,62 @@ def test_confusion_matrix_stays_readable_from_2_to_50_classes(qtbot, k):
     assert names[0] in tip and names[1] in tip  # full names, however short the labels
     image = view.render_image()
     assert not image.isNull() and image.width() >= 360
+
+
+def test_evaluation_follows_the_weights_it_names_during_and_after_training(qtbot, trained, tmp_path):
+    """A run that is still training writes new best weights: the evaluation shown says it is out of
+    date; once training ends it is evaluated again on the new weights, never left under the run's name."""
+    import os
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from cnnstudio.core.project import Project
+    from cnnstudio.gui.evaluation.view import EvaluationSection
+    from cnnstudio.gui.session import ProjectSession
+
+    folder = tmp_path / "proj"
+    shutil.copytree(trained[1], folder)
+    run_dir = next(p for p in (folder / "runs").iterdir() if (p / "best.safetensors").exists())
+    state_file = run_dir / "state.json"
+    finished = json.loads(state_file.read_text())
+    session = ProjectSession()
+    view = EvaluationSection(session)
+    qtbot.addWidget(view)
+    view.show()
+    try:
+        session.open_project(Project.open(folder), check=False)
+        qtbot.waitUntil(lambda: view.report is not None and not view._evaluating, timeout=30000)
+        before = view.report
+        assert "model of epoch" in view.summary.text()
+        # Training goes on (this process's pid: alive) and saves a new best model, other weights.
+        state_file.write_text(json.dumps({**finished, "status": "running", "pid": os.getpid()}))
+        view.check_up_to_date()
+        assert "Training is still under way" in view.summary.text()
+        weights = load_file(run_dir / "best.safetensors")
+        save_file(
+            {k: v * 0 if v.is_floating_point() else v for k, v in weights.items()},
+            run_dir / "best.safetensors",
+        )
+        view.check_up_to_date()
+        assert view.report is before and "Out of date" in view.summary.text()
+        # Training ends: the evaluation is redone on the new weights without being asked.
+        state_file.write_text(json.dumps(finished))
+        view.check_up_to_date()
+        qtbot.waitUntil(lambda: view.report is not before and not view._evaluating, timeout=30000)
+        assert "Out of date" not in view.summary.text()
+        probs = view.report.probs
+        assert np.allclose(probs, probs[0])  # zeroed weights: the same answer for every picture
+        assert not np.allclose(before.probs, probs)
+    finally:
+        close_session(session)
+
+
+def test_evaluate_shows_the_same_validation_accuracy_as_the_run_list(section):
+    """One number: the run list gives the kept model's validation accuracy, which Evaluate measures."""
+    from cnnstudio.gui.training.runs import load_run
+
+    _session, view = section
+    assert view.report.split == "val"
+    record = load_run(view.run_dir)
+    assert abs(record.best_val_accuracy - view.report.accuracy) < 1e-6

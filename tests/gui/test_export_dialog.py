@@ -42,6 +42,7 @@ def test_export_dialog_writes_a_verified_file(qtbot, dialog, tmp_path, fmt):
     assert result.path == tmp_path / "exported" / f"flowers{suffix}" and result.path.exists()
     text = dialog.status.text()
     assert "verified on" in text and "same class for all" in text
+    assert "largest difference" not in text and ("same confidence" in text or "confidences within" in text)
     assert dialog.folder_button.isVisible() and dialog.export_button.isEnabled()
     if fmt == "onnx":
         assert (tmp_path / "exported" / "predict_example.py").exists()
@@ -97,3 +98,16 @@ def test_torchscript_asks_before_replacing_someone_elses_json(qtbot, dialog, tmp
         dialog.export()
     assert len(asked) == 2 and blocker.args[0].path == tmp_path / "flowers.pt"
     assert "cnnstudio.classes" in theirs.read_text(encoding="utf-8")
+
+
+def test_the_default_name_has_no_characters_a_file_name_cannot_hold(dialog):
+    from cnnstudio.gui.filenames import file_name_part
+
+    assert file_name_part("Demo: handwritten digits") == "Demo handwritten digits"
+    assert file_name_part(' a/b\\c?*"<>| ') == "a b c"
+    assert file_name_part(":::") == "model"
+    dialog.project.name = "Demo: handwritten digits"
+    dialog._path_edited = False
+    dialog.set_format("onnx")
+    name = dialog.path_edit.text().rsplit("/", 1)[-1]
+    assert ":" not in name and name.startswith("Demo handwritten digits-")

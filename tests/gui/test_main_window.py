@@ -59,7 +59,7 @@ def test_welcome_page_first_then_a_folder_becomes_a_project(window, qtbot, tiny_
     wait_idle(qtbot, window.session)
     project = window.session.project
     assert project.folder == (user_data_dir() / "projects" / "holiday photos").resolve()
-    assert window.windowTitle() == "CNN Studio — holiday photos"
+    assert window.windowTitle() == "holiday photos — CNN Studio"
     assert window.stack.currentWidget() is window.workspace
     assert window.pages[0].model.rowCount() == 6
     assert window.recent_projects()[0] == str(project.folder)
@@ -185,7 +185,7 @@ def test_render_the_main_window_on_the_demo_project(window, qtbot, tmp_path):
     browser = window.pages[0]
     qtbot.waitUntil(lambda: browser.loader.wait_idle(200), timeout=10000)
     qtbot.wait(200)
-    assert window.windowTitle() == "CNN Studio — Demo: handwritten digits"
+    assert window.windowTitle() == "Demo: handwritten digits — CNN Studio"
     assert browser.model.rowCount() == 1797
     assert [r.name for r in browser.class_panel.model.rows[-10:]] == [str(d) for d in range(10)]
     out = tmp_path / "main_window_demo.png"
@@ -224,7 +224,7 @@ def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tiny_image
     wait_idle(qtbot, window.session)
     assert window.session.project.folder == (tmp_path / "copy").resolve()
     assert window.session.labels.sample(path).label == "class_1"
-    assert window.windowTitle() == "CNN Studio — copy"
+    assert window.windowTitle() == "copy — CNN Studio"
 
 
 def test_gui_command_takes_a_project(tmp_path):
@@ -239,3 +239,30 @@ def test_gui_command_takes_a_project(tmp_path):
     assert args.project == str(tmp_path) and args.func is gui.run and not args.demo
     with pytest.raises(UserError, match="does not exist"):
         gui.run(parser.parse_args(["gui", str(tmp_path / "nowhere")]))
+
+
+def test_a_new_project_opens_on_data_with_nothing_left_from_the_last(
+    window, qtbot, tiny_image_folder, tmp_path
+):
+    from cnnstudio.gui.dataset.thumbnail_model import ALL, CLASS
+
+    window.open_path(tiny_image_folder(classes=2, per_class=3, name="first"), ask=False)
+    wait_idle(qtbot, window.session)
+    browser = window.pages[0]
+    browser.show_filter(CLASS, "class_1")
+    browser.search.setText("img")
+    predict = window.show_section(5)
+    picture = window.session.index.samples[0].path
+    predict.add_inputs([picture])
+    assert predict.inputs == [picture]
+    evaluate = window.show_section(3)
+    evaluate.split_combo.insertItem(evaluate.split_combo.count() - 1, "Folder: old", str(tmp_path))
+    window.show_section(5)
+    window.open_path(tiny_image_folder(classes=3, per_class=3, name="second"), ask=False)
+    qtbot.waitUntil(lambda: window.session.project is not None and window.session.project.name == "second")
+    wait_idle(qtbot, window.session)
+    assert window.section_stack.currentIndex() == 0 and window.sidebar.current() == 0
+    assert predict.inputs == [] and predict.results.rowCount() == 0
+    assert evaluate.split_combo.findText("Folder: old") < 0 and evaluate.split_combo.currentData() == "val"
+    assert browser.search.text() == "" and browser.model.filter.kind == ALL
+    assert browser.model.rowCount() == 9

@@ -187,3 +187,34 @@ def test_a_design_that_cannot_work_blocks_start_with_the_designers_message(qtbot
     panel.section_shown()
     assert panel.start_button.isEnabled() and not panel.notice.isVisible()
     wait_tasks(qtbot, panel)
+
+
+def test_overlays_keep_their_own_colours_name_each_run_and_never_redraw_the_live_run(qtbot):
+    from PySide6.QtGui import QColor
+
+    from cnnstudio.gui.training.plots import TRAIN_COLOR, VAL_COLOR, TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.show()
+    plots.add_epochs([{"epoch": e, "loss": 1 - e / 10, "val_loss": 1.1 - e / 10} for e in range(3)])
+    plots.set_live_name("20260101-000002-new")
+    curves = {
+        "x": [1, 2],
+        "loss": [0.9, 0.8],
+        "val_loss": [1.0, 0.9],
+        "accuracy": [0.5, 0.6],
+        "val_accuracy": [0.4, 0.5],
+    }
+    plots.set_overlays([("20260101-000002-new", curves), ("20260101-000001-old", curves)])
+    assert list(plots.overlays) == ["20260101-000001-old"]  # the live run is not drawn again
+    live = {QColor(TRAIN_COLOR).name(), QColor(VAL_COLOR).name()}
+    for _plot, item in plots.overlays["20260101-000001-old"]:
+        assert item.opts["pen"].color().name() not in live
+        assert item.zValue() < plots.curves["val_loss"].zValue()  # under the live curves
+    labels = [label.text for _sample, label in plots.loss_plot.legend.items]
+    assert "20260101-000002-new: validation" in labels and "20260101-000002-new: training" in labels
+    assert "20260101-000001-old: validation" in labels and "20260101-000001-old: training (dashed)" in labels
+    plots.set_overlays([])
+    labels = [label.text for _sample, label in plots.loss_plot.legend.items]
+    assert "validation" in labels and not any("old" in text for text in labels)

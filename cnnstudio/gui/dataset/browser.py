@@ -29,6 +29,7 @@ from cnnstudio.core.errors import UserError
 from cnnstudio.gui.dataset.class_list import ClassRow
 from cnnstudio.gui.dataset.class_panel import ClassPanel
 from cnnstudio.gui.dataset.commands import ExcludeCommand
+from cnnstudio.gui.dataset.keys import class_keys, unlabel_key
 from cnnstudio.gui.dataset.problems import ProblemsPanel, show_in_folder
 from cnnstudio.gui.dataset.split_view import SplitPanel
 from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
@@ -150,6 +151,10 @@ class DatasetBrowser(QWidget):
     # ---- session -----------------------------------------------------------------------------------
     def _project_changed(self, project) -> None:
         self.loader.set_cache_dir(project.cache_dir / "thumbs" if project is not None else None)
+        # Another project starts on all its pictures: no filter, search or split left from the last.
+        self.search.clear()
+        self.split_combo.setCurrentIndex(0)
+        self.show_filter(ALL)
 
     def _index_changed(self, index) -> None:
         self.model.set_samples(index.samples if index is not None else [])
@@ -198,15 +203,30 @@ class DatasetBrowser(QWidget):
 
     # ---- labelling ---------------------------------------------------------------------------------
     def label_by_key(self, key: int) -> None:
-        """Keys 1-9: the n-th class; 0: no label. Then move on to the next image."""
-        if key == 0:
-            self.label_selected(None)
-            return
+        """A number key (dataset.keys: the class's name when classes are digits, else 1-9 the n-th
+        class and 0 no label), then on to the next image. The label given is said and flashed."""
         classes = self.session.classes()
-        if key > len(classes):
-            self._say(f"There is no class {key}: this project has {len(classes)}. Add one with the + button.")
+        keys = class_keys(classes)
+        if key in keys:
+            label: str | None = keys[key]
+        elif key == unlabel_key(classes):
+            label = None
+        else:
+            self._say(
+                f"There is no class {key}: no class has the key {key} (this project has {len(classes)}). "
+                "Add one with the + button, or drop the picture on a class."
+            )
             return
-        self.label_selected(classes[key - 1])
+        if not self.grid.selected_rows():
+            return
+        n = len(self.grid.selected_rows())
+        self.label_selected(label)
+        what = f"“{label}”" if label is not None else "no label"
+        self._say(f"Key {key}: gave {what} to {n} picture{'s' if n != 1 else ''}.")
+        self.grid.flash(
+            label if label is not None else "No label",
+            class_color(classes.index(label)) if label in classes else None,
+        )
 
     def label_selected(self, label: str | None, advance: bool = True) -> None:
         rows = self.grid.selected_rows()
@@ -282,15 +302,19 @@ class DatasetBrowser(QWidget):
         n = len(rows)
         menu = QMenu(self)
         label_menu = menu.addMenu(f"Label {n} image" + ("" if n == 1 else "s") + " as")
-        for i, name in enumerate(self.session.classes()):
+        classes = self.session.classes()
+        keys = {name: key for key, name in class_keys(classes).items()}
+        for i, name in enumerate(classes):
             action = label_menu.addAction(
                 icon("data", class_color(i)), name, lambda name=name: self.label_selected(name)
             )
-            if i < 9:
-                action.setShortcut(QKeySequence(str(i + 1)))
+            if name in keys:
+                action.setShortcut(QKeySequence(str(keys[name])))
         label_menu.addSeparator()
         label_menu.addAction(icon("add"), "New class…", self._label_new_class)
-        menu.addAction("Remove the label", lambda: self.label_selected(None)).setShortcut(QKeySequence("0"))
+        remove = menu.addAction("Remove the label", lambda: self.label_selected(None))
+        if unlabel_key(classes) is not None:
+            remove.setShortcut(QKeySequence("0"))
         menu.addSeparator()
         if rows:
             menu.addAction(icon("image"), "Open large view", lambda: self.open_viewer(rows[0]))

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from cnnstudio.gui.dataset.keys import class_keys
 from cnnstudio.gui.dataset.thumbnail_model import (
     ALL,
     CLASS,
@@ -41,7 +42,7 @@ class ClassRow:
     kind: str  # ALL, UNLABELLED, PROBLEMS or CLASS
     name: str
     count: int
-    shortcut: int | None = None  # 1-9
+    shortcut: int | None = None  # its number key (dataset.keys)
     color: QColor | None = None
     warning: str | None = None
 
@@ -91,7 +92,7 @@ class ClassListModel(QAbstractListModel):
             return row.name
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{row.name}: {row.count} image" + ("" if row.count == 1 else "s")
-            if row.shortcut:
+            if row.shortcut is not None:
                 tip += f"\nPress {row.shortcut} in the grid to give the selected images this class."
             if row.kind in (CLASS, UNLABELLED):
                 tip += (
@@ -174,7 +175,7 @@ class ClassDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(row.color or muted)
             painter.drawRoundedRect(badge, 4, 4)
-            if row.shortcut:
+            if row.shortcut is not None:
                 painter.setPen(QColor("white"))
                 painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(row.shortcut))
         else:
@@ -258,13 +259,14 @@ def build_rows(
     rows = [ClassRow(ALL, "All images", total), ClassRow(UNLABELLED, "Unlabelled", unlabelled)]
     if problems:
         rows.append(ClassRow(PROBLEMS, "Unusable files", problems))
+    keys = class_keys(list(counts))
     for i, (name, count) in enumerate(counts.items()):
         rows.append(
             ClassRow(
                 CLASS,
                 name,
                 count,
-                shortcut=i + 1 if i < 9 else None,
+                shortcut=next((k for k, c in keys.items() if c == name), None),
                 color=class_color(i),
                 warning=warnings.get(name),
             )

@@ -122,12 +122,13 @@ class SplitPanel(QWidget):
         self.seed.setValue(project.split_seed)
         self.seed.blockSignals(False)
         given = index.layout == "split_folders"
-        self.resplit_button.setEnabled(not given)
-        self.seed.setEnabled(not given)
         ratios = " / ".join(f"{r:.0%}" for r in project.split_ratios)
+        carved = given_split_words(index) if given else None
+        self.resplit_button.setEnabled(not given or bool(carved and carved[1]))
+        self.seed.setEnabled(not given or bool(carved and carved[1]))
         self.note.setText(
-            "The folders give the split (train/, val/, test/)."
-            if given
+            carved[0]
+            if carved is not None
             else f"Each class is split {ratios}, the same way every time for the same seed."
         )
         self._show_health()
@@ -159,3 +160,30 @@ class SplitPanel(QWidget):
                 for w in lines
             )
         )
+
+
+def given_split_words(index) -> tuple[str, bool]:
+    """What the split folders give, in words, and whether some split was taken out of train/.
+
+    With train/ and test/ but no val/, the validation pictures are taken from train/ (class by class,
+    by the seed): the note says so and how many, rather than "the folders give the split"."""
+    from cnnstudio.core.dataset.scan import folder_split
+
+    folders: set[str] = set()
+    carved: dict[str, int] = {}
+    for s in index.samples:
+        folder = folder_split(index, s)
+        if folder is not None:
+            folders.add(folder)
+        if s.problem is None and s.label is not None and folder == "train" and s.split in ("val", "test"):
+            carved[s.split] = carved.get(s.split, 0) + 1
+    names = [f"{name}/" for name in ("train", "val", "test") if name in folders]
+    text = f"The folders give the split ({', '.join(names)})."
+    words = {"val": "validation", "test": "test"}
+    for split, n in carved.items():
+        text += (
+            f" There is no {split}/ folder: {n:,} {words[split]} "
+            f"{'pictures are' if n != 1 else 'picture is'} taken from train/, class by class "
+            "(the seed chooses which)."
+        )
+    return text, bool(carved)

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QKeyEvent, QPainter, QPalette, QPen, QPixmap, QStaticText
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
 
 from cnnstudio.gui.dataset.thumbnail_model import SAMPLE_ROLE, THUMB_ROLE
 from cnnstudio.gui.style import icon
@@ -160,7 +167,7 @@ def _tint(color: QColor, alpha: int) -> QColor:
 
 
 class ThumbnailView(QListView):
-    """Emits `label_key(n)` for keys 1-9 (0: unlabel) and `open_requested(row)` for Enter/double-click."""
+    """Emits `label_key(n)` for keys 0-9 (dataset.keys says which class each labels) and `open_requested(row)` for Enter/double-click."""
 
     label_key = Signal(int)
     open_requested = Signal(int)
@@ -189,6 +196,28 @@ class ThumbnailView(QListView):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.doubleClicked.connect(lambda index: self.open_requested.emit(index.row()))
         self._apply_cell()
+        # The label a number key just gave, shown big over the grid for a moment.
+        self.flash_label = QLabel(self.viewport())
+        self.flash_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.flash_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.flash_label.hide()
+        self._flash_timer = QTimer(self, singleShot=True, interval=900)
+        self._flash_timer.timeout.connect(self.flash_label.hide)
+
+    def flash(self, text: str, color: QColor | None = None) -> None:
+        """Show `text` big in the middle of the grid for under a second (the label just given)."""
+        background = (color or QColor(60, 60, 60)).name()
+        self.flash_label.setStyleSheet(
+            f"background: {background}; color: white; font-size: 28px; font-weight: 600;"
+            "border-radius: 10px; padding: 10px 22px;"
+        )
+        self.flash_label.setText(text)
+        self.flash_label.adjustSize()
+        area = self.viewport().rect()
+        self.flash_label.move(area.center() - self.flash_label.rect().center())
+        self.flash_label.show()
+        self.flash_label.raise_()
+        self._flash_timer.start()
 
     def setModel(self, model) -> None:  # noqa: N802 (Qt's name)
         super().setModel(model)

@@ -22,6 +22,7 @@ from cnnstudio.core.atomic import write_bytes_atomic
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec import ModelSpec
 from cnnstudio.core.spec.codegen import keras_code, pytorch_code
+from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import muted_color
 
 NOTES = {
@@ -87,7 +88,7 @@ class CodeDialog(QDialog):
 
     def save(self) -> None:
         kind = self.tabs.tabText(self.tabs.currentIndex()).lower()
-        default = str(Path.home() / f"{self.spec_name}_{kind}.py")
+        default = str(Path.home() / f"{file_name_part(self.spec_name)}_{kind}.py")
         path, _ = QFileDialog.getSaveFileName(self, "Save the code", default, "Python (*.py)")
         if path:
             try:

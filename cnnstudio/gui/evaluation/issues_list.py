@@ -190,7 +190,9 @@ class IssuesList(QWidget):
             self.summary.setText("Evaluate a run to find pictures whose label may be wrong.")
             return
         if not self._total:
-            self.summary.setText("No likely label errors: the model agrees with the labels it doubts least.")
+            self.summary.setText(
+                "No likely label errors: the model does not strongly disagree with any picture's label."
+            )
             return
         text = (
             f"{self._total} picture{'s' if self._total != 1 else ''} whose label the model doubts, "

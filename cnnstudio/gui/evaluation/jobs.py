@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnstudio.gui.evaluation.runs import saved_evaluation
+from cnnstudio.gui.evaluation.runs import saved_evaluation, weights_stamp
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport
@@ -45,7 +46,15 @@ def load_or_evaluate(
                 pass
     if folder is not None:
         return evaluate_run(project, run_dir, folder=folder, progress=progress)
-    return evaluate_run(project, run_dir, split=split or "val", progress=progress)
+    before = weights_stamp(run_dir)
+    report = evaluate_run(project, run_dir, split=split or "val", progress=progress)
+    if before is not None and weights_stamp(run_dir) != before:
+        # Training wrote a new best model while this one was evaluated: date the saved evaluation
+        # to the weights it belongs to, so it is not taken for the new model's later.
+        saved = run_dir / f"evaluation_{split or 'val'}.json"
+        if saved.exists():
+            os.utime(saved, ns=(before[0], before[0]))
+    return report
 
 
 @dataclass

@@ -66,3 +66,48 @@ def saved_evaluation(run_dir: Path, split: str) -> Path | None:
     except OSError:
         return None
     return None
+
+
+def weights_stamp(run_dir: Path) -> tuple[int, int] | None:
+    """The identity of the weights an evaluation uses (best.safetensors, else last): (mtime_ns, size).
+
+    It changes whenever training writes a new best model, so an evaluation can tell it is out of date.
+    """
+    for name in WEIGHT_FILES:
+        try:
+            stat = (run_dir / name).stat()
+        except OSError:
+            continue
+        return stat.st_mtime_ns, stat.st_size
+    return None
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """Which model of a run is evaluated: its best epoch (1-based) and whether training goes on."""
+
+    epoch: int | None
+    epochs_done: int | None
+    epochs: int | None
+    training: bool
+
+    def words(self) -> str:
+        if self.epoch is None:
+            return ""
+        return f"model of epoch {self.epoch}" + (f" of {self.epochs}" if self.epochs else "")
+
+
+def model_state(run_dir: Path) -> ModelState:
+    from cnnstudio.core.train.run import pid_alive
+
+    state = read_json_object(run_dir / "state.json")
+    best = state.get("best") if isinstance(state.get("best"), dict) else {}
+    epoch = best.get("epoch")
+    done, total = state.get("epochs_done"), state.get("epochs")
+    training = state.get("status") == "running" and pid_alive(int(state.get("pid") or 0))
+    return ModelState(
+        epoch + 1 if isinstance(epoch, int) else None,
+        done if isinstance(done, int) else None,
+        total if isinstance(total, int) else None,
+        training,
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -42,7 +42,8 @@ from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_
 from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, MetricsTable, percent
 from cnnstudio.gui.evaluation.report_file import split_words
 from cnnstudio.gui.evaluation.review import AcceptCommand, ReviewStore
-from cnnstudio.gui.evaluation.runs import trained_runs
+from cnnstudio.gui.evaluation.runs import model_state, trained_runs, weights_stamp
+from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color
 
@@ -86,6 +87,12 @@ class EvaluationSection(QWidget):
         self._evaluating = False
         self._filling = False
         self._sized_for = 0
+        self._stamp: tuple[int, int] | None = None  # the weights the shown evaluation belongs to
+        self._summary_text = ""
+        # Training may write a new best model at any time: the shown evaluation is checked against it.
+        self.watch = QTimer(self, interval=1500)
+        self.watch.timeout.connect(self.check_up_to_date)
+        self.watch.start()
 
         # ---- top bar -------------------------------------------------------------------------------
         self.run_combo = QComboBox(self)
@@ -223,6 +230,44 @@ class EvaluationSection(QWidget):
     def section_shown(self) -> None:
         """Called by the main window each time the section is shown: new runs may have finished."""
         self.refresh_runs()
+        self.check_up_to_date()
+
+    def check_up_to_date(self) -> None:
+        """Redo (or, while the run trains, mark out of date) an evaluation whose weights changed."""
+        if self._evaluating or self.report is None or self.run_dir is None or self.folder is not None:
+            if self.report is not None and self.run_dir is not None and not self._evaluating:
+                self._show_model_state()
+            return
+        if not self.isVisible():
+            return
+        stamp = weights_stamp(self.run_dir)
+        if stamp == self._stamp:
+            self._show_model_state()
+            return
+        if model_state(self.run_dir).training:
+            self._show_model_state(stale=True)
+        else:
+            self.evaluate()
+
+    def _show_model_state(self, stale: bool = False) -> None:
+        """The summary, with which model it belongs to and whether training still goes on."""
+        if self.run_dir is None or self.report is None:
+            return
+        state = model_state(self.run_dir)
+        if stale or (self._stamp is not None and weights_stamp(self.run_dir) != self._stamp):
+            note = (
+                "<br><span style='color:{c}'><b>Out of date:</b> training has since saved a better model "
+                "({w}). This result is of an older one; it is evaluated again when training ends, "
+                "or click Evaluate again.</span>"
+            ).format(c=error_color().name(), w=state.words() or "a later epoch")
+        elif state.training:
+            note = (
+                f"<br><span style='color:{muted_color().name()}'>Training is still under way: this is "
+                "the best model so far; a better one later replaces it and is evaluated again.</span>"
+            )
+        else:
+            note = ""
+        self.summary.setText(self._summary_text + note)
 
     def refresh_runs(self) -> None:
         current = self.run_combo.currentData()
@@ -257,6 +302,10 @@ class EvaluationSection(QWidget):
         self._evaluating = False
         self.models.clear()
         self.folder = None
+        # Folders added for the last project go; the choice starts on the validation pictures.
+        while self.split_combo.count() > len(SPLITS) + 1:
+            self.split_combo.removeItem(len(SPLITS))
+        self.split_combo.setCurrentIndex(0)
         self.loader.set_cache_dir(project.cache_dir / "thumbs" if project is not None else None)
         self.report = None
         self.run_dir = None
@@ -319,12 +368,15 @@ class EvaluationSection(QWidget):
         self.summary.setText(f"Evaluating run {run_dir.name} on {where}…")
         self.evaluate_button.setEnabled(False)
         self._evaluating = True
+        stamp = weights_stamp(run_dir)
 
         def done(report: EvaluationReport) -> None:
             if generation == self._generation:
                 self._evaluating = False
                 self.evaluate_button.setEnabled(True)
                 self.show_report(report, run_dir)
+                self._stamp = stamp
+                self._show_model_state()
 
         def failed(text: str) -> None:
             if generation == self._generation:
@@ -348,7 +400,9 @@ class EvaluationSection(QWidget):
         project = self.session.project
         self.review = ReviewStore(run_dir, key=project.key if project is not None else str)
         self.report_button.setEnabled(report is not None)
+        self._stamp = weights_stamp(run_dir) if run_dir is not None else None
         if report is None:
+            self._summary_text = ""
             self.summary.setText("")
             self.confusion.set_matrix(None, None)
             self.metrics.set_report(None)
@@ -361,12 +415,15 @@ class EvaluationSection(QWidget):
             return
         issues = report.label_issues()
         mistakes = int((report.y_true != report.y_pred).sum())
-        self.summary.setText(
+        which = model_state(run_dir).words() if run_dir is not None else ""
+        self._summary_text = (
             f"<span style='font-size:18px; font-weight:600'>{percent(report.accuracy)}</span> "
             f"accuracy on {report.num_samples:,} {split_words(report.split)} · {mistakes:,} "
             f"mistake{'s' if mistakes != 1 else ''} · F1 averaged over classes {percent(report.macro['f1'])}"
             + (f" · run {run_dir.name}" if run_dir else "")
+            + (f", {which}" if which else "")
         )
+        self.summary.setText(self._summary_text)
         self.confusion.set_matrix(report.confusion, report.class_names)
         # Many classes: give the matrix most of the width (its cells stay readable).
         k = len(report.class_names)
@@ -600,7 +657,7 @@ class EvaluationSection(QWidget):
             return None
         if path is None:
             run = self.run_dir.name if self.run_dir else "evaluation"
-            name = f"{project.name if project else 'model'}-{run}-evaluation.html"
+            name = f"{file_name_part(project.name) if project else 'model'}-{run}-evaluation.html"
             chosen, _ = QFileDialog.getSaveFileName(
                 self, "Save the evaluation report", str(Path.home() / name), "Web page (*.html)"
             )

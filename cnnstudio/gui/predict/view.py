@@ -246,8 +246,13 @@ class PredictSection(QWidget):
         return loaded
 
     def _project_changed(self, project) -> None:
+        # Another project: nothing of the last one stays (its predictions, its models, model files).
+        self.clear()
         self.loader.set_cache_dir(project.cache_dir / "thumbs" if project is not None else None)
         self._models.clear()
+        self._filling = True
+        self.model_combo.clear()
+        self._filling = False
         self.refresh_models()
 
     # ---- inputs and predicting -----------------------------------------------------------------------

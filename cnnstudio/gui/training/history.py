@@ -30,7 +30,7 @@ from cnnstudio.gui.style.theme import error_color
 from cnnstudio.gui.training.runs import RunRecord, list_runs, load_run, read_curves
 from cnnstudio.gui.workers import TaskRunner
 
-COLUMNS = ["Run", "Date", "State", "Best validation accuracy", "Epochs", "Settings"]
+COLUMNS = ["Run", "Date", "State", "Validation accuracy", "Epochs", "Settings"]
 
 
 class RunHistory(QWidget):
@@ -50,6 +50,11 @@ class RunHistory(QWidget):
         self._again: dict[str, object] = {}  # what to read once that task ends
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(COLUMNS)
+        self.tree.headerItem().setToolTip(
+            3,
+            "The validation accuracy of the model the run keeps (its best epoch): the same number "
+            "Evaluate shows on the validation pictures.",
+        )
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

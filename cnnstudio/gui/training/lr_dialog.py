@@ -66,6 +66,10 @@ class LRFinderDialog(QDialog):
         )
         self.marker.hide()
         self.plot.addItem(self.marker)
+        # The lowest loss, in grey: the suggestion (red) is left of it, where the loss fell fastest.
+        self.lowest_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#888888", width=1))
+        self.lowest_marker.hide()
+        self.plot.addItem(self.lowest_marker)
 
         self.explain = QLabel(
             "Training a copy of the model for a short while, with the learning rate growing from tiny to "
@@ -155,12 +159,13 @@ class LRFinderDialog(QDialog):
             return
         self.marker.setPos(math.log10(suggestion))
         self.marker.show()
+        lowest = result.min_loss_lr
+        if lowest is not None and math.isfinite(lowest) and lowest > 0:
+            self.lowest_marker.setPos(math.log10(lowest))
+            self.lowest_marker.show()
         self.use_button.setText(f"Use {learning_rate(suggestion)}")
         self.use_button.setEnabled(True)
-        self.status.setText(
-            f"Suggested learning rate: {learning_rate(suggestion)} (the red line, where the loss fell fastest). "
-            f"The lowest loss was at {learning_rate(result.min_loss_lr)}; one tenth of that is also a safe choice."
-        )
+        self.status.setText(lr_caption(suggestion, lowest))
 
     def _use(self) -> None:
         if self.result is not None:
@@ -171,3 +176,22 @@ class LRFinderDialog(QDialog):
         if self.task is not None:
             self.task.cancel()
         super().done(code)
+
+
+def lr_caption(suggestion: float, lowest: float | None) -> str:
+    """What the red line is, truly: where the loss fell fastest, or (a short test) a tenth of the lowest."""
+    if lowest is not None and math.isfinite(lowest) and lowest > 0 and math.isclose(suggestion, lowest / 10):
+        return (
+            f"Suggested learning rate: {learning_rate(suggestion)} (the red line): one tenth of where the "
+            f"loss was lowest ({learning_rate(lowest)}, the grey line). The test was too short to see "
+            "where the loss fell fastest."
+        )
+    tail = (
+        f" The grey line marks the lowest loss ({learning_rate(lowest)}); past it the steps are too big."
+        if lowest is not None and math.isfinite(lowest) and lowest > 0
+        else ""
+    )
+    return (
+        f"Suggested learning rate: {learning_rate(suggestion)} (the red line, where the loss was "
+        f"falling fastest).{tail}"
+    )

@@ -43,6 +43,7 @@ from cnnstudio.gui.training.augment_preview import AugmentPreview, pick_samples
 from cnnstudio.gui.training.feed import FeedUpdate
 from cnnstudio.gui.training.history import RunHistory
 from cnnstudio.gui.training.jobs import PreparedCache, data_key, find_devices, lr_find_job, training_job
+from cnnstudio.gui.training.kept import kept_model_words
 from cnnstudio.gui.training.plots import TrainingPlots
 from cnnstudio.gui.training.progress_view import ProgressView
 from cnnstudio.gui.training.runs import RunRecord
@@ -422,6 +423,7 @@ class TrainingPanel(QWidget):
     def _began(self, logs: dict[str, Any]) -> None:
         self._live_run = Path(logs["run_dir"]) if logs.get("run_dir") else None
         self.progress.began(logs)
+        self.plots.set_live_name(self._live_run.name if self._live_run is not None else None)
         self.plots.set_run_length(int(logs.get("epochs") or 1))
         previous = logs.get("previous_epochs") or []
         self._epoch_logs = list(previous)
@@ -477,10 +479,7 @@ class TrainingPanel(QWidget):
 
     def _summary(self, outcome: TrainingOutcome) -> str:
         parts = [outcome.message or outcome.status.capitalize() + "."]
-        epochs = [e for e in self._epoch_logs if e.get("val_accuracy") is not None]
-        if epochs:
-            best = max(epochs, key=lambda e: e["val_accuracy"])
-            parts.append(f"Best validation accuracy: {best['val_accuracy']:.1%} (epoch {best['epoch'] + 1}).")
+        parts.extend(kept_model_words(self._epoch_logs, outcome.history))
         seconds = sum(e.get("seconds") or 0 for e in self._epoch_logs)
         if seconds:
             parts.append(f"Training time: {duration(seconds)}.")

@@ -121,6 +121,8 @@ class TrainingPlots(QWidget):
         self._loss_shown: tuple[float, float] | None = None
         self._lr_shown: tuple[float, float] | None = None
         self.overlays: dict[str, list[tuple[_Plot, pg.PlotDataItem]]] = {}
+        self.live_name: str | None = None  # the run the blue and orange curves belong to
+        self._legend_names: dict[str, str] = {}
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -142,6 +144,8 @@ class TrainingPlots(QWidget):
         }
         self._dirty = True
         self._loss_shown = self._lr_shown = None
+        self.live_name = None
+        self._label_live()
         self.refresh()
 
     def set_run_length(self, epochs: int) -> None:
@@ -236,14 +240,41 @@ class TrainingPlots(QWidget):
         self.refresh(force=True)
 
     # ---- other runs ----------------------------------------------------------------------------
+    def set_live_name(self, name: str | None) -> None:
+        """Which run the live (blue and orange) curves show: named in the legend beside other runs."""
+        self.live_name = name
+        self._label_live()
+
+    def _label_live(self) -> None:
+        """The live curves' legend names: with other runs drawn, they say which run they are."""
+        prefix = f"{self.live_name}: " if self.live_name and self.overlays else ""
+        names = {
+            "batch_loss": "training (per batch, smoothed)",
+            "loss": f"{prefix}training",
+            "val_loss": f"{prefix}validation",
+            "batch_accuracy": "training (per batch, smoothed)",
+            "accuracy": f"{prefix}training",
+            "val_accuracy": f"{prefix}validation",
+        }
+        if names == self._legend_names:
+            return
+        self._legend_names = names
+        for key, name in names.items():
+            curve = self.curves[key]
+            plot = self.loss_plot if "loss" in key else self.accuracy_plot
+            plot.legend.removeItem(curve)
+            plot.legend.addItem(curve, name)
+
     def set_overlays(self, runs: list[tuple[str, dict[str, list]]]) -> None:
-        """Draw these runs' epoch curves (name, read_curves(run)) next to the live one, one colour each:
-        dashed = training, solid = validation."""
+        """Draw these runs' epoch curves (name, read_curves(run)) next to the live one, one colour each
+        (never the live run's blue or orange), under the live curves, named in the legend:
+        dashed = training, solid = validation. The live run itself is not drawn twice."""
         for items in self.overlays.values():
             for plot, item in items:
                 plot.legend.removeItem(item)
                 plot.removeItem(item)
         self.overlays = {}
+        runs = [(name, curves) for name, curves in runs if name != self.live_name]
         for i, (name, curves) in enumerate(runs):
             color = class_color(i + 2)  # 0 and 1 look like the live run's own colours
             x = np.asarray(curves["x"], dtype=float)
@@ -261,13 +292,15 @@ class TrainingPlots(QWidget):
                 train = plot.plot(
                     x, values[key], pen=_pen(color, 1.5, 200, dash=True), connect="finite", **dots
                 )
-                val = plot.plot(
-                    x, values[f"val_{key}"], pen=_pen(color, 2), connect="finite", name=name, **dots
-                )
+                val = plot.plot(x, values[f"val_{key}"], pen=_pen(color, 2), connect="finite", **dots)
+                for item in (train, val):
+                    item.setZValue(-1)  # under the live run's curves
                 items += [(plot, train), (plot, val)]
-                if np.isnan(values[f"val_{key}"]).all():  # no validation split: name the training curve
-                    plot.legend.addItem(train, f"{name} (training)")
+                if not np.isnan(values[f"val_{key}"]).all():
+                    plot.legend.addItem(val, f"{name}: validation")
+                plot.legend.addItem(train, f"{name}: training (dashed)")
             self.overlays[name] = items
+        self._label_live()
         self._loss_shown = None
         self._update_ranges()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.train.run import pid_alive, read_json_object
+from cnnstudio.gui.training.kept import kept_val_accuracy
 from cnnstudio.gui.training.text import settings_summary
 
 STATES = (
@@ -111,7 +112,9 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
         message=str(state.get("message", "")),
         epochs_done=int(state.get("epochs_done", len(rows)) or 0),
         epochs=int(state.get("epochs", train.get("epochs", 0)) or 0),
-        best_val_accuracy=max(val) if val else None,
+        # The kept model's (best.safetensors: the epoch chosen by the monitor), the number Evaluate shows;
+        # the highest of all epochs only when the run does not say which epoch it kept.
+        best_val_accuracy=kept_val_accuracy(rows, _kept_epoch(state)) or (max(val) if val else None),
         best_accuracy=max(acc) if acc else None,
         summary=settings_summary(train, precision if precision != "float32" else None),
         precision=str(config.get("precision_label", precision)),
@@ -122,6 +125,12 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
         has_last=(run_dir / "last.safetensors").exists(),
         partial_epoch=bool(state.get("batch")),
     )
+
+
+def _kept_epoch(state: dict) -> int | None:
+    best = state.get("best")
+    epoch = best.get("epoch") if isinstance(best, dict) else None
+    return epoch if isinstance(epoch, int) else None
 
 
 def list_runs(runs_dir: Path, live: set[Path] | None = None) -> list[RunRecord]:
