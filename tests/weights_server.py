@@ -3,7 +3,8 @@
 The file is a real mobilenet_v3_small state dict, named by its own SHA-256 prefix the way
 torchvision's files are; `use_weights_file` patches the catalogue's expected name to it.
 Routes: /good/NAME (with HTTP Range), /tampered/NAME, /half/NAME (the first answer stops halfway,
-a Range request then gets the rest), /silent/NAME (never answers until the server closes).
+a Range request then gets the rest), /slow/NAME (small pieces with pauses, for cancelling),
+/silent/NAME (never answers until the server closes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import io
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
@@ -79,6 +81,13 @@ class WeightsServer:
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if route == "slow":
+                    for at in range(start, len(body), 16384):
+                        if server.release.is_set():
+                            return
+                        self.wfile.write(body[at : at + 16384])
+                        time.sleep(0.02)
                     return
                 self.wfile.write(body[start:])
 

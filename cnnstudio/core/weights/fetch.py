@@ -25,8 +25,11 @@ CHUNK = 1 << 16
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all; 0 when unknown)
 
 
-class FetchCancelled(Exception):
+class FetchCancelled(UserError):
     """The user stopped the download; the part already fetched is kept for resuming."""
+
+    def __init__(self):
+        super().__init__("The download was stopped; the part already fetched is kept for next time.")
 
 
 def partial_path(item: WeightsEntry) -> Path:
@@ -84,7 +87,7 @@ def _copy(item: WeightsEntry, src: Path, partial: Path, progress, stop) -> None:
     with open(src, "rb") as inp, open(partial, "wb") as out:
         for block in iter(lambda: inp.read(CHUNK), b""):
             if stop is not None and stop():
-                raise FetchCancelled
+                raise FetchCancelled()
             out.write(block)
             done += len(block)
             if progress is not None:
@@ -130,7 +133,7 @@ def _download(item: WeightsEntry, url: str, partial: Path, progress, stop, timeo
             with open(partial, "ab" if resumed else "wb") as out:
                 while True:
                     if stop is not None and stop():
-                        raise FetchCancelled
+                        raise FetchCancelled()
                     block = response.read(CHUNK)
                     if not block:
                         break
