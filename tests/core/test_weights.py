@@ -84,7 +84,7 @@ def test_a_tampered_file_is_deleted_and_the_command_fails(monkeypatch, tmp_path,
 def test_an_interrupted_download_resumes(monkeypatch, tmp_path):
     data, file_name = use_weights_file(monkeypatch, tmp_path)
     with WeightsServer(data) as server:
-        with pytest.raises(UserError, match="run the same command again to continue"):
+        with pytest.raises(UserError, match="try again and it continues from there"):
             fetch(NAME, server.base("half"))
         partial = partial_path(entry(NAME))
         assert partial.stat().st_size == len(data) // 2

@@ -152,12 +152,12 @@ def _download(item: WeightsEntry, url: str, partial: Path, progress, stop, timeo
 def _stopped_text(host: str, done: int, total: int) -> str:
     return (
         f"The download from {host} stopped at {done:,} of {total:,} bytes. The part already "
-        "fetched is kept: run the same command again to continue."
+        "fetched is kept: try again and it continues from there."
     )
 
 
 def _timeout_text(item: WeightsEntry, host: str, timeout: float) -> str:
     return (
-        f"{host} did not answer within {timeout:g} seconds. Any part already fetched is kept: run the "
-        "same command again to continue. " + _offline_help(item)
+        f"{host} did not answer within {timeout:g} seconds. Any part already fetched is kept: try "
+        "again and it continues from there. " + _offline_help(item)
     )
