@@ -110,9 +110,14 @@ def config_from_args(args):
 def run(args) -> int:
     from cnnstudio.core.pipeline import open_or_create_project, resolve_spec
 
+    check_weights = not (args.resume or args.init_from or args.random_weights)
+    if check_weights and args.template:  # before a project is made for nothing
+        from cnnstudio.core.spec import template
+
+        refuse_random_frozen(template(args.template))
     project = open_or_create_project(args.source, args.project)
     spec = resolve_spec(project, args.template, args.spec)
-    if not (args.resume or args.init_from or args.random_weights):
+    if check_weights:
         refuse_random_frozen(spec)
     return train_and_report(
         project,

@@ -223,4 +223,19 @@ def test_train_refuses_a_frozen_backbone_without_its_weights(
     assert code == 2
     err = capsys.readouterr().err
     assert f"cnnstudio weights get {NAME}" in err and "--random-weights" in err
-    assert not list((tmp_path / "p").glob("runs/*/*"))  # nothing trained
+    assert not (tmp_path / "p").exists()  # refused before a project was made
+
+
+def test_a_standalone_app_finds_the_weights_bundled_with_it(monkeypatch, tmp_path):
+    """`make package` copies present files into the app's weights/ folder (sys._MEIPASS/weights)."""
+    data, file_name = use_weights_file(monkeypatch, tmp_path)
+    bundle = tmp_path / "CNNStudio" / "_internal"
+    (bundle / "weights").mkdir(parents=True)
+    (bundle / "weights" / file_name).write_bytes(data)
+    assert entry(NAME).present is None
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    monkeypatch.setattr("sys._MEIPASS", str(bundle), raising=False)
+    assert entry(NAME).present == bundle / "weights" / file_name
+    assert Backbone(ARCH, weights="imagenet").weights_path == bundle / "weights" / file_name
+    row = next(r for r in list_weights() if r["name"] == NAME)
+    assert row["present"] and row["path"] == str(bundle / "weights" / file_name)
