@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from urllib.error import HTTPError, URLError
@@ -97,8 +98,9 @@ def _copy(item: WeightsEntry, src: Path, partial: Path, progress, stop) -> None:
 def _offline_help(item: WeightsEntry) -> str:
     return (
         f"Without internet: copy {item.file_name} from a computer that has it onto a USB stick or a "
-        f"shared folder and run `cnnstudio weights get {item.name} --from FOLDER`; point --from "
-        f"(or the {ENV_SOURCE} setting) at your organisation's mirror; or run "
+        f"shared folder and run `cnnstudio weights get {item.name} --from FOLDER` (or choose the folder "
+        f"in the app's download dialog); point --from, the dialog or {ENV_SOURCE} at your "
+        "organisation's mirror; or run "
         "`cnnstudio weights import FILE` with a weights file you already have."
     )
 
@@ -123,6 +125,10 @@ def _download(item: WeightsEntry, url: str, partial: Path, progress, stop, timeo
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, TimeoutError):
             raise UserError(_timeout_text(item, host, timeout)) from exc
+        if isinstance(reason, socket.gaierror):
+            reason = "its name cannot be looked up: is this computer offline?"
+        elif isinstance(reason, ConnectionRefusedError):
+            reason = "nothing answers there"
         raise UserError(f"Could not reach {host} ({reason}). " + _offline_help(item)) from exc
     with response:
         resumed = response.status == 206
