@@ -13,6 +13,7 @@ import sys
 from cnnstudio.core.errors import UserError
 
 COMMANDS = ["gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble"]
+COMMANDS += ["weights"]  # pre-trained weights (issue 14)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="MODEL",
         help="fine-tune: start from a run folder, a weights file or a .cnnmodel bundle",
     )
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="train a frozen pre-trained network even though its weights are not on this computer",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.set_defaults(func=run)
 
@@ -69,6 +74,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def refuse_random_frozen(spec) -> None:
+    """A frozen backbone without its pre-trained weights learns next to nothing (10% on digits):
+    refuse rather than spend minutes on it, and say how to get the weights."""
+    from cnnstudio.core.weights import random_frozen_backbones
+
+    missing = random_frozen_backbones(spec)
+    if missing:
+        item = missing[0][1]
+        raise UserError(
+            f"the pre-trained weights of {item.title} are not on this computer, so its frozen layers "
+            "would keep random weights and training would not learn well. Get them first with "
+            f"`cnnstudio weights get {item.name}` ({item.megabytes} MB), or add --random-weights to "
+            "train anyway."
+        )
+
+
 def config_from_args(args):
     from cnnstudio.core.train import AugmentConfig, TrainConfig
 
@@ -89,8 +110,15 @@ def config_from_args(args):
 def run(args) -> int:
     from cnnstudio.core.pipeline import open_or_create_project, resolve_spec
 
+    check_weights = not (args.resume or args.init_from or args.random_weights)
+    if check_weights and args.template:  # before a project is made for nothing
+        from cnnstudio.core.spec import template
+
+        refuse_random_frozen(template(args.template))
     project = open_or_create_project(args.source, args.project)
     spec = resolve_spec(project, args.template, args.spec)
+    if check_weights:
+        refuse_random_frozen(spec)
     return train_and_report(
         project,
         spec,

@@ -267,7 +267,8 @@ def test_backbone_report_is_frozen_with_a_note_when_no_weights(monkeypatch, tmp_
     backbone = report.layers[1]
     assert (backbone.output_shape, backbone.params, backbone.trainable_params) == ((512,), 11_176_512, 0)
     assert backbone.note == (
-        "No pre-trained weights on this computer: starts from random weights (use 'Load weights from file')"
+        "No pre-trained weights on this computer: random weights, so training will not learn well "
+        "(get them with 'Get the pre-trained weights' or `cnnstudio weights get`)"
     )
     assert report.notes == [f"Backbone #1: {backbone.note}"]
     assert report.trainable_params == 512 * 3 + 3

@@ -251,7 +251,7 @@ def test_templates_load_from_the_menu_and_undo_brings_the_design_back(designer):
     actions = {action.data(): action for action in designer.templates_menu.actions() if action.data()}
     assert list(actions) == ["seed", "tiny", "small-vgg", "resnet18", "mobilenet-v3-small", "efficientnet-b0"]
     for name in ("resnet18", "mobilenet-v3-small", "efficientnet-b0"):
-        assert "weights on this computer" in actions[name].text() or "no weights here" in actions[name].text()
+        assert "pre-trained on ImageNet" in actions[name].text() or "random weights" in actions[name].text()
     for name in TEMPLATES:
         actions[name].trigger()
         assert designer.spec().layers == template(name).layers

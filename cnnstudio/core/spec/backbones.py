@@ -4,10 +4,10 @@ The numbers (features, parameters per block, FLOPs and activations at 224x224) a
 shape inference never imports torch; tests/core/test_spec_backbones.py builds each torchvision
 model and checks every number, so the table cannot drift from torchvision.
 
-Weights are never downloaded: "imagenet" means torchvision's own weights file in torch's cache
-folder (put there by torchvision on a computer with internet, or copied by hand); a path means a
-file the user picked. Without either, the backbone starts from random weights and the shape
-report says so.
+Weights are never downloaded here: "imagenet" means torchvision's own weights file in torch's cache
+folder (put there by `cnnstudio weights get`, by torchvision, or copied by hand) or in the `weights`
+folder bundled with the standalone app; a path means a file the user picked. Without either, the
+backbone starts from random weights and the shape report says so.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from cnnstudio.core.spec.layer_base import Layer, LayerShape, Shape, check_choic
 WEIGHT_CHOICES = ("imagenet", "random")  # or the path of a weights file
 MIN_BACKBONE_SIZE = 32  # all three shrink the picture 32 times
 NO_WEIGHTS_NOTE = (
-    "No pre-trained weights on this computer: starts from random weights (use 'Load weights from file')"
+    "No pre-trained weights on this computer: random weights, so training will not learn well "
+    "(get them with 'Get the pre-trained weights' or `cnnstudio weights get`)"
 )
 
 
@@ -109,12 +110,29 @@ def imagenet_weights_path(arch: str) -> Path:
     return torch_hub_dir() / "checkpoints" / BACKBONES[arch].weights_file
 
 
+def bundled_weights_dir() -> Path | None:
+    """The `weights` folder a standalone app carries (PyInstaller: sys._MEIPASS, or next to the
+    executable), where `make package` copies the files present on the building computer."""
+    if not getattr(sys, "frozen", False):
+        return None
+    for base in (getattr(sys, "_MEIPASS", None), os.path.dirname(sys.executable)):
+        if base and (Path(base) / "weights").is_dir():
+            return Path(base) / "weights"
+    return None
+
+
 def backbone_weights_available(arch: str) -> Path | None:
-    """The ImageNet weights file of `arch` when it is on this computer, else None. Never downloads."""
+    """The ImageNet weights file of `arch` when it is on this computer (torch's hub folder first,
+    then the app's bundled folder), else None. Never downloads."""
     if arch not in BACKBONES:
         return None
     path = imagenet_weights_path(arch)
-    return path if path.is_file() else None
+    if path.is_file():
+        return path
+    bundled = bundled_weights_dir()
+    if bundled is not None and (bundled / BACKBONES[arch].weights_file).is_file():
+        return bundled / BACKBONES[arch].weights_file
+    return None
 
 
 @register

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -104,8 +105,19 @@ def _weights_text(layer: Backbone) -> str:
     if layer.weights == "random":
         return "random weights"
     if layer.weights == "imagenet":
-        return "ImageNet weights" if layer.weights_path is not None else "no ImageNet weights here"
+        return "pre-trained on ImageNet" if layer.weights_path is not None else "random weights"
     return f"weights from {layer.weights.replace(chr(92), '/').rsplit('/', 1)[-1]}"
+
+
+def _missing_weights_mb(layer: Layer) -> int | None:
+    """The size of the ImageNet file a Backbone asks for but this computer lacks, else None."""
+    if not isinstance(layer, Backbone) or layer.weights != "imagenet" or layer.arch not in BACKBONES:
+        return None
+    if layer.weights_path is not None:
+        return None
+    from cnnstudio.core.weights import entry
+
+    return entry(layer.arch).megabytes
 
 
 def is_frozen(layer: Layer) -> bool:
@@ -136,6 +148,7 @@ class LayerCard(QFrame):
     lock_toggled = Signal(int)
     duplicate_requested = Signal(int)
     delete_requested = Signal(int)
+    get_weights_requested = Signal(int)  # a Backbone without its ImageNet file wants it
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -162,6 +175,13 @@ class LayerCard(QFrame):
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note_label = QLabel(self)
         self.note_label.setWordWrap(True)
+        self.get_weights_button = QPushButton(self)
+        self.get_weights_button.setCursor(Qt.CursorShape.ArrowCursor)
+        self.get_weights_button.setToolTip(
+            "Download torchvision's official ImageNet weights for this network"
+        )
+        self.get_weights_button.clicked.connect(lambda: self.get_weights_requested.emit(self.index))
+        self.get_weights_button.hide()
 
         self.lock_button = self._tool_button("layers/unlock", "", self._lock_clicked)
         self.lock_button.setCheckable(True)
@@ -190,6 +210,7 @@ class LayerCard(QFrame):
         column.addWidget(self.settings)
         column.addLayout(bottom)
         column.addWidget(self.note_label)
+        column.addWidget(self.get_weights_button, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(self.error_label)
 
     def _tool_button(self, icon_name: str, tip: str, slot) -> QToolButton:
@@ -249,6 +270,10 @@ class LayerCard(QFrame):
         if info.note is not None:
             self.note_label.setText(info.note)
             self.note_label.setStyleSheet(f"color:{warning_color().name()}")
+        missing = _missing_weights_mb(layer)
+        self.get_weights_button.setVisible(missing is not None)
+        if missing is not None:
+            self.get_weights_button.setText(f"Get the pre-trained weights ({missing} MB)…")
         self._restyle()
 
     def set_selected(self, selected: bool) -> None:

@@ -186,6 +186,10 @@ class DesignDocument(QObject):
         self.spec_changed.emit(spec)
         self._update_report()
 
+    def weights_changed(self) -> None:
+        """A weights file appeared on this computer: the same design, another report."""
+        self._update_report()
+
     def _update_report(self) -> None:
         self._report = infer_shapes(self._spec, self.num_classes)
         self.report_changed.emit(self._report)

@@ -25,6 +25,7 @@ CARD_SPACING = 10
 class LayerStackView(QWidget):
     selection_changed = Signal(int)  # the selected layer's index (-1: none)
     problem = Signal(str)  # an edit that cannot be made, in plain words
+    get_weights_requested = Signal(int)  # the Backbone at this index wants its ImageNet weights
 
     def __init__(self, document: DesignDocument, parent: QWidget | None = None):
         super().__init__(parent)
@@ -62,6 +63,7 @@ class LayerStackView(QWidget):
             card.lock_toggled.connect(self.toggle_lock)
             card.duplicate_requested.connect(self.duplicate)
             card.delete_requested.connect(self.delete)
+            card.get_weights_requested.connect(self.get_weights_requested)
             self._column.insertWidget(len(self.cards), card)
             self.cards.append(card)
         while len(self.cards) > len(layers):

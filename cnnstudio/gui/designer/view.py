@@ -37,6 +37,7 @@ from cnnstudio.gui.designer.stack_view import LayerStackView
 from cnnstudio.gui.designer.summary import SummaryPanel
 from cnnstudio.gui.designer.templates_menu import TemplatesMenu
 from cnnstudio.gui.designer.timing_worker import EpochTimer
+from cnnstudio.gui.designer.weights_dialog import WeightsDialog
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color
@@ -63,6 +64,7 @@ class ModelDesigner(QWidget):
         self.tasks = session.tasks if session is not None else TaskRunner(self)
         self.timer = EpochTimer(self.document, self.tasks, self)
         self._code_dialog: CodeDialog | None = None
+        self.weights_dialog: WeightsDialog | None = None
 
         self.palette = LayerPalette(self)
         self.stack = LayerStackView(self.document)
@@ -78,6 +80,7 @@ class ModelDesigner(QWidget):
         self.stack.problem.connect(self.show_problem)
         self.document.message.connect(self.show_message)
         self.properties.load_weights_requested.connect(lambda index: self.load_backbone_weights(index=index))
+        self.stack.get_weights_requested.connect(self.get_backbone_weights)
         self.document.spec_changed.connect(self.spec_changed)
         self.document.validity_changed.connect(self.validity_changed)
 
@@ -293,6 +296,22 @@ class ModelDesigner(QWidget):
         return self.tasks.start(
             "Checking the weights file", check, on_success=fits, on_error=self.show_problem
         )
+
+    def get_backbone_weights(self, index: int, settings=None) -> WeightsDialog | None:
+        """The "Get the pre-trained weights" dialog for the Backbone at `index` (not modal);
+        `settings` (a QSettings) remembers the mirror or folder, the app's own by default."""
+        layers = self.document.spec.layers
+        if not 0 <= index < len(layers) or not isinstance(layers[index], Backbone):
+            return None
+        dialog = WeightsDialog(layers[index].arch, self.tasks, self, settings)
+        dialog.fetched.connect(lambda _path: self._weights_fetched(dialog))
+        dialog.show()
+        self.weights_dialog = dialog
+        return dialog
+
+    def _weights_fetched(self, dialog: WeightsDialog) -> None:
+        self.document.weights_changed()
+        self.show_message(f"The pre-trained weights of {dialog.item.title} are ready.")
 
     # ---- messages, editing helpers -------------------------------------------------------------
     def show_message(self, text: str) -> None:

@@ -49,6 +49,7 @@ from cnnstudio.gui.training.progress_view import ProgressView
 from cnnstudio.gui.training.runs import RunRecord
 from cnnstudio.gui.training.settings_form import SettingsForm
 from cnnstudio.gui.training.text import duration
+from cnnstudio.gui.training.weights_check import confirm_random_weights
 from cnnstudio.gui.training.worker import TrainingOutcome, TrainingWorker
 
 if TYPE_CHECKING:
@@ -186,6 +187,8 @@ class TrainingPanel(QWidget):
             spec = self._design()
         except UserError as exc:
             self._show_notice(str(exc), error=True)
+            return False
+        if not confirm_random_weights(self, spec):  # a frozen backbone without its weights asks first
             return False
         self._save_settings()
         return self._start_job(f"Training {spec.name}", spec, config, label=spec.name or "run")
