@@ -295,7 +295,9 @@ class FeatureData(DeviceData):
         self.x = base.x  # replaced by the features in prepare()
         self.on_device = base.on_device
 
-    def prepare(self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> bool:
+    def prepare(
+        self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> bool:
         """Compute (or read) the features of the plan's splits; False when stopped."""
         return self.plan.prepare(progress, should_stop)
 
@@ -333,7 +335,9 @@ class FeaturePlan:
         self.seconds = 0.0
 
     @classmethod
-    def for_model(cls, model, preprocessing, device, *, augment_enabled: bool, cache_dir=None, input_shape=None):
+    def for_model(
+        cls, model, preprocessing, device, *, augment_enabled: bool, cache_dir=None, input_shape=None
+    ):
         split = cacheable(model, augment_enabled, input_shape)
         return None if split is None else cls(model, split, preprocessing, device, cache_dir)
 
@@ -346,7 +350,9 @@ class FeaturePlan:
             return None
         return FeatureStore.for_key(self.cache_dir, self.key, self.split.feature_shape)
 
-    def prepare(self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> bool:
+    def prepare(
+        self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> bool:
         if self.ready:
             return True
         start = time.perf_counter()
@@ -395,7 +401,12 @@ class CachedFeatureInput:
         if self.store is not None:
             self.reused += int(self.store.has(picture_keys(xb)).sum())
         (features,) = compute_features(
-            plan.split.prefix, [xb.cpu()], plan.preprocessing, plan.device, plan.split.feature_shape, store=self.store
+            plan.split.prefix,
+            [xb.cpu()],
+            plan.preprocessing,
+            plan.device,
+            plan.split.feature_shape,
+            store=self.store,
         )
         return features.to(xb.device)
 

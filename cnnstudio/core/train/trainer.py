@@ -35,7 +35,6 @@ from cnnstudio.core.train.callbacks import CallbackList, History
 from cnnstudio.core.train.config import TrainConfig
 from cnnstudio.core.train.data import DeviceData
 from cnnstudio.core.train.device import configure_threads, resolve_device, resolve_precision
-from cnnstudio.core.train.features import feature_inputs, plan_features, prepare_features
 from cnnstudio.core.train.failures import (
     TrainingFailed,
     Unstable,
@@ -43,6 +42,7 @@ from cnnstudio.core.train.failures import (
     out_of_memory_message,
     unstable_message,
 )
+from cnnstudio.core.train.features import feature_inputs, plan_features, prepare_features
 from cnnstudio.core.train.memory_format import use_channels_last
 from cnnstudio.core.train.monitor import Best, EarlyStopping, monitored_key
 from cnnstudio.core.train.optim import Schedule, balanced_class_weights, build_optimizer, trainable_parameters
