@@ -89,6 +89,12 @@ class TerminalProgress:
         parts.append(f"{logs.get('seconds', 0.0):.1f} s")
         prefix = "\r" if self.tty else ""
         self.stream.write(prefix + "  ".join(parts) + " " * 10 + "\n")
+        if logs.get("feature_cache_speedup"):
+            from cnnstudio.core.coach import cache_note
+
+            note = cache_note([logs]).strip()
+            if note:
+                self.stream.write(f"Note: {note}\n")
         self.stream.flush()
 
     def on_train_end(self, logs=None):

@@ -266,3 +266,25 @@ def test_cli_train_shows_the_phase_and_a_second_run_reuses_it(tmp_path, tiny_ima
     assert main(argv) == 0
     _, err = capsys.readouterr()
     assert re.search(r"Features of all \d+ pictures read from the cache", err), err
+
+
+def test_an_augmented_run_measures_how_much_faster_it_would_be_without(tmp_path):
+    from cnnstudio.core.coach import CoachContext, coach
+
+    torch.manual_seed(0)
+    spec = frozen_spec(size=64)
+    trainer = Trainer(
+        spec,
+        TrainConfig(epochs=1, batch_size=16, augment=AugmentConfig.default()),
+        class_names=CLASSES,
+        preprocessing=spec.preprocessing(),
+    )
+    X, y = pictures(32, size=64)
+    history = trainer.fit((X, y))
+    speedup = history.epochs[0]["feature_cache_speedup"]
+    assert speedup > 2  # the backbone costs far more than the small head
+    advice = coach(history.epochs, CoachContext(augmenting=True))
+    assert f"about {speedup:.0f} times faster" in advice.text
+    # Without augmentation the cache is used, so there is nothing to estimate.
+    _, plain = fit(frozen_spec(), tmp_path / "cache", epochs=1)
+    assert "feature_cache_speedup" not in plain.epochs[0]

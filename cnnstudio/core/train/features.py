@@ -20,6 +20,7 @@ half-written one in use. Several processes may add chunks at once (names never c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -213,6 +214,19 @@ class IdentityPreprocessing:
         return {}
 
 
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module):
+    """Every sub-module in eval mode, and back to its own mode afterwards (frozen batch norms of a
+    training model stay in inference mode)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 @torch.inference_mode()
 def _run_prefix(prefix: nn.Module, xb: torch.Tensor, preprocessing, device: torch.device) -> torch.Tensor:
     return prefix(preprocessing.normalize(xb.to(device))).float().contiguous()
@@ -236,52 +250,52 @@ def compute_features(
     it chunk by chunk. `progress(done, total)` counts pictures; None after a stop (the finished
     chunks are kept in the store).
     """
-    was_training = prefix.training
-    prefix.eval()
-    try:
-        outs, todo = [], []
-        for X in images:
-            out = np.zeros((len(X),) + tuple(feature_shape), dtype=np.float32)
-            if store is not None and len(X):
-                keys = picture_keys(X)
-                stored = store.has(keys)
-                store.read(keys, out, stored)
-            else:
-                keys, stored = None, np.zeros(len(X), dtype=bool)
-            outs.append(out)
-            todo.append((X, keys, np.flatnonzero(~stored)))
-        total = sum(len(missing) for _, _, missing in todo)
-        done = 0
-        if progress is not None:
-            progress(0, total)
-        row_bytes = 4 * int(np.prod(feature_shape))
-        chunk_rows = max(batch_size, CHUNK_BYTES // max(1, row_bytes) // batch_size * batch_size)
-        for (X, keys, missing), out in zip(todo, outs, strict=True):
-            pending: list[np.ndarray] = []
-            for lo in range(0, len(missing), batch_size):
-                if should_stop is not None and should_stop():
-                    if store is not None and pending:
-                        index = np.concatenate(pending)
-                        store.add(keys[index], out[index])
-                    return None
-                index = missing[lo : lo + batch_size]
-                xb = X[torch.as_tensor(index)] if isinstance(X, torch.Tensor) else torch.from_numpy(X[index])
-                out[index] = _run_prefix(prefix, xb, preprocessing, device).cpu().numpy()
-                done += len(index)
-                if store is not None:
-                    pending.append(index)
-                    if sum(len(p) for p in pending) >= chunk_rows:
-                        index = np.concatenate(pending)
-                        store.add(keys[index], out[index])
-                        pending = []
-                if progress is not None:
-                    progress(done, total)
-            if store is not None and pending:
-                index = np.concatenate(pending)
-                store.add(keys[index], out[index])
-        return [torch.from_numpy(out) for out in outs]
-    finally:
-        prefix.train(was_training)
+    with _eval_mode(prefix):
+        return _compute(prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size)
+
+
+def _compute(prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size):
+    outs, todo = [], []
+    for X in images:
+        out = np.zeros((len(X),) + tuple(feature_shape), dtype=np.float32)
+        if store is not None and len(X):
+            keys = picture_keys(X)
+            stored = store.has(keys)
+            store.read(keys, out, stored)
+        else:
+            keys, stored = None, np.zeros(len(X), dtype=bool)
+        outs.append(out)
+        todo.append((X, keys, np.flatnonzero(~stored)))
+    total = sum(len(missing) for _, _, missing in todo)
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    row_bytes = 4 * int(np.prod(feature_shape))
+    chunk_rows = max(batch_size, CHUNK_BYTES // max(1, row_bytes) // batch_size * batch_size)
+    for (X, keys, missing), out in zip(todo, outs, strict=True):
+        pending: list[np.ndarray] = []
+        for lo in range(0, len(missing), batch_size):
+            if should_stop is not None and should_stop():
+                if store is not None and pending:
+                    index = np.concatenate(pending)
+                    store.add(keys[index], out[index])
+                return None
+            index = missing[lo : lo + batch_size]
+            xb = X[torch.as_tensor(index)] if isinstance(X, torch.Tensor) else torch.from_numpy(X[index])
+            out[index] = _run_prefix(prefix, xb, preprocessing, device).cpu().numpy()
+            done += len(index)
+            if store is not None:
+                pending.append(index)
+                if sum(len(p) for p in pending) >= chunk_rows:
+                    index = np.concatenate(pending)
+                    store.add(keys[index], out[index])
+                    pending = []
+            if progress is not None:
+                progress(done, total)
+        if store is not None and pending:
+            index = np.concatenate(pending)
+            store.add(keys[index], out[index])
+    return [torch.from_numpy(out) for out in outs]
 
 
 class FeatureData(DeviceData):
@@ -434,10 +448,53 @@ def evaluation_inputs(model: nn.Module, preprocessing, cache_dir, device="cpu"):
 PHASE = "Computing features"
 
 
+ESTIMATE_BATCH = 16
+
+
+def estimate_speedup(model: nn.Module, split: FrozenSplit, preprocessing, augment, data: DeviceData) -> float:
+    """How many times faster an epoch would be with augmentation off (so with cached features),
+    measured on one small batch: (augment + frozen prefix + head step) / head step. The head's step
+    runs on a copy of it (the model, its gradients and the random streams stay untouched)."""
+    import copy
+
+    from cnnstudio.core.train.augment import augment_batch
+
+    n = min(ESTIMATE_BATCH, data.n)
+    xb = data.x[:n].to(data.device)
+    head = copy.deepcopy(split.head).train()
+    timings: list[tuple[float, float, float]] = []
+    with _eval_mode(split.prefix):
+        with torch.random.fork_rng(devices=[]):
+            generator = torch.Generator().manual_seed(0)
+            for _ in range(2):  # the first round warms up the kernels; the second is measured
+                t0 = time.perf_counter()
+                pixels = augment_batch(xb.float(), augment, generator, value_range=255.0)
+                t1 = time.perf_counter()
+                with torch.no_grad():
+                    features = split.prefix(preprocessing.normalize(pixels)).float()
+                t2 = time.perf_counter()
+                logits = head(features)
+                logits.float().sum().backward()
+                t3 = time.perf_counter()
+                timings.append((t1 - t0, t2 - t1, t3 - t2))
+    aug, prefix, head_step = timings[-1]
+    return (aug + prefix + head_step) / max(head_step, 1e-6)
+
+
 def plan_features(trainer, train_data: DeviceData) -> FeaturePlan | None:
-    """The FeaturePlan for a Trainer's model and config, or None when the cache does not apply."""
+    """The FeaturePlan for a Trainer's model and config, or None when the cache does not apply.
+
+    With augmentation on and a model the cache would otherwise apply to, sets
+    `trainer.feature_cache_speedup` (estimate_speedup) for the first epoch's logs."""
     if not getattr(trainer, "use_feature_cache", True):
         return None
+    augment = trainer.config.augment
+    if augment.enabled and getattr(trainer, "feature_cache_speedup", None) is None:
+        split = split_frozen(trainer.model, train_data.shape)
+        if split is not None and train_data.n:
+            trainer.feature_cache_speedup = estimate_speedup(
+                trainer.model, split, trainer.preprocessing, augment, train_data
+            )
     return FeaturePlan.for_model(
         trainer.model,
         trainer.preprocessing,
@@ -479,3 +536,12 @@ def prepare_features(data, callbacks, should_stop: Callable[[], bool]) -> bool:
         },
     )
     return ready
+
+
+def speedup_logs(trainer) -> dict[str, float]:
+    """{"feature_cache_speedup": x} once (the first epoch of a fit), when plan_features measured it."""
+    value = getattr(trainer, "feature_cache_speedup", None)
+    if value is None or getattr(trainer, "_speedup_logged", False):
+        return {}
+    trainer._speedup_logged = True
+    return {"feature_cache_speedup": round(float(value), 1)}

@@ -42,7 +42,7 @@ from cnnstudio.core.train.failures import (
     out_of_memory_message,
     unstable_message,
 )
-from cnnstudio.core.train.features import feature_inputs, plan_features, prepare_features
+from cnnstudio.core.train.features import feature_inputs, plan_features, prepare_features, speedup_logs
 from cnnstudio.core.train.memory_format import use_channels_last
 from cnnstudio.core.train.monitor import Best, EarlyStopping, monitored_key
 from cnnstudio.core.train.optim import Schedule, balanced_class_weights, build_optimizer, trainable_parameters
@@ -139,6 +139,7 @@ class Trainer:
         self.use_feature_cache = True
         self.feature_cache_dir: Path | None = None
         self.feature_plan = None
+        self.feature_cache_speedup: float | None = None  # measured when augmentation keeps it off
 
     # ----- control from other threads -------------------------------------------------------
     @property
@@ -600,6 +601,7 @@ class Trainer:
             "seconds": time.perf_counter() - start - paused,
             "images_per_s": partial["seen"] / train_seconds if train_seconds > 0 else None,
         }
+        logs.update(speedup_logs(self))  # augmenting a cacheable model: how much faster without
         weights = self._finite_weights(epoch)  # before anything records this epoch as done
         monitored = logs[key]
         improved = self.best.update(monitored, epoch)
