@@ -184,10 +184,14 @@ class FeatureStore:
         return np.fromiter((k.tobytes() in self._index for k in keys), dtype=bool, count=len(keys))
 
     def read(self, keys: np.ndarray, out: np.ndarray, where: np.ndarray) -> None:
-        """Copy the stored rows of keys[where] into out[where] (read from the memory maps)."""
-        for i in np.flatnonzero(where):
-            chunk, row = self._index[keys[i].tobytes()]
-            out[i] = self._chunks[chunk][row]
+        """Copy the stored rows of keys[where] into out[where] (from the memory maps, a chunk at a time)."""
+        wanted = np.flatnonzero(where)
+        if not len(wanted):
+            return
+        located = np.array([self._index[keys[i].tobytes()] for i in wanted], dtype=np.int64).reshape(-1, 2)
+        for chunk in np.unique(located[:, 0]):
+            mine = located[:, 0] == chunk
+            out[wanted[mine]] = self._chunks[chunk][located[mine, 1]]
 
     def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """Store one chunk atomically (rows first, then the keys that make it count)."""
