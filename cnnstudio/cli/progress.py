@@ -49,6 +49,32 @@ class TerminalProgress:
         )
         self.stream.flush()
 
+    def on_phase(self, logs=None):
+        """The feature cache's "Computing features: 1,234 of 5,000" (a line at the end, also without a tty)."""
+        logs = logs or {}
+        phase, done, total = logs.get("phase", "Preparing"), logs.get("done", 0), logs.get("total", 0)
+        if "finished" not in logs:
+            now = time.perf_counter()
+            if self.tty and (now - self._last_draw >= 0.1 or done >= total):
+                self._last_draw = now
+                self.stream.write(f"\r{phase}: {done:,} of {total:,}  ")
+                self.stream.flush()
+            return
+        if not logs["finished"]:
+            text = f"{phase}: stopped after {done:,}; the features done so far are kept in the cache."
+        elif done:
+            reused = logs.get("reused") or 0
+            text = f"{phase}: {done:,} pictures in {logs.get('seconds', 0.0):.1f} s"
+            text += f" ({reused:,} more read from the cache)." if reused else "."
+            text += " The frozen layers run once; each epoch now trains only the layers after them."
+        else:
+            text = (
+                f"Features of all {logs.get('reused', 0):,} pictures read from the cache: "
+                "each epoch trains only the layers after the frozen ones."
+            )
+        self.stream.write(("\r" if self.tty else "") + text + " " * 4 + "\n")
+        self.stream.flush()
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         parts = [f"Epoch {epoch + 1}/{self.epochs}", f"loss {logs.get('loss', float('nan')):.4f}"]
@@ -63,6 +89,12 @@ class TerminalProgress:
         parts.append(f"{logs.get('seconds', 0.0):.1f} s")
         prefix = "\r" if self.tty else ""
         self.stream.write(prefix + "  ".join(parts) + " " * 10 + "\n")
+        if logs.get("feature_cache_speedup"):
+            from cnnstudio.core.coach import cache_note
+
+            note = cache_note([logs]).strip()
+            if note:
+                self.stream.write(f"Note: {note}\n")
         self.stream.flush()
 
     def on_train_end(self, logs=None):

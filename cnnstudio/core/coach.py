@@ -17,6 +17,8 @@ Rules, first match wins:
 At the end of a run (`finished`): a summary instead: the best epoch, whether the epochs after it
 helped, and what to try next (from the rule above that matched); runs under 3 epochs are told they
 are too short to read.
+Informational advice adds, for an augmented run whose frozen backbone the feature cache would
+otherwise speed up, how much faster it would be with augmentation off (the trainer's measurement).
 
 The thresholds are deliberately loose: the coach speaks only when the curves say something clearly,
 since a wrong hint costs a non-expert more than a missing one.
@@ -34,6 +36,7 @@ FLAT_CHANGE = 0.01  # relative change of the training loss over the last 3 epoch
 RISE = 0.02  # validation loss this much above its lowest counts as risen
 CONVERGED_ACCURACY = 0.99
 GAP = 0.15  # training minus validation accuracy that counts as memorising
+MIN_CACHE_SPEEDUP = 1.5  # below this, not worth mentioning that augmentation keeps the feature cache off
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def coach(
         return Advice(
             "info",
             "waiting",
-            f"The coach reads the curves once {MIN_EPOCHS} epochs are done ({n} so far).",
+            f"The coach reads the curves once {MIN_EPOCHS} epochs are done ({n} so far).{cache_note(epochs)}",
         )
     loss = _series(epochs, "loss")
     acc = _series(epochs, "accuracy")
@@ -137,13 +140,29 @@ def coach(
                 "info",
                 "more_epochs",
                 f"The {what} was still falling when the run ended: more epochs would probably help "
-                "(continue this run from the run history).",
+                f"(continue this run from the run history).{cache_note(epochs)}",
             )
-        return Advice("good", "improving", f"The {what} is still falling: training is going well.")
+        return Advice(
+            "good", "improving", f"The {what} is still falling: training is going well.{cache_note(epochs)}"
+        )
     return Advice(
         "info",
         "steady",
-        f"The {what} changed little in the last epoch; one epoch is not a trend, so keep watching.",
+        f"The {what} changed little in the last epoch; one epoch is not a trend, so keep watching."
+        f"{cache_note(epochs)}",
+    )
+
+
+def cache_note(epochs: Sequence[Mapping[str, Any]]) -> str:
+    """ " With augmentation off ... N times faster" when the trainer measured it (a frozen backbone
+    whose features the feature cache would compute once; epoch logs' feature_cache_speedup)."""
+    speedups = [e["feature_cache_speedup"] for e in epochs if _finite(e.get("feature_cache_speedup"))]
+    if not speedups or speedups[-1] < MIN_CACHE_SPEEDUP:
+        return ""
+    return (
+        f" With augmentation off, each epoch after the first would be about {speedups[-1]:.0f} times "
+        "faster (measured on this computer): the frozen layers would run once per picture instead of "
+        "every epoch. With few pictures, augmentation may still be worth it."
     )
 
 

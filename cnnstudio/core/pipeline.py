@@ -154,6 +154,7 @@ def train_project(
             run_info=run_info,
             init_weights=resolve_init_weights(init_weights),
         )
+    trainer.feature_cache_dir = project.cache_dir  # a frozen prefix's features (core/train/features.py)
     if on_trainer is not None:
         on_trainer(trainer)
     history = trainer.fit(train, val)
@@ -257,7 +258,10 @@ def evaluate_run(
             raise UserError(f"The {split} split has no images.")
         X, y, paths = splits[split].X, splits[split].y, splits[split].paths
         split_name = split
-    report = evaluate_model(model, X, y, class_names=class_names, preprocessing=prep, paths=paths)
+    from cnnstudio.core.train.features import evaluation_inputs
+
+    net, net_input = evaluation_inputs(model, prep, project.cache_dir)  # cached frozen features, if any
+    report = evaluate_model(net, X, y, class_names=class_names, preprocessing=net_input, paths=paths)
     report.split = split_name
     report.run = run_dir.name
     if folder is None:

@@ -3,7 +3,8 @@
 Order of calls in a run: on_train_begin(logs), then per epoch on_epoch_begin(epoch, logs),
 on_batch_end(batch, logs) after each batch, on_epoch_end(epoch, logs); at the end on_train_end(logs)
 (always, also after a stop, an early stop or a failure). When training fails, on_exception(error)
-comes before on_train_end.
+comes before on_train_end. on_phase(logs) reports work before an epoch's batches (the feature
+cache's "Computing features", {phase, done, total}; a last call has "finished").
 
 Epoch and batch numbers are counted from 0, as in Keras (`epoch + 1` is what a person reads).
 
@@ -25,7 +26,15 @@ if TYPE_CHECKING:
     from cnnstudio.core.errors import UserError
     from cnnstudio.core.train.trainer import Trainer
 
-HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end", "on_exception")
+HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_batch_end",
+    "on_epoch_end",
+    "on_train_end",
+    "on_exception",
+    "on_phase",
+)
 
 
 class Callback:
@@ -48,6 +57,9 @@ class Callback:
 
     def on_exception(self, error: BaseException) -> None:
         pass
+
+    def on_phase(self, logs: dict[str, Any]) -> None:
+        """Work before the batches: {"phase": "Computing features", "done", "total"} (the feature cache)."""
 
 
 class CallbackList:

@@ -42,6 +42,7 @@ from cnnstudio.core.train.failures import (
     out_of_memory_message,
     unstable_message,
 )
+from cnnstudio.core.train.features import feature_inputs, plan_features, prepare_features, speedup_logs
 from cnnstudio.core.train.memory_format import use_channels_last
 from cnnstudio.core.train.monitor import Best, EarlyStopping, monitored_key
 from cnnstudio.core.train.optim import Schedule, balanced_class_weights, build_optimizer, trainable_parameters
@@ -133,6 +134,12 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        # The feature cache (features.py): a frozen prefix computed once per picture. Its files go to
+        # feature_cache_dir (the project's cache/) when set, else they are kept in memory for the run.
+        self.use_feature_cache = True
+        self.feature_cache_dir: Path | None = None
+        self.feature_plan = None
+        self.feature_cache_speedup: float | None = None  # measured when augmentation keeps it off
 
     # ----- control from other threads -------------------------------------------------------
     @property
@@ -270,8 +277,9 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         total = correct = 0.0
+        net, prep = feature_inputs(data, self.model, self.preprocessing)
         for _, xb, yb in data.batches(None, max(64, self.config.batch_size * 2)):
-            logits = self.model(prepare_input(xb, self.preprocessing)).float()
+            logits = net(prepare_input(xb, prep)).float()
             loss = torch.nn.functional.cross_entropy(logits, yb, reduction="sum")
             batch_loss, batch_correct = torch.stack([loss, (logits.argmax(1) == yb).sum().float()]).tolist()
             total += batch_loss
@@ -388,10 +396,14 @@ class Trainer:
         self._setup(batches)
         key = monitored_key(cfg.monitor, val_data is not None)
         self.history.monitor = key
+        self.feature_plan = plan_features(self, train_data)
+        if self.feature_plan is not None:
+            train_data, val_data = self.feature_plan.wrap(train_data, val_data)
+        net, prep = feature_inputs(train_data, self.model, self.preprocessing)
         step = TrainStep(
-            self.model,
+            net,
             self.optimizer,
-            preprocessing=self.preprocessing,
+            preprocessing=prep,
             plan=self.precision,
             device=self.device,
             augment=cfg.augment,
@@ -538,6 +550,10 @@ class Trainer:
         every = max(1, math.ceil(batches / MAX_BATCH_ROWS_PER_EPOCH))
         start = time.perf_counter() - partial["seconds"]
         paused = 0.0
+        if not prepare_features(train_data, callbacks, self._stop.is_set):  # epoch 1 pays for them
+            partial["seconds"] = time.perf_counter() - start
+            self._checkpoint(epoch)
+            return "stopped", "user"
         for b, xb, yb in train_data.batches(self._order, cfg.batch_size, self._batch):
             paused += self._wait_if_paused()
             if self._stop.is_set():
@@ -585,6 +601,7 @@ class Trainer:
             "seconds": time.perf_counter() - start - paused,
             "images_per_s": partial["seen"] / train_seconds if train_seconds > 0 else None,
         }
+        logs.update(speedup_logs(self))  # augmenting a cacheable model: how much faster without
         weights = self._finite_weights(epoch)  # before anything records this epoch as done
         monitored = logs[key]
         improved = self.best.update(monitored, epoch)

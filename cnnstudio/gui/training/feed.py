@@ -45,10 +45,11 @@ class FeedUpdate:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
     error: str | None = None
+    phase: dict[str, Any] | None = None  # the latest on_phase logs ("Computing features: 1,234 of 5,000")
 
     @property
     def empty(self) -> bool:
-        return not (self.begin or self.batches or self.epochs or self.end or self.error)
+        return not (self.begin or self.batches or self.epochs or self.end or self.error or self.phase)
 
 
 class TrainingFeed:
@@ -142,6 +143,12 @@ class TrainingFeed:
             self._update.last_batch = logs
         if self._progress is not None:
             self._progress(epoch * batches + batch + 1, self._epochs * batches)
+        if self._should_stop is not None and not self._pending_stop and self._should_stop():
+            self.request_stop(abandon=True)
+
+    def on_phase(self, logs: dict[str, Any]) -> None:
+        with self._lock:
+            self._update.phase = dict(logs)
         if self._should_stop is not None and not self._pending_stop and self._should_stop():
             self.request_stop(abandon=True)
 

@@ -441,6 +441,8 @@ class TrainingPanel(QWidget):
         """Draw what the worker reported since the last update (a few times a second)."""
         self.plots.add_batches(update.batches)
         self.plots.add_epochs(update.epochs)
+        if update.phase is not None:
+            self.progress.phase(update.phase)
         if update.last_batch is not None:
             self.progress.batch_done(update.last_batch)
         for logs in update.epochs:

@@ -98,6 +98,27 @@ class ProgressView(QWidget):
             where = device
         self.hardware.setText(f"On {where} · precision: {precision}")
 
+    def phase(self, logs: dict[str, Any]) -> None:
+        """Work before the batches (the feature cache): "Computing features: 1,234 of 5,000" in the
+        epoch bar; once finished, what it did (the first batch then redraws the bar)."""
+        done, total = int(logs.get("done") or 0), int(logs.get("total") or 0)
+        name = str(logs.get("phase") or "Preparing")
+        if "finished" in logs:
+            if not logs["finished"]:
+                self.epoch_bar.setFormat(f"{name}: stopped after {done:,}")
+            elif done:
+                self.epoch_bar.setFormat(
+                    f"{name}: {done:,} done in {text.duration(logs.get('seconds') or 0)}"
+                )
+            else:
+                self.epoch_bar.setFormat(
+                    f"Features of {int(logs.get('reused') or 0):,} pictures from the cache"
+                )
+            return
+        self.epoch_bar.setValue(int(SCALE * done / total) if total else 0)
+        self.epoch_bar.setFormat(f"{name}: {done:,} of {total:,}")
+        self.epoch_eta.setText("")
+
     def batch_done(self, logs: dict[str, Any]) -> None:
         self.epoch = int(logs["epoch"])
         self.batch = int(logs["batch"]) + 1
