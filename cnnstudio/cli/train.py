@@ -29,6 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="fine-tune: start from a run folder, a weights file or a .cnnmodel bundle",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.add_argument(
+        "--nproc",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train with N processes on this computer (one per GPU, else CPU processes) through torchrun",
+    )
     p.set_defaults(func=run)
 
 
@@ -87,6 +94,20 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    import os
+
+    if "TORCHELASTIC_RUN_ID" in os.environ or "WORLD_SIZE" in os.environ:  # started by torchrun
+        from cnnstudio.core.train import distributed
+
+        env = distributed.from_env()
+        if env is not None:
+            from cnnstudio.cli.train_distributed import run_process
+
+            return run_process(args, env)
+    if args.nproc > 1:
+        from cnnstudio.cli.train_distributed import launch
+
+        return launch(args)
     from cnnstudio.core.pipeline import open_or_create_project, resolve_spec
 
     project = open_or_create_project(args.source, args.project)
@@ -103,14 +124,22 @@ def run(args) -> int:
 
 
 def train_and_report(
-    project, spec, config, as_json: bool, resume: str | None = None, init_from=None, epochs: int | None = None
+    project,
+    spec,
+    config,
+    as_json: bool,
+    resume: str | None = None,
+    init_from=None,
+    epochs: int | None = None,
+    data=None,
 ) -> int:
     from cnnstudio.cli.progress import TerminalProgress, count_progress, print_step
     from cnnstudio.core.pipeline import find_run, prepare_data, train_project
 
     print_step(f"Project: {project.folder}")
     print_step("Checking and decoding the images...")
-    data = prepare_data(project, spec, progress=count_progress("images"))
+    if data is None:
+        data = prepare_data(project, spec, progress=count_progress("images"))
     for warning in data.warnings:
         print_step(f"Note: {warning}")
     counts = ", ".join(f"{k} {len(v.y)}" for k, v in data.splits.items())

@@ -31,6 +31,7 @@ import torch
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.train import checkpoints as ckpt
+from cnnstudio.core.train import distributed
 from cnnstudio.core.train.callbacks import CallbackList, History
 from cnnstudio.core.train.config import TrainConfig
 from cnnstudio.core.train.data import DeviceData
@@ -95,9 +96,14 @@ class Trainer:
         self.class_names = list(class_names)
         self.preprocessing = preprocessing
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        # A distributed run (torchrun, see distributed.py): only rank 0 writes the run folder.
+        self.dist = distributed.current()
+        if self.dist is not None and not self.dist.is_rank0:
+            self.run_dir = None
+        self._ddp: torch.nn.Module | None = None
         self.callbacks = list(callbacks)
         self.run_info = dict(run_info or {})
-        self.device = resolve_device(self.config.device)
+        self.device = resolve_device(distributed.device_name() if self.dist else self.config.device)
         self.precision = resolve_precision(self.config.precision, self.device)
 
         torch.manual_seed(self.config.seed)  # the model's initial weights when built from a spec
@@ -111,7 +117,8 @@ class Trainer:
         self.model = model.to(self.device)
         if self.precision.channels_last:
             use_channels_last(self.model)
-        self.generator = torch.Generator().manual_seed(self.config.seed)
+        # Augmentation differs between distributed processes; the epoch's order does not (distributed.py).
+        self.generator = torch.Generator().manual_seed(self.config.seed + self._rank_offset())
 
         mode = "max" if self.config.monitor.endswith("accuracy") else "min"
         self.history = History()
@@ -133,6 +140,9 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+
+    def _rank_offset(self) -> int:
+        return 7919 * self.dist.rank if self.dist is not None else 0
 
     # ----- control from other threads -------------------------------------------------------
     @property
@@ -234,6 +244,9 @@ class Trainer:
         self._started = True
         if self.run_dir is not None and (self.run_dir / ckpt.BEST_WEIGHTS).exists():
             self._best_weights = ckpt.read_weights(self.run_dir / ckpt.BEST_WEIGHTS)[0]
+        if self.dist is not None and self._batch:
+            # Stopped mid-epoch: its order is one process's share; a distributed run redoes that epoch.
+            self._batch, self._order, self._partial = 0, None, None
         if self.run_dir is not None:
             self._rows = metrics_at_checkpoint(self.run_dir, self.epoch, self._batch, self.history.epochs)
 
@@ -266,6 +279,15 @@ class Trainer:
 
     @torch.inference_mode()
     def _evaluate(self, data: DeviceData) -> tuple[float, float]:
+        if self.dist is None:
+            return self._evaluate_sums(data)
+        # a distributed run: each process evaluated its share (fit); sums and counts are added up
+        loss_mean, acc = self._evaluate_sums(data)
+        total, correct, n = distributed.all_reduce_sums([loss_mean * data.n, acc * data.n, data.n], self.device)
+        return total / n, correct / n
+
+    @torch.inference_mode()
+    def _evaluate_sums(self, data: DeviceData) -> tuple[float, float]:
         """Validation loss (plain cross-entropy: no class weights, no smoothing) and accuracy, in float32."""
         was_training = self.model.training
         self.model.eval()
@@ -277,7 +299,7 @@ class Trainer:
             total += batch_loss
             correct += batch_correct
         self.model.train(was_training)
-        return total / data.n, correct / data.n
+        return total / max(1, data.n), correct / max(1, data.n)
 
     def _train_state(self) -> dict[str, Any]:
         self._seq += 1
@@ -340,6 +362,8 @@ class Trainer:
                 "precision": self.precision.name,
                 "epochs": self.config.epochs,
             }
+            if self.dist is not None:
+                resume["distributed"] = distributed.describe(self.dist, self.config.batch_size)
             note_resume(self.run_dir, resume)
             return
         write_config(
@@ -362,6 +386,7 @@ class Trainer:
                 "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
                 "params": sum(p.numel() for p in self.model.parameters()),
                 "resumes": [],
+                **({"distributed": distributed.describe(self.dist, self.config.batch_size)} if self.dist else {}),
             },
         )
 
@@ -383,13 +408,19 @@ class Trainer:
             raise UserError("There are no training images.")
         val_data = None
         if val is not None and len(val[1]):
+            if self.dist is not None:  # each process validates its share; _evaluate adds them up
+                part = distributed.val_shard(len(val[1]), self.dist)
+                val = (val[0][part], val[1][part])
             val_data = DeviceData(val[0], val[1], self.device, num_classes, "validation")
-        batches = train_data.num_batches(cfg.batch_size)
+        shard = distributed.shard_size(len(train_data), self.dist) if self.dist is not None else None
+        batches = train_data.num_batches(cfg.batch_size, n=shard)
         self._setup(batches)
+        if self.dist is not None and self._ddp is None:
+            self._ddp = distributed.wrap_model(self.model, self.device)
         key = monitored_key(cfg.monitor, val_data is not None)
         self.history.monitor = key
         step = TrainStep(
-            self.model,
+            self._ddp if self._ddp is not None else self.model,
             self.optimizer,
             preprocessing=self.preprocessing,
             plan=self.precision,
@@ -403,7 +434,8 @@ class Trainer:
         callbacks = CallbackList(self.callbacks, self)
         fresh = not self._started
         if fresh:
-            torch.manual_seed(cfg.seed)  # dropout's stream; shuffling and augmentation use self.generator
+            # dropout's stream; shuffling and augmentation use self.generator
+            torch.manual_seed(cfg.seed + self._rank_offset())
             self._started = True
         self._write_config(len(train_data), len(val_data) if val_data is not None else 0)
         if fresh:
@@ -528,6 +560,9 @@ class Trainer:
     def _run_epoch(self, step, train_data, val_data, batches, key, callbacks) -> tuple[str, str] | None:
         """One epoch (or the rest of one). Returns (status, reason) when training should end."""
         cfg, epoch = self.config, self.epoch
+        if self._order is None and self.dist is not None:  # this process's share of the epoch
+            self._order = distributed.epoch_order(train_data.n, cfg.seed, epoch, self.dist)
+            self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
         if self._order is None:  # else: the rest of an epoch that a stop interrupted
             self._order = torch.randperm(train_data.n, generator=self.generator)
             self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
@@ -570,6 +605,9 @@ class Trainer:
                     self._rows.append({"kind": "batch", **logs})
                 callbacks.call("on_batch_end", b, logs)
         train_seconds = time.perf_counter() - start - paused
+        loss_sum, correct, seen = distributed.all_reduce_sums(
+            [partial["loss_sum"], partial["correct"], partial["seen"]], self.device
+        )  # over every process of a distributed run; unchanged otherwise
         val_loss = val_accuracy = None
         if val_data is not None:
             val_loss, val_accuracy = self._evaluate(val_data)
@@ -577,13 +615,13 @@ class Trainer:
                 raise Unstable(epoch, val_loss)
         logs = {
             "epoch": epoch,
-            "loss": partial["loss_sum"] / partial["seen"],
-            "accuracy": partial["correct"] / partial["seen"],
+            "loss": loss_sum / seen,
+            "accuracy": correct / seen,
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - start - paused,
-            "images_per_s": partial["seen"] / train_seconds if train_seconds > 0 else None,
+            "images_per_s": seen / train_seconds if train_seconds > 0 else None,
         }
         weights = self._finite_weights(epoch)  # before anything records this epoch as done
         monitored = logs[key]
