@@ -100,7 +100,9 @@ def setup(env: DistEnv, device: str = "auto") -> str:
         raise UserError("This PyTorch was built without distributed training.")
     use_gpu = device in ("auto", "cuda") and torch.cuda.is_available()
     if device == "cuda" and not use_gpu:
-        raise UserError("This computer has no CUDA GPU that PyTorch can use. Choose the device 'auto' or 'cpu'.")
+        raise UserError(
+            "This computer has no CUDA GPU that PyTorch can use. Choose the device 'auto' or 'cpu'."
+        )
     if use_gpu:
         if env.local_rank >= torch.cuda.device_count():
             raise UserError(

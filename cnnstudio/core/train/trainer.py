@@ -407,6 +407,7 @@ class Trainer:
         if len(train_data) == 0:
             raise UserError("There are no training images.")
         val_data = None
+        val_n = len(val[1]) if val is not None else 0
         if val is not None and len(val[1]):
             if self.dist is not None:  # each process validates its share; _evaluate adds them up
                 part = distributed.val_shard(len(val[1]), self.dist)
@@ -437,7 +438,7 @@ class Trainer:
             # dropout's stream; shuffling and augmentation use self.generator
             torch.manual_seed(cfg.seed + self._rank_offset())
             self._started = True
-        self._write_config(len(train_data), len(val_data) if val_data is not None else 0)
+        self._write_config(len(train_data), val_n)
         if fresh:
             self._checkpoint(0)  # a run killed in its first epoch can still resume and load
         self._write_state("running")
@@ -454,7 +455,7 @@ class Trainer:
                     "initial_epoch": self.epoch,
                     "batches": batches,
                     "train_images": len(train_data),
-                    "val_images": len(val_data) if val_data is not None else 0,
+                    "val_images": val_n,
                     "device": str(self.device),
                     "precision": self.precision.label,
                     "run_dir": str(self.run_dir) if self.run_dir is not None else None,
