@@ -80,7 +80,9 @@ def launch(args) -> int:
             )
         print_step(f"Starting {n} training processes on the CPU (Gloo).")
     # torchrun's agent logs its own housekeeping; the user gets our messages instead.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    for name in ["torch.distributed.elastic", *logging.root.manager.loggerDict]:
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     config = LaunchConfig(
         min_nodes=1,
         max_nodes=1,
@@ -110,6 +112,10 @@ def run_process(args, env) -> int:
     distributed.setup(env, args.device)
     try:
         return _run_process(args, env)
+    except KeyboardInterrupt:  # Ctrl+C reaches every process; rank 0 alone says so
+        if env.is_rank0:
+            raise
+        return 130
     except Exception as exc:
         if not lost_contact(exc):
             raise

@@ -158,3 +158,32 @@ def test_a_process_that_dies_stops_the_others_with_a_message_naming_it(tmp_path,
     assert "Training process 1 of 2 was killed (SIGKILL)" in err, err
     assert "continue it with --resume" in err
     assert "Traceback" not in err, err
+
+
+def test_ctrl_c_stops_every_process_and_keeps_the_checkpoint(tmp_path, tiny_image_folder):
+    data = tiny_image_folder(classes=3, per_class=12, size=24)
+    # its own process group, as a terminal's foreground job: Ctrl+C sends SIGINT to all of it
+    proc = cnnstudio(*train_args(data, tmp_path / "proj", 100000, "--nproc", 2), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        state_file = None
+        while time.monotonic() < deadline:
+            states = list((tmp_path / "proj" / "runs").glob("*/state.json"))
+            if states and json.loads(states[0].read_text() or "{}").get("epochs_done", 0) >= 1:
+                state_file = states[0]
+                break
+            time.sleep(0.2)
+        assert state_file is not None, "the two processes never started training"
+        children = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        code, _out, err = finish(proc, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130
+    assert "every training process was stopped" in err
+    assert err.count("Stopped.") == 1  # rank 0 says it; rank 1 stays quiet
+    assert "Traceback" not in err, err
+    assert not [p for p in children if Path(f"/proc/{p}").exists() and _rank_of(p) is not None]
+    state = json.loads(state_file.read_text())
+    assert state["status"] == "stopped" and state["epochs_done"] >= 1
