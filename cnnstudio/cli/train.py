@@ -54,6 +54,12 @@ def add_training_arguments(p: argparse.ArgumentParser, epochs: int = 10) -> None
     p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="every training setting from a JSON file (as a run's config.json \"train\"); --epochs still applies",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -79,6 +85,14 @@ def _positive_float(text: str) -> float:
 def config_from_args(args):
     from cnnstudio.core.train import AugmentConfig, TrainConfig
 
+    if getattr(args, "config", None) is not None:
+        try:
+            config = TrainConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"Cannot read the training settings in {args.config}: {exc}") from None
+        if args.epochs:
+            config.epochs = args.epochs
+        return config
     config = TrainConfig(
         optimizer=args.optimizer,
         batch_size=args.batch_size,

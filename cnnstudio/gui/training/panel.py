@@ -301,6 +301,7 @@ class TrainingPanel(QWidget):
             resume=resume,
             init_weights=init_weights,
             epochs=epochs,
+            processes=self.settings.process_count(),
         )
 
         self._coach_context = CoachContext(
