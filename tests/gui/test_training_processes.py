@@ -44,6 +44,7 @@ def test_with_two_gpus_the_control_trains_in_two_processes(qtbot, make_panel):
     config.device = "cpu"  # no GPUs here: two CPU processes (Gloo) take their place
     panel.set_config(config)
     assert panel.start()
+    assert not panel.pause_button.isEnabled()  # several processes cannot pause
     wait_trained(qtbot, panel, timeout=180000)
     outcome = panel.last_outcome
     assert outcome.status == "finished", outcome
