@@ -247,6 +247,9 @@ class Trainer:
         if self.dist is not None and self._batch:
             # Stopped mid-epoch: its order is one process's share; a distributed run redoes that epoch.
             self._batch, self._order, self._partial = 0, None, None
+        if self.dist is not None and not self.dist.is_rank0:  # the checkpoint holds rank 0's streams
+            self.generator.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
+            torch.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
         if self.run_dir is not None:
             self._rows = metrics_at_checkpoint(self.run_dir, self.epoch, self._batch, self.history.epochs)
 
