@@ -34,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train a frozen pre-trained network even though its weights are not on this computer",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.add_argument(
+        "--nproc",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train with N processes on this computer (one per GPU, else CPU processes) through torchrun",
+    )
     p.set_defaults(func=run)
 
 
@@ -52,6 +59,12 @@ def add_training_arguments(p: argparse.ArgumentParser, epochs: int = 10) -> None
     p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="every training setting from a JSON file (as a run's config.json \"train\"); --epochs still applies",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -93,6 +106,14 @@ def refuse_random_frozen(spec) -> None:
 def config_from_args(args):
     from cnnstudio.core.train import AugmentConfig, TrainConfig
 
+    if getattr(args, "config", None) is not None:
+        try:
+            config = TrainConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"Cannot read the training settings in {args.config}: {exc}") from None
+        if args.epochs:
+            config.epochs = args.epochs
+        return config
     config = TrainConfig(
         optimizer=args.optimizer,
         batch_size=args.batch_size,
@@ -108,6 +129,20 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    import os
+
+    if "TORCHELASTIC_RUN_ID" in os.environ or "WORLD_SIZE" in os.environ:  # started by torchrun
+        from cnnstudio.core.train import distributed
+
+        env = distributed.from_env()
+        if env is not None:
+            from cnnstudio.cli.train_distributed import run_process
+
+            return run_process(args, env)
+    if args.nproc > 1:
+        from cnnstudio.cli.train_distributed import launch
+
+        return launch(args)
     from cnnstudio.core.pipeline import open_or_create_project, resolve_spec
 
     check_weights = not (args.resume or args.init_from or args.random_weights)
@@ -139,6 +174,7 @@ def train_and_report(
     init_from=None,
     epochs: int | None = None,
     after=None,
+    data=None,
 ) -> int:
     """`after(result) -> (dict, lines)`: more steps once the run is evaluated (the demo exports and
     predicts); the dict joins the JSON summary, the lines follow the text report."""
@@ -147,7 +183,8 @@ def train_and_report(
 
     print_step(f"Project: {project.folder}")
     print_step("Checking and decoding the images...")
-    data = prepare_data(project, spec, progress=count_progress("images"))
+    if data is None:
+        data = prepare_data(project, spec, progress=count_progress("images"))
     for warning in data.warnings:
         print_step(f"Note: {warning}")
     counts = ", ".join(f"{k} {len(v.y)}" for k, v in data.splits.items())

@@ -121,7 +121,7 @@ def train_project(
     A run that failed (unstable loss, out of memory) is not evaluated: `result.history.error` says why.
     """
     from cnnstudio.core.spec import infer_shapes
-    from cnnstudio.core.train import Trainer, new_run_dir
+    from cnnstudio.core.train import Trainer, distributed, new_run_dir
 
     data = data or prepare_data(project, spec)
     report = infer_shapes(spec, len(data.class_names))
@@ -143,7 +143,9 @@ def train_project(
         trainer = Trainer.resume_run(Path(resume), callbacks=callbacks, epochs=epochs)
         run_dir = Path(resume)
     else:
-        run_dir = new_run_dir(project.runs_dir, label or spec.name or "run")
+        # a distributed run: rank 0 makes the run id and every process gets it (only rank 0 writes)
+        made = new_run_dir(project.runs_dir, label or spec.name or "run") if distributed.is_rank0() else None
+        run_dir = project.runs_dir / distributed.broadcast_object(made.name if made else None)
         trainer = Trainer(
             spec,
             config,
@@ -159,7 +161,7 @@ def train_project(
         on_trainer(trainer)
     history = trainer.fit(train, val)
     reports = {}
-    for split in evaluate if history.error is None else ():
+    for split in evaluate if history.error is None and distributed.is_rank0() else ():
         if len(data.splits[split].y):
             reports[split] = evaluate_run(project, run_dir, split=split, data=data)
     return TrainingResult(run_dir, history, trainer.precision_label, str(trainer.device), reports, data)

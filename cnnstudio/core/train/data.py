@@ -78,8 +78,9 @@ class DeviceData:
     def class_counts(self, num_classes: int) -> torch.Tensor:
         return torch.bincount(self.y.cpu(), minlength=num_classes)
 
-    def num_batches(self, batch_size: int, training: bool = True) -> int:
-        full, rest = divmod(self.n, batch_size)
+    def num_batches(self, batch_size: int, training: bool = True, n: int | None = None) -> int:
+        """Batches in an epoch of `n` images (default: all of them; a distributed process: its share)."""
+        full, rest = divmod(self.n if n is None else n, batch_size)
         if training and rest == 1 and full > 0:
             # BatchNorm cannot train on a batch of one image: that epoch skips it (a different,
             # random image each epoch, since the order is shuffled).
@@ -98,14 +99,16 @@ class DeviceData:
     ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """(batch number, uint8 images, labels) from batch `start` on.
 
-        `order` is the epoch's shuffled permutation for training; None = every image in order.
+        `order` is the epoch's shuffled permutation for training (or a distributed process's share
+        of it); None = every image in order.
         """
-        count = self.num_batches(batch_size, training=order is not None)
+        n = self.n if order is None else len(order)
+        count = self.num_batches(batch_size, training=order is not None, n=n)
         if order is not None:
             order = order.to(self.device)
         for b in range(start, count):
             lo = b * batch_size
-            hi = min(lo + batch_size, self.n)
+            hi = min(lo + batch_size, n)
             if order is None:
                 if self.on_device:
                     yield b, self.x[lo:hi], self.y[lo:hi]

@@ -492,6 +492,8 @@ def plan_features(trainer, train_data: DeviceData) -> FeaturePlan | None:
     `trainer.feature_cache_speedup` (estimate_speedup) for the first epoch's logs."""
     if not getattr(trainer, "use_feature_cache", True):
         return None
+    if getattr(trainer, "dist", None) is not None:  # DDP wraps the whole model; each process would cache its share
+        return None
     augment = trainer.config.augment
     if augment.enabled and getattr(trainer, "feature_cache_speedup", None) is None:
         split = split_frozen(trainer.model, train_data.shape)

@@ -31,6 +31,7 @@ import torch
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.train import checkpoints as ckpt
+from cnnstudio.core.train import distributed
 from cnnstudio.core.train.callbacks import CallbackList, History
 from cnnstudio.core.train.config import TrainConfig
 from cnnstudio.core.train.data import DeviceData
@@ -96,9 +97,14 @@ class Trainer:
         self.class_names = list(class_names)
         self.preprocessing = preprocessing
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        # A distributed run (torchrun, see distributed.py): only rank 0 writes the run folder.
+        self.dist = distributed.current()
+        if self.dist is not None and not self.dist.is_rank0:
+            self.run_dir = None
+        self._ddp: torch.nn.Module | None = None
         self.callbacks = list(callbacks)
         self.run_info = dict(run_info or {})
-        self.device = resolve_device(self.config.device)
+        self.device = resolve_device(distributed.device_name() if self.dist else self.config.device)
         self.precision = resolve_precision(self.config.precision, self.device)
 
         torch.manual_seed(self.config.seed)  # the model's initial weights when built from a spec
@@ -112,7 +118,8 @@ class Trainer:
         self.model = model.to(self.device)
         if self.precision.channels_last:
             use_channels_last(self.model)
-        self.generator = torch.Generator().manual_seed(self.config.seed)
+        # Augmentation differs between distributed processes; the epoch's order does not (distributed.py).
+        self.generator = torch.Generator().manual_seed(self.config.seed + self._rank_offset())
 
         mode = "max" if self.config.monitor.endswith("accuracy") else "min"
         self.history = History()
@@ -140,6 +147,9 @@ class Trainer:
         self.feature_cache_dir: Path | None = None
         self.feature_plan = None
         self.feature_cache_speedup: float | None = None  # measured when augmentation keeps it off
+
+    def _rank_offset(self) -> int:
+        return 7919 * self.dist.rank if self.dist is not None else 0
 
     # ----- control from other threads -------------------------------------------------------
     @property
@@ -241,6 +251,12 @@ class Trainer:
         self._started = True
         if self.run_dir is not None and (self.run_dir / ckpt.BEST_WEIGHTS).exists():
             self._best_weights = ckpt.read_weights(self.run_dir / ckpt.BEST_WEIGHTS)[0]
+        if self.dist is not None and self._batch:
+            # Stopped mid-epoch: its order is one process's share; a distributed run redoes that epoch.
+            self._batch, self._order, self._partial = 0, None, None
+        if self.dist is not None and not self.dist.is_rank0:  # the checkpoint holds rank 0's streams
+            self.generator.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
+            torch.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
         if self.run_dir is not None:
             self._rows = metrics_at_checkpoint(self.run_dir, self.epoch, self._batch, self.history.epochs)
 
@@ -273,6 +289,15 @@ class Trainer:
 
     @torch.inference_mode()
     def _evaluate(self, data: DeviceData) -> tuple[float, float]:
+        if self.dist is None:
+            return self._evaluate_sums(data)
+        # a distributed run: each process evaluated its share (fit); sums and counts are added up
+        loss_mean, acc = self._evaluate_sums(data)
+        total, correct, n = distributed.all_reduce_sums([loss_mean * data.n, acc * data.n, data.n], self.device)
+        return total / n, correct / n
+
+    @torch.inference_mode()
+    def _evaluate_sums(self, data: DeviceData) -> tuple[float, float]:
         """Validation loss (plain cross-entropy: no class weights, no smoothing) and accuracy, in float32."""
         was_training = self.model.training
         self.model.eval()
@@ -285,7 +310,7 @@ class Trainer:
             total += batch_loss
             correct += batch_correct
         self.model.train(was_training)
-        return total / data.n, correct / data.n
+        return total / max(1, data.n), correct / max(1, data.n)
 
     def _train_state(self) -> dict[str, Any]:
         self._seq += 1
@@ -348,6 +373,8 @@ class Trainer:
                 "precision": self.precision.name,
                 "epochs": self.config.epochs,
             }
+            if self.dist is not None:
+                resume["distributed"] = distributed.describe(self.dist, self.config.batch_size)
             note_resume(self.run_dir, resume)
             return
         write_config(
@@ -370,6 +397,7 @@ class Trainer:
                 "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
                 "params": sum(p.numel() for p in self.model.parameters()),
                 "resumes": [],
+                **({"distributed": distributed.describe(self.dist, self.config.batch_size)} if self.dist else {}),
             },
         )
 
@@ -390,10 +418,17 @@ class Trainer:
         if len(train_data) == 0:
             raise UserError("There are no training images.")
         val_data = None
+        val_n = len(val[1]) if val is not None else 0
         if val is not None and len(val[1]):
+            if self.dist is not None:  # each process validates its share; _evaluate adds them up
+                part = distributed.val_shard(len(val[1]), self.dist)
+                val = (val[0][part], val[1][part])
             val_data = DeviceData(val[0], val[1], self.device, num_classes, "validation")
-        batches = train_data.num_batches(cfg.batch_size)
+        shard = distributed.shard_size(len(train_data), self.dist) if self.dist is not None else None
+        batches = train_data.num_batches(cfg.batch_size, n=shard)
         self._setup(batches)
+        if self.dist is not None and self._ddp is None:
+            self._ddp = distributed.wrap_model(self.model, self.device)
         key = monitored_key(cfg.monitor, val_data is not None)
         self.history.monitor = key
         self.feature_plan = plan_features(self, train_data)
@@ -401,7 +436,7 @@ class Trainer:
             train_data, val_data = self.feature_plan.wrap(train_data, val_data)
         net, prep = feature_inputs(train_data, self.model, self.preprocessing)
         step = TrainStep(
-            net,
+            self._ddp if self._ddp is not None else net,  # no feature cache in distributed runs
             self.optimizer,
             preprocessing=prep,
             plan=self.precision,
@@ -415,9 +450,10 @@ class Trainer:
         callbacks = CallbackList(self.callbacks, self)
         fresh = not self._started
         if fresh:
-            torch.manual_seed(cfg.seed)  # dropout's stream; shuffling and augmentation use self.generator
+            # dropout's stream; shuffling and augmentation use self.generator
+            torch.manual_seed(cfg.seed + self._rank_offset())
             self._started = True
-        self._write_config(len(train_data), len(val_data) if val_data is not None else 0)
+        self._write_config(len(train_data), val_n)
         if fresh:
             self._checkpoint(0)  # a run killed in its first epoch can still resume and load
         self._write_state("running")
@@ -434,7 +470,7 @@ class Trainer:
                     "initial_epoch": self.epoch,
                     "batches": batches,
                     "train_images": len(train_data),
-                    "val_images": len(val_data) if val_data is not None else 0,
+                    "val_images": val_n,
                     "device": str(self.device),
                     "precision": self.precision.label,
                     "run_dir": str(self.run_dir) if self.run_dir is not None else None,
@@ -540,6 +576,9 @@ class Trainer:
     def _run_epoch(self, step, train_data, val_data, batches, key, callbacks) -> tuple[str, str] | None:
         """One epoch (or the rest of one). Returns (status, reason) when training should end."""
         cfg, epoch = self.config, self.epoch
+        if self._order is None and self.dist is not None:  # this process's share of the epoch
+            self._order = distributed.epoch_order(train_data.n, cfg.seed, epoch, self.dist)
+            self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
         if self._order is None:  # else: the rest of an epoch that a stop interrupted
             self._order = torch.randperm(train_data.n, generator=self.generator)
             self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
@@ -586,6 +625,9 @@ class Trainer:
                     self._rows.append({"kind": "batch", **logs})
                 callbacks.call("on_batch_end", b, logs)
         train_seconds = time.perf_counter() - start - paused
+        loss_sum, correct, seen = distributed.all_reduce_sums(
+            [partial["loss_sum"], partial["correct"], partial["seen"]], self.device
+        )  # over every process of a distributed run; unchanged otherwise
         val_loss = val_accuracy = None
         if val_data is not None:
             val_loss, val_accuracy = self._evaluate(val_data)
@@ -593,13 +635,13 @@ class Trainer:
                 raise Unstable(epoch, val_loss)
         logs = {
             "epoch": epoch,
-            "loss": partial["loss_sum"] / partial["seen"],
-            "accuracy": partial["correct"] / partial["seen"],
+            "loss": loss_sum / seen,
+            "accuracy": correct / seen,
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - start - paused,
-            "images_per_s": partial["seen"] / train_seconds if train_seconds > 0 else None,
+            "images_per_s": seen / train_seconds if train_seconds > 0 else None,
         }
         logs.update(speedup_logs(self))  # augmenting a cacheable model: how much faster without
         weights = self._finite_weights(epoch)  # before anything records this epoch as done

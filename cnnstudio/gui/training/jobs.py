@@ -80,8 +80,10 @@ def training_job(
     resume: Path | None = None,
     init_weights: Path | None = None,
     epochs: int | None = None,
+    processes: int = 1,
 ) -> Callable[[TaskContext, TrainingFeed], Any]:
-    """A job for `TrainingWorker.start`: decode (or reuse) the pictures, then `train_project`.
+    """A job for `TrainingWorker.start`: decode (or reuse) the pictures, then `train_project`
+    (or, with several `processes`, `train_in_processes`: one process per GPU).
 
     `epochs` replaces the run's number of epochs (continuing a finished run for more epochs).
     Returns None when stopped before training began.
@@ -94,7 +96,21 @@ def training_job(
         if data is None:
             return None
         ctx.set_text(title)
+        if processes > 1:
+            from cnnstudio.core.train_processes import train_in_processes
 
+            return train_in_processes(
+                project,
+                spec,
+                config,
+                processes,
+                callbacks=[feed],
+                should_stop=lambda: ctx.should_stop() or feed.stop_requested,
+                resume=resume,
+                init_weights=init_weights,
+                epochs=epochs,
+                data=data,
+            )
         return train_project(
             project,
             spec,

@@ -305,6 +305,7 @@ class TrainingPanel(QWidget):
             resume=resume,
             init_weights=init_weights,
             epochs=epochs,
+            processes=self.settings.process_count(),
         )
 
         self._coach_context = CoachContext(
@@ -497,7 +498,9 @@ class TrainingPanel(QWidget):
         self._state = state
         busy = state != "idle"
         self.start_button.setEnabled(not busy and self.session.project is not None)
-        self.pause_button.setEnabled(state in ("preparing", "training", "paused"))
+        # a run in several processes (one per GPU) cannot pause: Stop keeps its last checkpoint
+        several = self.settings.process_count() > 1
+        self.pause_button.setEnabled(state in ("preparing", "training", "paused") and not several)
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.pause_button.setIcon(
             self.style().standardIcon(

@@ -234,11 +234,20 @@ class SettingsForm(QWidget):
             "elsewhere. Saved models are always 32-bit."
         )
         self.precision_hint = _hint("")
+        # Shown only when the computer has more than one GPU (set_devices).
+        self.processes = QSpinBox(minimum=1, maximum=1)
+        self.processes.setToolTip(
+            "Train on several GPUs at once: one process per GPU, each on its share of the pictures "
+            "(the batch size is per GPU)."
+        )
         form.addRow(self.balance)
         form.addRow("Random seed", self.seed)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         form.addRow("", self.precision_hint)
+        form.addRow("Processes/GPUs", self.processes)
+        form.setRowVisible(self.processes, False)
+        self._hardware_form = form
         self.balance.toggled.connect(self._emit)
         self.seed.valueChanged.connect(self._emit)
         self.device.currentIndexChanged.connect(self._emit)
@@ -256,9 +265,16 @@ class SettingsForm(QWidget):
             for text, value in devices:
                 self.device.addItem(text, value)
             _select(self.device, current)
+            gpus = sum(1 for _text, value in devices if value.startswith("cuda:"))
+            self.processes.setMaximum(max(1, gpus))
+            self._hardware_form.setRowVisible(self.processes, gpus > 1)
         finally:
             self._loading = False
         self.precision_hint.setText(precision_hint)
+
+    def process_count(self) -> int:
+        """Training processes (one per GPU); 1 unless the computer has several GPUs."""
+        return self.processes.value() if self.processes.maximum() > 1 else 1
 
     # ---- reading and writing ---------------------------------------------------------------------
     def set_config(self, config) -> None:

@@ -1,0 +1,249 @@
+"""Distributed data-parallel training (core/train/distributed.py) with the world size as a parameter.
+
+Each world size starts that many processes (torch.multiprocessing, the environment torchrun would
+set, Gloo on the CPU, NCCL on GPUs) that run Trainer.fit on the same fixed uint8 images, each on its
+share of every epoch. Measured, per world size:
+  A  a bare PyTorch DDP loop (x[idx].float()/255 -> model -> cross-entropy -> Adam, DDP-wrapped
+     when world > 1), images per second over all processes;
+  B  Trainer.fit (precision "full", no augmentation), images per second over all processes;
+and the scaling efficiency ips(N) / (N x ips(1)) of both. On this 2-core CPU two processes cannot
+be faster than one (the CPU case checks correctness); on a machine with CUDA the world sizes are 1
+GPU and every GPU present.
+
+Then the accuracy check: the same learnable data (faint coloured patterns under noise), trained for
+6 epochs with the same global batch (32 = 32 x 1 process = 16 x 2 processes), with 1 and with 2
+processes, 3 seeds each; the mean validation accuracies must agree within noise: 2.5 standard
+errors of the difference of the means (seed to seed), at least `--tolerance` (0.03). Missing it
+exits non-zero.
+
+    python benchmarks/bench_ddp.py [--world-sizes 1,2] [--images 1024] [--epochs 3] [--skip-accuracy]
+
+With CUDA: python benchmarks/bench_ddp.py (world sizes 1 and every GPU, NCCL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+import cnnstudio  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
+
+SIGNAL = float(os.environ.get("BENCH_DDP_SIGNAL", "0.1"))  # faint patterns: accuracy well below 100%
+
+
+SEEDS = (0, 1, 2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def throughput_data(n: int, size: int, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8), rng.integers(0, classes, n).astype(
+        np.int64
+    )
+
+
+def learnable_data(n: int, size: int, classes: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class c: a colour gradient in direction c, plus heavy noise (learnable, not trivially)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n).astype(np.int64)
+    ramp = np.linspace(0, 1, size, dtype=np.float32)
+    bases = []
+    for c in range(classes):
+        g = ramp[None, :] if c % 2 == 0 else ramp[:, None]
+        g = np.broadcast_to(g, (size, size))
+        g = g if c < 2 else 1 - g
+        bases.append(np.stack([g, 1 - g, np.full_like(g, c / classes)]))
+    signal = 0.5 + SIGNAL * (np.stack([bases[c] for c in y]) - 0.5)
+    X = signal + rng.normal(0, 0.25, (n, 3, size, size)).astype(np.float32)
+    return (np.clip(X, 0, 1) * 255).astype(np.uint8), y
+
+
+def worker(rank: int, world: int, port: int, job: dict, out_dir: str) -> None:
+    from cnnstudio.core.spec import template
+    from cnnstudio.core.train import TrainConfig, Trainer, distributed
+    from cnnstudio.core.train.config import AugmentConfig
+
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "LOCAL_RANK": str(rank),
+            "LOCAL_WORLD_SIZE": str(world),
+        }
+    )
+    env = distributed.from_env()
+    device = distributed.setup(env, job["device"]) if env else job["device"]
+    try:
+        spec = template(job["template"])
+        prep = spec.preprocessing()
+        if job["kind"] == "accuracy":
+            X, y = learnable_data(job["images"], prep.height)
+            Xv, yv = learnable_data(job["val"], prep.height, seed=1)
+        else:
+            X, y = throughput_data(job["images"], prep.height)
+            Xv = yv = None
+        classes = [f"c{i}" for i in range(int(y.max()) + 1)]
+        result: dict = {}
+        if job["kind"] == "throughput":
+            result["bare"] = bare_ddp(spec, X, y, job["batch"], job["epochs"], torch.device(device), env)
+        config = TrainConfig(
+            batch_size=job["batch"],
+            epochs=job["epochs"],
+            seed=job["seed"],
+            device=device if env is None else "auto",
+            precision="full",
+            augment=AugmentConfig.none(),
+            early_stopping=False,
+        )
+        trainer = Trainer(spec, config, class_names=classes, preprocessing=prep)
+        history = trainer.fit((X, y), (Xv, yv) if Xv is not None else None)
+        speeds = [e["images_per_s"] for e in history.epochs[1:]] or [history.epochs[0]["images_per_s"]]
+        result["trainer"] = statistics.median(speeds)
+        result["val_accuracy"] = history.epochs[-1]["val_accuracy"]
+        if distributed.is_rank0():
+            with open(os.path.join(out_dir, "result.json"), "w") as f:
+                json.dump(result, f)
+    finally:
+        if env:
+            distributed.teardown()
+
+
+def bare_ddp(spec, X, y, batch: int, epochs: int, device: torch.device, env) -> float:
+    """The plainest DDP loop over this process's share; images per second over all processes."""
+    from cnnstudio.core.spec import build_model
+    from cnnstudio.core.train import distributed
+
+    torch.manual_seed(0)
+    model = build_model(spec, int(y.max()) + 1).to(device).train()
+    net = distributed.wrap_model(model, device) if env else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xs, ys = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+    speeds = []
+    for epoch in range(epochs):
+        order = distributed.epoch_order(len(ys), 0, epoch, env) if env else torch.randperm(len(ys))
+        order = order.to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        seen = 0
+        for lo in range(0, len(order) - batch + 1, batch):
+            idx = order[lo : lo + batch]
+            loss = torch.nn.functional.cross_entropy(net(xs[idx].float() / 255), ys[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(idx)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = torch.tensor([time.perf_counter() - start], dtype=torch.float64, device=device)
+        if env:  # the slowest process sets the pace
+            torch.distributed.all_reduce(seconds, op=torch.distributed.ReduceOp.MAX)
+        speeds.append(seen * (env.world_size if env else 1) / float(seconds.item()))
+    return statistics.median(speeds[1:] or speeds)
+
+
+def run_world(world: int, job: dict) -> dict:
+    with tempfile.TemporaryDirectory() as out_dir:
+        if world == 1:
+            worker(0, 1, 0, job, out_dir)
+        else:
+            torch.multiprocessing.spawn(
+                worker, args=(world, free_port(), job, out_dir), nprocs=world, join=True
+            )
+        with open(os.path.join(out_dir, "result.json")) as f:
+            return json.load(f)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--world-sizes", default=None, help="comma-separated (default 1,2; GPUs: 1,all)")
+    parser.add_argument("--images", type=int, default=1024)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32, help="per process, for the throughput part")
+    parser.add_argument("--template", default="seed")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--tolerance", type=float, default=0.03, help="the smallest allowed difference")
+    args = parser.parse_args()
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = "cuda" if gpus else "cpu"
+    if args.world_sizes:
+        worlds = [int(w) for w in args.world_sizes.split(",")]
+    else:
+        worlds = sorted({1, gpus}) if gpus else [1, 2]
+    what = f"{gpus} GPU(s) ({torch.cuda.get_device_name(0)})" if gpus else f"CPU, {os.cpu_count()} cores"
+    print(f"Device: {what}; template {args.template}, {args.images} images, batch {args.batch} per process")
+    base: dict | None = None
+    print(
+        f"{'processes':>9} {'bare DDP img/s':>15} {'trainer img/s':>14} {'trainer/bare':>13} "
+        f"{'scaling (bare)':>15} {'scaling (trainer)':>18}"
+    )
+    for world in worlds:
+        job = {
+            "kind": "throughput",
+            "template": args.template,
+            "images": args.images,
+            "batch": args.batch,
+            "epochs": args.epochs,
+            "seed": 0,
+            "device": device,
+        }
+        r = run_world(world, job)
+        base = base or (r if world == 1 else None)
+        if base is not None:
+            eff_bare = r["bare"] / (world * base["bare"])
+            eff_trainer = r["trainer"] / (world * base["trainer"])
+            eff = f"{eff_bare:>15.2f} {eff_trainer:>18.2f}"
+        else:
+            eff = f"{'-':>15} {'-':>18}"
+        print(f"{world:>9} {r['bare']:>15.0f} {r['trainer']:>14.0f} {r['trainer'] / r['bare']:>13.2f} {eff}")
+    if args.skip_accuracy:
+        return 0
+    acc_device = "cuda" if gpus >= 2 else "cpu"  # 2 processes need 2 GPUs (NCCL), else the CPU (Gloo)
+    acc: dict[int, list[float]] = {1: [], 2: []}
+    for world, batch in ((1, 32), (2, 16)):
+        for seed in SEEDS:
+            job = {
+                "kind": "accuracy",
+                "template": "tiny",
+                "images": 2400,
+                "val": 600,
+                "batch": batch,
+                "epochs": 6,
+                "seed": seed,
+                "device": acc_device,
+            }
+            acc[world].append(run_world(world, job)["val_accuracy"])
+    m1, m2 = statistics.mean(acc[1]), statistics.mean(acc[2])
+    noise = (statistics.variance(acc[1]) / len(SEEDS) + statistics.variance(acc[2]) / len(SEEDS)) ** 0.5
+    allowed = max(args.tolerance, 2.5 * noise)
+    ok = abs(m2 - m1) <= allowed
+    print(
+        "Validation accuracy (tiny, 2400 images, 6 epochs, global batch 32, seeds "
+        f"{', '.join(map(str, SEEDS))}): 1 process {' '.join(f'{a:.3f}' for a in acc[1])} (mean {m1:.3f}); "
+        f"2 processes {' '.join(f'{a:.3f}' for a in acc[2])} (mean {m2:.3f})"
+    )
+    print(
+        f"Difference of the means {abs(m2 - m1):.3f}; allowed {allowed:.3f} "
+        f"(2.5 standard errors of the difference, at least {args.tolerance}) {'OK' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Train a run with several processes from inside an app: `cnnstudio train --nproc N` in a child
+process (torchrun's launcher needs a main thread of its own), followed through the run folder.
+
+Rank 0 rewrites metrics.csv at every epoch's checkpoint; `train_in_processes` reads it every half
+second and hands the new rows to the usual Keras-style callbacks (on_train_begin, on_batch_end,
+on_epoch_end, on_train_end), so the GUI's live curves work unchanged. Stopping sends Ctrl+C
+(SIGINT) to the child's process group: every process stops and the last checkpoint stays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cnnstudio.core.errors import UserError
+
+POLL_SECONDS = 0.5
+
+
+def train_command(
+    project_folder: Path,
+    nproc: int,
+    spec_file: Path,
+    config_file: Path,
+    *,
+    resume=None,
+    init_weights=None,
+    epochs: int | None = None,
+) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "cnnstudio",
+        "train",
+        str(project_folder),
+        "--nproc",
+        str(nproc),
+        "--spec",
+        str(spec_file),
+        "--config",
+        str(config_file),
+        "--json",
+    ]
+    if resume is not None:
+        argv += ["--resume", Path(resume).name]
+    if init_weights is not None:
+        argv += ["--init-from", str(init_weights)]
+    if epochs is not None:
+        argv += ["--epochs", str(int(epochs))]
+    return argv
+
+
+def train_in_processes(
+    project,
+    spec,
+    config,
+    nproc: int,
+    *,
+    callbacks=(),
+    should_stop=None,
+    resume=None,
+    init_weights=None,
+    epochs: int | None = None,
+    data=None,
+):
+    """Like `pipeline.train_project`, with `nproc` processes (one per GPU); returns a TrainingResult."""
+    from cnnstudio.core.pipeline import TrainingResult, evaluate_run, prepare_data
+    from cnnstudio.core.train.callbacks import History
+    from cnnstudio.core.train.run import read_json_object, read_metrics
+
+    if init_weights is not None and not isinstance(init_weights, (str, Path)):
+        raise UserError("Fine-tuning from weights in memory cannot use several processes; choose 1.")
+    data = data or prepare_data(project, spec)
+    runs_dir = Path(project.runs_dir)
+    before = {p.name for p in runs_dir.iterdir()} if runs_dir.exists() else set()
+    with tempfile.TemporaryDirectory(prefix="cnnstudio-train-") as tmp:
+        spec_file, config_file = Path(tmp) / "design.json", Path(tmp) / "config.json"
+        spec.save(spec_file)
+        config_file.write_text(json.dumps(config.to_dict()), encoding="utf-8")
+        argv = train_command(
+            project.folder,
+            nproc,
+            spec_file,
+            config_file,
+            resume=resume,
+            init_weights=init_weights,
+            epochs=epochs,
+        )
+        out_file, err_file = Path(tmp) / "out.txt", Path(tmp) / "err.txt"
+        # files, not pipes: nobody reads a pipe while the child runs, and a full one would block it
+        with out_file.open("w") as out_f, err_file.open("w") as err_f:
+            proc = subprocess.Popen(argv, stdout=out_f, stderr=err_f, text=True, start_new_session=True)
+            try:
+                run_dir, stopped = _follow(proc, runs_dir, before, resume, callbacks, should_stop, config)
+            except BaseException:
+                _interrupt(proc)
+                proc.wait()
+                raise
+        out = out_file.read_text(encoding="utf-8", errors="replace")
+        err = err_file.read_text(encoding="utf-8", errors="replace")
+    if run_dir is None:
+        try:
+            run_dir = runs_dir / json.loads(out)["run"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(_last_words(err) or "Training with several processes failed to start.") from None
+    history = History()
+    history.epochs = [
+        {k: v for k, v in row.items() if k not in ("kind", "batch", "batches")}
+        for row in read_metrics(run_dir)
+        if row["kind"] == "epoch"
+    ]
+    state = read_json_object(run_dir / "state.json")
+    history.status = state.get("status", "crashed")
+    history.reason = state.get("reason", "")
+    history.message = state.get("message", "")
+    best = state.get("best") or {}
+    history.monitor, history.best_value, history.best_epoch = (
+        best.get("monitor", ""),
+        best.get("value"),
+        best.get("epoch"),
+    )
+    if proc.returncode != 0 and not stopped:
+        history.status, history.reason = "crashed", "error"
+        history.error = UserError(_last_words(err) or f"Training stopped with exit code {proc.returncode}.")
+    for callback in callbacks:
+        if history.error is not None and hasattr(callback, "on_exception"):
+            callback.on_exception(history.error)
+        if hasattr(callback, "on_train_end"):
+            callback.on_train_end(
+                {
+                    "status": history.status,
+                    "reason": history.reason,
+                    "message": history.message,
+                    "epochs_done": len(history.epochs),
+                    "monitor": history.monitor,
+                    "best_epoch": history.best_epoch,
+                    "best_value": history.best_value,
+                    "run_dir": str(run_dir),
+                }
+            )
+    reports = {}
+    if history.error is None and history.status == "finished":
+        for split in ("val", "test"):
+            if len(data.splits[split].y):
+                reports[split] = evaluate_run(project, run_dir, split=split, data=data)
+    config_saved = read_json_object(run_dir / "config.json")
+    return TrainingResult(
+        run_dir,
+        history,
+        config_saved.get("precision_label", ""),
+        config_saved.get("device", ""),
+        reports,
+        data,
+    )
+
+
+def _follow(proc, runs_dir: Path, before: set, resume, callbacks, should_stop, config):
+    """Pass the run's new metrics rows to the callbacks until the child ends; (run_dir, stopped)."""
+    from cnnstudio.core.train.run import read_json_object, read_metrics
+
+    run_dir = Path(resume) if resume is not None else None
+    seen, begun, stopped = set(), False, False
+    while True:
+        done = proc.poll() is not None
+        if run_dir is None and runs_dir.exists():
+            new = sorted(p for p in runs_dir.iterdir() if p.name not in before and p.is_dir())
+            run_dir = new[0] if new else None
+        if run_dir is not None:
+            if not begun and (run_dir / "config.json").exists():
+                saved = read_json_object(run_dir / "config.json")
+                images = saved.get("images") or {}
+                _call(
+                    callbacks,
+                    "on_train_begin",
+                    {
+                        "epochs": (saved.get("train") or {}).get("epochs", config.epochs),
+                        "initial_epoch": len([r for r in read_metrics(run_dir) if r["kind"] == "epoch"]),
+                        "train_images": images.get("train", 0),
+                        "val_images": images.get("val", 0),
+                        "device": saved.get("device", ""),
+                        "precision": saved.get("precision_label", ""),
+                        "run_dir": str(run_dir),
+                    },
+                )
+                begun = True
+                seen = (
+                    {(r["kind"], r["epoch"], r["batch"]) for r in read_metrics(run_dir)} if resume else set()
+                )
+            if begun:
+                for row in read_metrics(run_dir):
+                    key = (row["kind"], row["epoch"], row["batch"])
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    logs = {k: v for k, v in row.items() if k != "kind"}
+                    if row["kind"] == "batch":
+                        _call(callbacks, "on_batch_end", row["batch"], logs)
+                    else:
+                        _call(callbacks, "on_epoch_end", row["epoch"], logs)
+        if done:
+            return run_dir, stopped
+        if not stopped and should_stop is not None and should_stop():
+            _interrupt(proc)
+            stopped = True
+        time.sleep(POLL_SECONDS)
+
+
+def _call(callbacks, name: str, *args) -> None:
+    for callback in callbacks:
+        method = getattr(callback, name, None)
+        if method is not None:
+            method(*args)
+
+
+def _interrupt(proc) -> None:
+    """Ctrl+C for the child and every process it started."""
+    if proc.poll() is None:
+        try:
+            if hasattr(os, "killpg"):
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                proc.terminate()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _last_words(err: str) -> str:
+    lines = [line.strip() for line in (err or "").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("cnnstudio train:"):
+            return line.removeprefix("cnnstudio train:").strip()
+    return lines[-1] if lines else ""
