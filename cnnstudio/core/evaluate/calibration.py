@@ -40,6 +40,10 @@ KNN_K = 10
 MAX_BANK = 4000  # training pictures kept for the nearest-neighbour search (a seeded random subset)
 METHOD = "knn"
 NOT_CALIBRATED = "not calibrated (trained before calibration existed; temperature 1)"
+# Fewer validation pictures than this, or none wrong, say nothing reliable about over-confidence
+# (with no mistakes the likelihood always prefers a smaller temperature): the temperature stays 1.
+MIN_CALIBRATION_PICTURES = 30
+TEMPERATURE_RANGE = (0.2, 20.0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -145,7 +149,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, *, max_iter: int = 100) -
 
     with torch.enable_grad():
         optimizer.step(closure)
-    temperature = float(log_t.detach().exp().clamp(0.05, 100.0))
+    temperature = float(log_t.detach().exp().clamp(*TEMPERATURE_RANGE))
     return temperature if np.isfinite(temperature) else 1.0
 
 
@@ -278,6 +282,7 @@ class Calibration:
     bins_after: list[dict] = field(default_factory=list)
     val_count: int = 0
     pass_rate: float = UNKNOWN_PASS_RATE
+    note: str = ""  # why the temperature was kept at 1, in plain words
 
     @property
     def has_unknown(self) -> bool:
@@ -287,6 +292,8 @@ class Calibration:
     def status(self) -> str:
         if not self.fitted:
             return NOT_CALIBRATED
+        if self.note:
+            return self.note
         return f"calibrated on {self.val_count} validation pictures (temperature {self.temperature:.3f})"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -301,6 +308,7 @@ class Calibration:
         """For evaluate --json: temperature, ece_before, ece_after, bins (after), bins_before, threshold."""
         return {
             "calibrated": self.fitted,
+            "status": self.status,
             "temperature": self.temperature,
             "ece_before": self.ece_before,
             "ece_after": self.ece_after,
@@ -321,6 +329,7 @@ class Calibration:
             "bins_before": self.bins_before,
             "bins_after": self.bins_after,
             "val_count": self.val_count,
+            "note": self.note,
             "unknown": None
             if self.bank is None
             else {
@@ -350,6 +359,7 @@ class Calibration:
             bins_before=list(data.get("bins_before") or []),
             bins_after=list(data.get("bins_after") or []),
             val_count=int(data.get("val_count") or 0),
+            note=str(data.get("note") or ""),
         )
         if unknown:
             if unknown.get("method") != METHOD:
@@ -425,7 +435,19 @@ def fit_calibration(
         logits, features = model_outputs(model, X_val, preprocessing, batch_size=batch_size, device=device)
         if not np.isfinite(logits).all():
             raise UserError("The model's outputs are not numbers; it cannot be calibrated. Train again.")
-        cal.temperature = fit_temperature(logits, y_val)
+        wrong = int((logits.argmax(axis=1) != y_val).sum())
+        if len(y_val) < MIN_CALIBRATION_PICTURES:
+            cal.note = (
+                f"temperature kept at 1: {len(y_val)} validation pictures are too few to calibrate "
+                f"(at least {MIN_CALIBRATION_PICTURES} are needed)"
+            )
+        elif wrong == 0:
+            cal.note = (
+                "temperature kept at 1: the model got every validation picture right, so they say "
+                "nothing about how over-confident it is"
+            )
+        else:
+            cal.temperature = fit_temperature(logits, y_val)
         before, after = softmax(logits), softmax(logits, cal.temperature)
         cal.bins_before, cal.bins_after = calibration_bins(before, y_val), calibration_bins(after, y_val)
         cal.ece_before = expected_calibration_error(before, y_val)
