@@ -23,7 +23,6 @@ from image_fixtures import write_tiny_image_folder
 from test_export_example import write_varied_pictures
 
 from cnnstudio.cli import main
-from cnnstudio.core.evaluate import predict_probabilities
 from cnnstudio.core.export import (
     CLASSES_KEY,
     PREPROCESSING_KEY,
@@ -93,19 +92,18 @@ def _export_probabilities(fmt: str, path: Path, X: np.ndarray, prep: Preprocessi
     if fmt == "onnx":
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run(None, {session.get_inputs()[0].name: x})[0]
-    if fmt == "torchscript":
+    if fmt in ("torchscript", "pt2"):
         with torch.inference_mode():
-            return load_torchscript(path)(torch.from_numpy(x)).numpy()
-    if fmt == "pt2":
-        with torch.inference_mode():
-            return torch.export.load(str(path)).module()(torch.from_numpy(x)).numpy()
+            module = load_torchscript(path) if fmt == "torchscript" else torch.export.load(str(path)).module()
+            out = module(torch.from_numpy(x))
+            return (out[0] if isinstance(out, tuple) else out).numpy()  # (probabilities, unknown_score)
     loaded = load_model(path)
-    return predict_probabilities(loaded.model, X, loaded.preprocessing)
+    return Predictor(loaded).probabilities(X)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exports_load_back_and_predict_what_the_app_predicts(trained, fmt):
-    reference = predict_probabilities(trained.app.model, trained.val, trained.app.preprocessing)
+    reference = Predictor(trained.app).probabilities(trained.val)  # calibrated, as the app shows
     probs = _export_probabilities(fmt, trained.exports[fmt].path, trained.val, trained.app.preprocessing)
     assert probs.shape == reference.shape
     assert np.abs(probs - reference).max() < 1e-4
@@ -122,9 +120,9 @@ def test_pt2_has_a_dynamic_batch_axis_and_the_metadata_inside(trained):
     assert Preprocessing.from_dict(document[PREPROCESSING_KEY]) == trained.app.preprocessing
     with torch.inference_mode():
         for n in (1, 5):
-            out = program.module()(torch.zeros(n, 3, 32, 32))
-            assert tuple(out.shape) == (n, 3)
-            np.testing.assert_allclose(out.sum(dim=1).numpy(), 1.0, atol=1e-5)
+            probs, unknown_score = program.module()(torch.zeros(n, 3, 32, 32))  # a calibrated run
+            assert tuple(probs.shape) == (n, 3) and tuple(unknown_score.shape) == (n,)
+            np.testing.assert_allclose(probs.sum(dim=1).numpy(), 1.0, atol=1e-5)
 
 
 def test_onnx_has_a_dynamic_batch_axis_and_the_metadata(trained):

@@ -1,4 +1,5 @@
-"""torch.export format: an ExportedProgram saved as .pt2 (normalised float images in, probabilities out).
+"""torch.export format: an ExportedProgram saved as .pt2 (normalised float images in, calibrated
+probabilities out, and the unknown score as a second output when the run has one).
 
 PyTorch's successor to TorchScript: `torch.export.export` captures the model as one graph with a
 dynamic batch size, `torch.export.save` writes it, and `torch.export.load(path).module()` runs it
@@ -23,6 +24,7 @@ from cnnstudio.core.errors import UserError
 if TYPE_CHECKING:
     from torch import nn
 
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
 
 EXTRA_FILE = "cnnstudio.json"
@@ -31,18 +33,23 @@ BATCH = 256
 
 
 def write_exported_program(
-    path: Path | str, model: nn.Module, preprocessing: Preprocessing, class_names: list[str]
+    path: Path | str,
+    model: nn.Module,
+    preprocessing: Preprocessing,
+    class_names: list[str],
+    calibration: Calibration | None = None,
 ) -> Path:
-    """Export `model` (logits out, as core.spec builds it) with the softmax added and save it to `path`."""
+    """Export `model` (logits out, as core.spec builds it) with the calibrated softmax added (and the
+    unknown score as a second output when the calibration has one) and save it to `path`."""
     import torch
 
     from cnnstudio.core.export.probability_model import exportable
     from cnnstudio.core.export.torchscript_export import metadata_document
 
     path = Path(path)
-    wrapped = exportable(model)
+    wrapped = exportable(model, calibration)
     example = torch.zeros(2, preprocessing.num_channels, preprocessing.height, preprocessing.width)
-    document = json.dumps(metadata_document(preprocessing, class_names), indent=2, ensure_ascii=False)
+    document = json.dumps(metadata_document(preprocessing, class_names, calibration), indent=2, ensure_ascii=False)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -68,19 +75,11 @@ def load_exported_program(path: Path | str):
     return program.module(), json.loads(extra[EXTRA_FILE])
 
 
-def exported_program_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:
-    """Run a .pt2 export, preparing the input from the metadata inside it."""
-    import torch
-
+def exported_program_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, unknown scores or None) of a .pt2 export, preparing the input from its metadata."""
     from cnnstudio.core.export.metadata import PREPROCESSING_KEY
-    from cnnstudio.core.export.verify import normalize_numpy
+    from cnnstudio.core.export.verify import module_outputs
     from cnnstudio.core.spec import Preprocessing
 
     module, document = load_exported_program(path)
-    prep = Preprocessing.from_dict(document[PREPROCESSING_KEY])
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(X_uint8), BATCH):
-            x = torch.from_numpy(normalize_numpy(X_uint8[i : i + BATCH], prep))
-            out.append(module(x).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return module_outputs(module, Preprocessing.from_dict(document[PREPROCESSING_KEY]), X_uint8)

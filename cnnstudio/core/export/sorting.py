@@ -17,7 +17,7 @@ from typing import Any
 
 from cnnstudio.core.atomic import write_json_atomic
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.export.results import Prediction
+from cnnstudio.core.export.results import UNKNOWN_FOLDER, Prediction
 
 MAX_SUFFIX = 100_000
 
@@ -26,6 +26,11 @@ def folder_name(label: str) -> str:
     """A class name made safe as one folder name (no separators, not "." or "..")."""
     name = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", label).strip()
     return name if name not in ("", ".", "..") else "_"
+
+
+def _folder_for(prediction: Prediction) -> str:
+    """unknown/ for a picture unlike the training pictures, else its class's folder."""
+    return UNKNOWN_FOLDER if prediction.unknown else folder_name(prediction.label)
 
 
 class SortError(UserError):
@@ -51,13 +56,15 @@ def sort_into(
 ) -> list[tuple[str, str]]:
     """Copy (default) or move each picture to dest/<label>/<its name>; returns [(from, to)].
 
+    A picture flagged as unlike the training pictures (``prediction.unknown``) goes to dest/unknown/.
+
     A name already taken gets a suffix: "cat.jpg", "cat (1).jpg", "cat (2).jpg", ... The target is
     claimed by creating it exclusively before anything is written, so an existing file is never
     overwritten, even by another program writing at the same moment. A failure part-way raises
     SortError, which says (and holds) what was already done.
     """
     dest = Path(dest).expanduser()
-    folders = {folder_name(p.label) for p in predictions}
+    folders = {_folder_for(p) for p in predictions}
     planned_created = _created_folders(dest, folders)
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -70,7 +77,7 @@ def sort_into(
         journal = Path(journal)
         try:
             for p in predictions:
-                folder = dest / folder_name(p.label)
+                folder = dest / _folder_for(p)
                 folder.mkdir(exist_ok=True)
                 targets.append(_claim(folder, Path(p.path).name))
         except OSError as exc:
@@ -93,7 +100,7 @@ def sort_into(
         write_json_atomic(journal, record)
     done: list[tuple[str, str]] = []
     for i, p in enumerate(predictions):
-        folder = dest / folder_name(p.label)
+        folder = dest / _folder_for(p)
         source = Path(p.path)
         target: Path | None = None
         try:

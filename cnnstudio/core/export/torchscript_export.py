@@ -1,4 +1,5 @@
-"""TorchScript export: a traced model (normalised float images in, probabilities out).
+"""TorchScript export: a traced model (normalised float images in, probabilities out; with an unknown
+score, a tuple (probabilities, unknown_score), see metadata.py).
 
 TorchScript rather than torch.export: `torch.jit.load` reads it in any PyTorch since 1.x and in
 C++ (libtorch) without Python, which is what people who ask for "TorchScript" want. PyTorch 2.14
@@ -20,23 +21,39 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.atomic import write_bytes_atomic
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.export.metadata import CLASSES_KEY, INPUT_NAME, OUTPUT_NAME, export_metadata
+from cnnstudio.core.export.metadata import (
+    CLASSES_KEY,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    TEMPERATURE_KEY,
+    UNKNOWN_OUTPUT,
+    export_metadata,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
 
 EXTRA_FILE = "cnnstudio.json"
 
 
-def metadata_document(preprocessing: Preprocessing, class_names: list[str]) -> dict[str, Any]:
+def metadata_document(
+    preprocessing: Preprocessing, class_names: list[str], calibration: Calibration | None = None
+) -> dict[str, Any]:
     """The metadata as one JSON document: same keys as the ONNX metadata, values parsed."""
     doc: dict[str, Any] = {}
-    for key, value in export_metadata(preprocessing, class_names).items():
-        doc[key] = json.loads(value) if value[:1] in "[{" else value
+    for key, value in export_metadata(preprocessing, class_names, calibration).items():
+        doc[key] = json.loads(value) if value[:1] in "[{n" else value
+    doc[TEMPERATURE_KEY] = float(doc[TEMPERATURE_KEY])
     doc["input"] = f"{INPUT_NAME}: float32 (N, C, H, W), prepared as cnnstudio.preprocessing says"
     doc["output"] = f"{OUTPUT_NAME}: float32 (N, K), in the order of cnnstudio.classes"
+    if doc.get("cnnstudio.unknown"):
+        doc["output"] = (
+            f"a tuple ({OUTPUT_NAME}: float32 (N, K), in the order of cnnstudio.classes; "
+            f"{UNKNOWN_OUTPUT}: float32 (N,), unknown when above cnnstudio.unknown's threshold)"
+        )
     return doc
 
 
@@ -46,7 +63,11 @@ def metadata_path_for(path: Path | str) -> Path:
 
 
 def write_torchscript(
-    path: Path | str, model: nn.Module, preprocessing: Preprocessing, class_names: list[str]
+    path: Path | str,
+    model: nn.Module,
+    preprocessing: Preprocessing,
+    class_names: list[str],
+    calibration: Calibration | None = None,
 ) -> Path:
     """Trace `model` (logits out, as core.spec builds it) with the softmax added and save it to `path`."""
     import torch
@@ -54,9 +75,11 @@ def write_torchscript(
     from cnnstudio.core.export.probability_model import exportable
 
     path = Path(path)
-    wrapped = exportable(model)
+    wrapped = exportable(model, calibration)
     example = torch.zeros(2, preprocessing.num_channels, preprocessing.height, preprocessing.width)
-    document = json.dumps(metadata_document(preprocessing, class_names), indent=2, ensure_ascii=False)
+    document = json.dumps(
+        metadata_document(preprocessing, class_names, calibration), indent=2, ensure_ascii=False
+    )
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit's deprecation notices; see the module docstring
@@ -95,12 +118,17 @@ def check_metadata_target(path: Path | str, overwrite: bool = False) -> None:
 
 
 def write_torchscript_metadata(
-    path: Path | str, preprocessing: Preprocessing, class_names: list[str], *, overwrite: bool = False
+    path: Path | str,
+    preprocessing: Preprocessing,
+    class_names: list[str],
+    calibration: Calibration | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """Write the metadata beside the TorchScript file (atomically) and return its path."""
     check_metadata_target(path, overwrite)
     target = metadata_path_for(path)
-    document = metadata_document(preprocessing, class_names)
+    document = metadata_document(preprocessing, class_names, calibration)
     write_bytes_atomic(target, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return target
 
