@@ -12,7 +12,9 @@ import sys
 
 from cnnstudio.core.errors import UserError
 
-COMMANDS = ["gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble"]
+COMMANDS = [
+    "gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble", "suggest"
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
