@@ -13,7 +13,17 @@ import sys
 from cnnstudio.core.errors import UserError
 
 COMMANDS = [
-    "gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble", "suggest"
+    "gui",
+    "index",
+    "spec",
+    "demo",
+    "train",
+    "evaluate",
+    "export",
+    "predict",
+    "search",
+    "ensemble",
+    "suggest",
 ]
 
 

@@ -104,6 +104,8 @@ def run(args) -> int:
         print(f"... and {len(result.suggestions) - len(shown)} more")
     line = f"\n{len(result.suggestions)} unlabelled pictures."
     if args.accept_above is not None:
-        line += f" Accepted {accepted} suggestions at {args.accept_above:.0%} or more (recorded in project.json)."
+        line += (
+            f" Accepted {accepted} suggestions at {args.accept_above:.0%} or more (recorded in project.json)."
+        )
     print(line)
     return 0

@@ -141,9 +141,7 @@ def training_label_errors(
     if epochs is not None:
         config.epochs = epochs
     index = project.index(check=True)
-    splits, names = project.arrays(
-        index, prep.height, prep.width, 1 if prep.channels == "L" else 3, prep.fit
-    )
+    splits, names = project.arrays(index, prep.height, prep.width, 1 if prep.channels == "L" else 3, prep.fit)
     check_run_classes(list(saved.get("class_names") or []), names, run_dir.name)
     train = splits["train"]
     if len(train.y) == 0:
