@@ -12,19 +12,8 @@ import sys
 
 from cnnstudio.core.errors import UserError
 
-COMMANDS = [
-    "gui",
-    "index",
-    "spec",
-    "demo",
-    "train",
-    "evaluate",
-    "export",
-    "predict",
-    "search",
-    "ensemble",
-    "suggest",
-]
+COMMANDS = ["gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble"]
+COMMANDS += ["suggest"]  # model-assisted labelling (kept on its own line for merging)
 
 
 def build_parser() -> argparse.ArgumentParser:
