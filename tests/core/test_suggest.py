@@ -198,3 +198,34 @@ def test_training_label_errors_find_a_planted_flip(tmp_path):
     assert report.folds == 3 and report.pictures > 10 and report.seconds > 0
     assert report.issues and report.issues[0]["path"] == flipped
     assert report.issues[0]["label"] == "class_1" and report.issues[0]["suggested"] == "class_0"
+
+
+def test_retrain_proposal_after_enough_new_labels_and_the_fine_tune_runs(tmp_path):
+    from cnnstudio.core.spec import ModelSpec
+    from cnnstudio.core.suggest import retrain_proposal
+    from cnnstudio.core.suggest.retrain import retrain_after
+
+    assert retrain_after(24) == 10 and retrain_after(300) == 30 and retrain_after(5000) == 50
+    project, truth = make_project(tmp_path, per_class=12, unlabel=4)
+    config = TrainConfig(epochs=4, batch_size=8, lr=0.01, augment=AugmentConfig.none())
+    run = train_project(project, template("tiny"), config, label="first").run_dir
+    index = project.index()
+    assert retrain_proposal(project, index) is None  # nothing new yet
+    editor = LabelEditor(project, index)
+    result = suggest(project, index=index)
+    editor.apply(accept_suggestions(editor, result.suggestions, result.run))
+    proposal = retrain_proposal(project, project.index())
+    assert proposal is not None and proposal.run_dir == run and proposal.new_labels == len(truth)
+    assert proposal.train["lr"] == pytest.approx(0.001) and proposal.train["epochs"] == 3
+    assert proposal.advice().code == "retrain" and "12 pictures were labelled" in proposal.text
+    # The proposal's settings really fine-tune the run: a new run starting from its weights.
+    tuned = train_project(
+        project,
+        ModelSpec.from_dict(proposal.spec),
+        TrainConfig.from_dict(proposal.train),
+        init_weights=run,
+        label="tuned",
+    )
+    saved = json.loads((tuned.run_dir / "config.json").read_text())
+    assert saved["init_weights"] and saved["train"]["epochs"] == 3
+    assert retrain_proposal(project, project.index()) is None  # the new run saw the new labels

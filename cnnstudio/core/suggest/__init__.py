@@ -18,6 +18,7 @@ from cnnstudio.core.suggest.label_errors import (
     out_of_sample_probabilities,
     training_label_errors,
 )
+from cnnstudio.core.suggest.retrain import RetrainProposal, retrain_proposal
 from cnnstudio.core.suggest.suggestions import (
     Predictions,
     Suggestion,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_FOLDS",
     "LabelErrorReport",
     "Predictions",
+    "RetrainProposal",
     "Suggestion",
     "SuggestionSet",
     "accept_suggestions",
@@ -43,6 +45,7 @@ __all__ = [
     "order_useful_first",
     "out_of_sample_probabilities",
     "predict_for_run",
+    "retrain_proposal",
     "suggest",
     "training_label_errors",
 ]
