@@ -72,19 +72,20 @@ class SuggestionBar(QWidget):
         self.issues_button = QToolButton(self, text="Likely label errors", checkable=True)
         self.issues_button.toggled.connect(self._toggle_issues)
         self.info = QLabel(self, wordWrap=True)
-        self.info.hide()
+        # Two short rows, so the bar fits the narrowest window (1000 pixels) next to the class list.
         row = QHBoxLayout()
         for w in (self.suggest_button, self.order, self.accept_button, self.threshold, self.accepted_button):
             row.addWidget(w)
-        row.addSpacing(12)
-        row.addWidget(self.check_button)
-        row.addWidget(self.issues_button)
         row.addStretch(1)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.check_button)
+        row2.addWidget(self.issues_button)
+        row2.addWidget(self.info, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 0)
         layout.setSpacing(2)
         layout.addLayout(row)
-        layout.addWidget(self.info)
+        layout.addLayout(row2)
         self.session.labels_changed.connect(lambda _p: self._labels_changed())
         self.session.project_changed.connect(lambda _p: self.clear())
         self.session.index_changed.connect(lambda _i: self._show_badges())
@@ -276,6 +277,5 @@ class SuggestionBar(QWidget):
 
     def _say(self, text: str) -> None:
         self.info.setText(text)
-        self.info.setVisible(bool(text))
         self.info.setToolTip(text)
         self.session.message.emit(text)
