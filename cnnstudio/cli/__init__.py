@@ -12,8 +12,10 @@ import sys
 
 from cnnstudio.core.errors import UserError
 
-COMMANDS = ["gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble"]
-COMMANDS += ["weights"]  # pre-trained weights (issue 14)
+COMMANDS = [
+    "gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble",
+    "weights", "suggest",
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

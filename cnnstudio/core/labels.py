@@ -60,6 +60,15 @@ class LabelEdit:
     entries_before: list[str | None] = field(default_factory=list)  # project.labels entries (or _ABSENT)
     extra_before: list[str] = field(default_factory=list)
     extra_after: list[str] = field(default_factory=list)
+    # Each image's accepted-suggestion mark before and after ({"label", "run", "confidence"} or None):
+    # an accepted suggestion is marked; any other edit of that image clears the mark; undo restores it.
+    accepted_before: list[dict | None] = field(default_factory=list)
+    accepted_after: list[dict | None] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        """True when this edit records accepted suggestions."""
+        return any(mark is not None for mark in self.accepted_after)
 
     @property
     def empty(self) -> bool:
@@ -164,6 +173,19 @@ class LabelEditor:
         text = f'Label {what} "{label}"' if label is not None else f"Unlabel {what}"
         return self._edit(text, changes, declared_add=add)
 
+    def accept(self, marks: dict[str, dict]) -> LabelEdit:
+        """Label each path with its accepted suggestion (`marks[path]["label"]`), marked as accepted."""
+        changes, add = {}, []
+        for path, mark in marks.items():
+            if path not in self._by_path:
+                raise UserError(f"{path} is not part of this project.")
+            changes[path] = check_class_name(mark["label"])
+            if changes[path] not in self.classes():
+                add.append(changes[path])
+        n = len(changes)
+        text = f"Accept {n} suggestion" + ("" if n == 1 else "s")
+        return self._edit(text, changes, declared_add=add, marks=dict(marks))
+
     # ---- applying ---------------------------------------------------------------------------------
     def apply(self, edit: LabelEdit, save: bool = True) -> None:
         project = self.project
@@ -171,6 +193,7 @@ class LabelEditor:
             self._by_path[path].label = label
             project.labels[project.key(path)] = label
         project.extra_classes = list(edit.extra_after)
+        _set_marks(project, edit.paths, edit.accepted_after)
         if save:
             project.save()
 
@@ -184,6 +207,7 @@ class LabelEditor:
             else:
                 project.labels[key] = entry
         project.extra_classes = list(edit.extra_before)
+        _set_marks(project, edit.paths, edit.accepted_before)
         if save:
             project.save()
 
@@ -204,9 +228,11 @@ class LabelEditor:
         changes: dict[str, str | None],
         declared_add: Iterable[str] = (),
         declared_remove: Iterable[str] = (),
+        marks: dict[str, dict] | None = None,
     ) -> LabelEdit:
         project = self.project
         edit = LabelEdit(description)
+        marks = marks or {}
         present = Counter(s.label for s in self.index.samples if s.problem is None and s.label is not None)
         for path, label in changes.items():
             sample = self._by_path[path]
@@ -214,6 +240,8 @@ class LabelEditor:
             edit.before.append(sample.label)
             edit.after.append(label)
             edit.entries_before.append(project.labels.get(project.key(path), _ABSENT))
+            edit.accepted_before.append(project.accepted.get(project.key(path)))
+            edit.accepted_after.append(marks.get(path))
             if sample.problem is None:
                 if sample.label is not None:
                     present[sample.label] -= 1
@@ -223,6 +251,17 @@ class LabelEditor:
         edit.extra_before = list(project.extra_classes)
         edit.extra_after = sorted((c for c in declared if present[c] <= 0), key=_sort_key)
         return edit
+
+
+def _set_marks(project: Project, paths: list[str], marks: list[dict | None]) -> None:
+    if len(marks) != len(paths):  # an edit made before marks existed
+        return
+    for path, mark in zip(paths, marks, strict=True):
+        key = project.key(path)
+        if mark is None:
+            project.accepted.pop(key, None)
+        else:
+            project.accepted[key] = dict(mark)
 
 
 def resplit(project: Project, index: DatasetIndex, seed: int) -> list[str]:

@@ -63,6 +63,8 @@ class Project:
     spec: dict[str, Any] | None = None
     train_config: dict[str, Any] | None = None
     extra_classes: list[str] = field(default_factory=list)  # classes made in the app that have no image yet
+    # key -> {"label", "run", "confidence"}: labels recorded by accepting a model's suggestion
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: str = ""
     warnings: list[str] = field(default_factory=list)  # from the last index(): small classes and such
 
@@ -124,6 +126,7 @@ class Project:
             spec=data.get("spec"),
             train_config=data.get("train_config"),
             extra_classes=[str(c) for c in data.get("extra_classes", [])],
+            accepted=dict(data.get("accepted_suggestions", {})),
             created=data.get("created", ""),
         )
 
@@ -162,6 +165,7 @@ class Project:
             "spec": self.spec,
             "train_config": self.train_config,
             "extra_classes": list(self.extra_classes),
+            "accepted_suggestions": dict(sorted(self.accepted.items())),
         }
 
     def save(self) -> None:

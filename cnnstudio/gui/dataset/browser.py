@@ -114,6 +114,10 @@ class DatasetBrowser(QWidget):
         images_layout = QVBoxLayout(images)
         images_layout.setContentsMargins(0, 0, 0, 0)
         images_layout.setSpacing(0)
+        from cnnstudio.gui.dataset.suggestions import SuggestionBar
+
+        self.suggestions = SuggestionBar(self, images)
+        images_layout.addWidget(self.suggestions)
         images_layout.addWidget(self.grid, 1)
         images_layout.addWidget(self.status)
         self.problems = ProblemsPanel(session, self)

@@ -23,10 +23,13 @@ if TYPE_CHECKING:
 
 SAMPLE_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMB_ROLE = Qt.ItemDataRole.UserRole + 2
+SUGGESTION_ROLE = Qt.ItemDataRole.UserRole + 3  # (label, confidence, unknown) a run suggests, or None
 PATHS_MIME = "application/x-cnnstudio-image-paths"  # JSON list of absolute paths
 
 # What the class list selects: every image, the unlabelled queue, unusable files, or one class.
 ALL, UNLABELLED, PROBLEMS, CLASS = "all", "unlabelled", "problems", "class"
+# Sets of pictures from model-assisted labelling: labelled by accepting suggestions, likely label errors.
+ACCEPTED, ISSUES = "accepted", "issues"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class ImageFilter:
     label: str | None = None  # with kind CLASS
     split: str | None = None  # "train" | "val" | "test" | None (any)
     text: str = ""  # part of the file name, any case
+    paths: frozenset[str] | None = None  # with kind ACCEPTED or ISSUES
 
     def with_(self, **changes: Any) -> ImageFilter:
         return replace(self, **changes)
@@ -45,6 +49,8 @@ class ImageFilter:
         if self.kind == PROBLEMS and s.problem is None:
             return False
         if self.kind == CLASS and s.label != self.label:
+            return False
+        if self.kind in (ACCEPTED, ISSUES) and s.path not in (self.paths or ()):
             return False
         if self.split is not None and s.split != self.split:
             return False
@@ -73,6 +79,8 @@ class ThumbnailModel(QAbstractListModel):
         self._rows: list[Sample] = []
         self._row_of: dict[str, int] | None = None  # built when first needed
         self.filter = ImageFilter()
+        self.suggestions: dict[str, tuple[str, float, bool]] = {}  # path -> (label, confidence, unknown)
+        self.rank: dict[str, int] | None = None  # useful-first order of the queue; None: index order
 
     # ---- content -----------------------------------------------------------------------------------
     def set_samples(self, samples: list[Sample]) -> None:
@@ -91,6 +99,9 @@ class ThumbnailModel(QAbstractListModel):
             self._rows = list(self._samples)
         else:
             self._rows = [s for s in self._samples if accepts(s)]
+        if self.rank is not None and self.filter.kind in (UNLABELLED, ISSUES):
+            rank, last = self.rank, len(self.rank)
+            self._rows.sort(key=lambda s: rank.get(s.path, last))
         self._row_of = None
         self.endResetModel()
         self.filtered.emit()
@@ -120,6 +131,14 @@ class ThumbnailModel(QAbstractListModel):
         if rows:
             self.rows_changed.emit(rows)
 
+    def set_suggestions(
+        self, suggestions: dict[str, tuple[str, float, bool]], rank: dict[str, int] | None
+    ) -> None:
+        """Badges for these pictures, and the queue's order (None: the index's order, by file name)."""
+        self.suggestions = suggestions
+        self.rank = rank
+        self._refilter()
+
     def row_of(self) -> dict[str, int]:
         if self._row_of is None:
             self._row_of = {s.path: i for i, s in enumerate(self._rows)}
@@ -148,6 +167,8 @@ class ThumbnailModel(QAbstractListModel):
             return sample
         if role == THUMB_ROLE:
             return self.loader.get(sample.path)
+        if role == SUGGESTION_ROLE:
+            return self.suggestions.get(sample.path)
         if role == Qt.ItemDataRole.DisplayRole:
             return os.path.basename(sample.path)
         if role == Qt.ItemDataRole.ToolTipRole:

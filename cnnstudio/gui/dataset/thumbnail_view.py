@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from cnnstudio.gui.dataset.thumbnail_model import SAMPLE_ROLE, THUMB_ROLE
+from cnnstudio.gui.dataset.thumbnail_model import SAMPLE_ROLE, SUGGESTION_ROLE, THUMB_ROLE
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.style.theme import error_color, muted_color
 
@@ -99,6 +99,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             # them would hide exactly the detail a person checks a label by.
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, image.width() >= target.width())
             painter.drawImage(target, image)
+        suggestion = index.data(SUGGESTION_ROLE)
+        if suggestion is not None:
+            self._badge(painter, box, suggestion)
 
         fm = self._fm
         line = fm.height()
@@ -120,6 +123,23 @@ class ThumbnailDelegate(QStyledItemDelegate):
             chip,
         )
         painter.restore()
+
+    def _badge(self, painter: QPainter, box: QRect, suggestion: tuple[str, float, bool]) -> None:
+        """The run's suggestion over the thumbnail's top: "label 97%" in the class colour ("?" when unknown)."""
+        label, confidence, unknown = suggestion
+        text = f"{'? ' if unknown else ''}{label} {confidence:.0%}"
+        fm = self._fm
+        text = fm.elidedText(text, Qt.TextElideMode.ElideMiddle, box.width() - 10)
+        rect = QRect(
+            box.x() + 2, box.y() + 2, min(box.width() - 4, fm.horizontalAdvance(text) + 10), fm.height()
+        )
+        color = self.class_colors.get(label, self._muted)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(QPen(color, 1.2))
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(QRectF(rect), 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
     def _chip(self, sample, selected: bool, max_width: int) -> QPixmap:
         """The class chip, drawn once per class, state and size."""
@@ -194,6 +214,7 @@ class ThumbnailView(QListView):
         self.setMouseTracking(True)
         self.setSpacing(2)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.enter_handler = None  # called with the row on Enter; returns True when it handled the key
         self.doubleClicked.connect(lambda index: self.open_requested.emit(index.row()))
         self._apply_cell()
         # The label a number key just gave, shown big over the grid for a moment.
@@ -264,6 +285,9 @@ class ThumbnailView(QListView):
             event.accept()
             return
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            if self.enter_handler is not None and self.enter_handler(self.currentIndex().row()):
+                event.accept()
+                return
             self.open_requested.emit(self.currentIndex().row())
             event.accept()
             return

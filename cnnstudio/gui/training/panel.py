@@ -137,6 +137,11 @@ class TrainingPanel(QWidget):
         self.coach_label.setWordWrap(True)
         self.coach_label.setTextFormat(Qt.TextFormat.RichText)
         self.advice: Advice | None = None
+        # The coach's proposal after new labels (core.suggest.retrain): one click starts the fine-tune.
+        self.retrain_button = QPushButton("Fine-tune the last run on the new labels")
+        self.retrain_button.clicked.connect(lambda: self.fine_tune_on_new_labels())
+        self.retrain_button.hide()
+        self.retrain_proposal = None
 
         self.plots = TrainingPlots()
         self.history = RunHistory(self.tasks)
@@ -157,6 +162,7 @@ class TrainingPanel(QWidget):
         right.addWidget(self.progress)
         right.addWidget(self.notice)
         right.addWidget(self.coach_label)
+        right.addWidget(self.retrain_button, 0, Qt.AlignmentFlag.AlignLeft)
         right.addWidget(splitter, 1)
         layout = QHBoxLayout(self)
         layout.addWidget(scroll)
@@ -239,6 +245,36 @@ class TrainingPanel(QWidget):
         self._check_design()
         self._update_preview_samples()
         self.reload_history()
+        self._update_retrain()
+
+    def _update_retrain(self) -> None:
+        """Show the coach's "fine-tune on the new labels" proposal when enough pictures were labelled."""
+        from cnnstudio.core.suggest.retrain import retrain_proposal
+
+        session = self.session
+        proposal = None
+        if not self.is_training() and session.project is not None and session.index is not None:
+            proposal = retrain_proposal(session.project, session.index)
+        self.retrain_proposal = proposal
+        self.retrain_button.setVisible(proposal is not None)
+        if proposal is not None:  # labels changed since the last run: its curves' advice is old news
+            self._show_advice(proposal.advice())
+        elif proposal is None and self.advice is not None and self.advice.code == "retrain":
+            self._show_advice(None)
+
+    def fine_tune_on_new_labels(self) -> bool:
+        """Start the proposed fine-tune: the last run's design and weights, its settings with the
+        proposal's learning rate and epochs, through the same path as "Fine-tune from this run"."""
+        from cnnstudio.core.spec import ModelSpec
+        from cnnstudio.core.train.config import TrainConfig
+        from cnnstudio.gui.training.runs import load_run
+
+        proposal = self.retrain_proposal
+        record = load_run(proposal.run_dir) if proposal is not None else None
+        if record is None:
+            return False
+        spec = ModelSpec.from_dict(proposal.spec)
+        return self.fine_tune(record, spec=spec, config=TrainConfig.from_dict(proposal.train))
 
     # ---- starting jobs -------------------------------------------------------------------------
     def _design(self) -> ModelSpec:
@@ -362,7 +398,7 @@ class TrainingPanel(QWidget):
             epochs = record.epochs  # a run continued before, then interrupted: its new total
         return self._start_job(title, spec, config, resume=record.path, epochs=epochs)
 
-    def fine_tune(self, record: RunRecord, spec: ModelSpec | None = None) -> bool:
+    def fine_tune(self, record: RunRecord, spec: ModelSpec | None = None, config=None) -> bool:
         """A new run from `record`'s best weights, with the layers chosen in a dialog frozen (or `spec`)."""
         from cnnstudio.core.spec import ModelSpec
 
@@ -378,11 +414,12 @@ class TrainingPanel(QWidget):
                 return False
             spec = dialog.spec()
         try:
-            config = self.config()
+            config = config if config is not None else self.config()
         except UserError as exc:
             self._show_notice(str(exc), error=True)
             return False
         self._save_settings()
+        self.retrain_button.hide()
         return self._start_job(
             f"Fine-tuning from {record.name}",
             spec,
@@ -582,6 +619,7 @@ class TrainingPanel(QWidget):
         self._generation += 1
         self._prepared.clear()
         self._update_preview_samples()
+        self._update_retrain()
 
     def _save_settings(self) -> None:
         project = self.session.project

@@ -1,0 +1,281 @@
+"""Model-assisted labelling in the Data section: a bar over the thumbnail grid.
+
+"Suggest labels" runs the best finished run over the unlabelled pictures in a worker (torch is
+imported there, after the window is up). Each picture of the Unlabelled queue then shows its
+suggestion as a badge, most useful first (or by file name); Enter accepts the selected picture's
+suggestion, 1-9 give another class, and "Accept N above X%" accepts every confident suggestion at
+once. Every acceptance is a label edit on the undo stack. "Check training labels" finds likely label
+errors among the training pictures by k-fold cross-validation and shows them in the same grid, each
+with the class it looks like: Enter relabels it so, 1-9 give another class.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.gui.dataset.thumbnail_model import ACCEPTED, ISSUES, UNLABELLED, ImageFilter
+
+if TYPE_CHECKING:
+    from cnnstudio.core.suggest import LabelErrorReport, SuggestionSet
+    from cnnstudio.gui.dataset.browser import DatasetBrowser
+
+USEFUL_FIRST, BY_NAME = "useful", "name"
+
+
+class SuggestionBar(QWidget):
+    def __init__(self, browser: DatasetBrowser, parent=None):
+        super().__init__(parent)
+        self.browser = browser
+        self.session = browser.session
+        self.result: SuggestionSet | None = None
+        self.errors: LabelErrorReport | None = None
+        self.task = None
+
+        self.suggest_button = QPushButton("Suggest labels", self)
+        self.suggest_button.setToolTip(
+            "Let the best finished run suggest a label for every unlabelled picture. "
+            "You confirm with Enter or give another class with 1-9."
+        )
+        self.suggest_button.clicked.connect(lambda: self.compute())
+        self.order = QComboBox(self)
+        self.order.addItem("Most useful first", USEFUL_FIRST)
+        self.order.addItem("By file name", BY_NAME)
+        self.order.setToolTip(
+            "Most useful first: the pictures the model hesitates most about, taken in turn from each class."
+        )
+        self.order.currentIndexChanged.connect(lambda _i: self._show_badges())
+        self.threshold = QSpinBox(self, minimum=50, maximum=100, value=95, suffix=" %")
+        self.threshold.setToolTip("How sure the model must be for “Accept all above” to take a suggestion")
+        self.threshold.valueChanged.connect(lambda _v: self._update_counts())
+        self.accept_button = QPushButton("Accept all above", self)
+        self.accept_button.clicked.connect(self.accept_above)
+        self.accepted_button = QToolButton(self, text="Accepted suggestions", checkable=True)
+        self.accepted_button.setToolTip("Show the pictures labelled by accepting suggestions")
+        self.accepted_button.toggled.connect(self._toggle_accepted)
+        self.check_button = QPushButton("Check training labels", self)
+        self.check_button.setToolTip(
+            "Find likely wrong labels among the training pictures: 5 models each train on four fifths "
+            "of them and judge the other fifth (k-fold cross-validation). Takes about 5 trainings."
+        )
+        self.check_button.clicked.connect(lambda: self.check_training_labels())
+        self.issues_button = QToolButton(self, text="Likely label errors", checkable=True)
+        self.issues_button.toggled.connect(self._toggle_issues)
+        self.info = QLabel(self, wordWrap=True)
+        # Two short rows, so the bar fits the narrowest window (1000 pixels) next to the class list.
+        row = QHBoxLayout()
+        for w in (self.suggest_button, self.order, self.accept_button, self.threshold, self.accepted_button):
+            row.addWidget(w)
+        row.addStretch(1)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.check_button)
+        row2.addWidget(self.issues_button)
+        row2.addWidget(self.info, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 0)
+        layout.setSpacing(2)
+        layout.addLayout(row)
+        layout.addLayout(row2)
+        self.session.labels_changed.connect(lambda _p: self._labels_changed())
+        self.session.project_changed.connect(lambda _p: self.clear())
+        self.session.index_changed.connect(lambda _i: self._show_badges())
+        browser.grid.enter_handler = self.enter
+        self._update_counts()
+
+    # ---- computing ---------------------------------------------------------------------------------
+    def compute(self):
+        """Suggestions for the unlabelled pictures, in a worker; the badges appear when done."""
+        from cnnstudio.core.errors import UserError
+
+        session = self.session
+        if session.project is None or session.labels is None:
+            return None
+        paths = session.labels.unlabelled_queue()
+        if not paths:
+            self._say("Every usable picture has a label: there is nothing to suggest.")
+            return None
+        project, index = session.project, session.index
+
+        def job(ctx):
+            from cnnstudio.core.suggest import suggest
+
+            return suggest(
+                project, index=index, paths=paths, progress=ctx.progress, should_stop=ctx.should_stop
+            )
+
+        def failed(text: str) -> None:
+            self._say(text)
+
+        try:
+            self.task = session.tasks.start(
+                "Suggesting labels", job, on_success=self.set_result, on_error=failed
+            )
+        except UserError as exc:
+            self._say(str(exc))
+            return None
+        return self.task
+
+    def set_result(self, result: SuggestionSet) -> None:
+        self.result = result
+        self._show_badges()
+        self.browser.show_filter(UNLABELLED)
+        self._say(
+            f"{len(result.suggestions):,} suggestions by run {result.run}. Enter accepts the selected one, "
+            "1-9 give another class."
+        )
+
+    def check_training_labels(self, folds: int | None = None, epochs: int | None = None):
+        session = self.session
+        if session.project is None:
+            return None
+        project = session.project
+
+        def job(ctx):
+            from cnnstudio.core.suggest import DEFAULT_FOLDS, training_label_errors
+
+            return training_label_errors(
+                project,
+                folds=folds or DEFAULT_FOLDS,
+                epochs=epochs,
+                progress=ctx.progress,
+                should_stop=ctx.should_stop,
+            )
+
+        self.task = session.tasks.start(
+            "Checking training labels", job, on_success=self.set_errors, on_error=self._say
+        )
+        return self.task
+
+    def set_errors(self, report: LabelErrorReport) -> None:
+        self.errors = report
+        self._show_badges()
+        self._update_counts()
+        self._say(
+            f"{len(report.issues):,} likely label errors among {report.pictures:,} training pictures "
+            f"({report.folds} folds, {report.seconds:.0f} s). Enter relabels a picture as it looks, 1-9 as you say."
+        )
+        if report.issues:
+            self.issues_button.setChecked(True)
+
+    def clear(self) -> None:
+        self.result = None
+        self.errors = None
+        self.browser.model.set_suggestions({}, None)
+        self._update_counts()
+
+    # ---- showing -----------------------------------------------------------------------------------
+    def _show_badges(self) -> None:
+        badges: dict[str, tuple[str, float, bool]] = {}
+        rank: dict[str, int] = {}
+        if self.result is not None:
+            for i, s in enumerate(self.result.suggestions):
+                badges[s.path] = (s.label, s.confidence, s.unknown)
+                rank[s.path] = i
+        if self.errors is not None:
+            for i, item in enumerate(self.errors.issues):
+                badges[item["path"]] = (item["suggested"], item["suggested_confidence"], False)
+                rank[item["path"]] = i
+        useful = self.order.currentData() == USEFUL_FIRST
+        self.browser.model.set_suggestions(badges, rank if useful else None)
+        self._update_counts()
+
+    def _pending(self) -> list:
+        """Suggestions for pictures that are still unlabelled."""
+        if self.result is None or self.session.labels is None:
+            return []
+        labels = self.session.labels
+        return [
+            s for s in self.result.suggestions if (x := labels.sample(s.path)) is not None and x.label is None
+        ]
+
+    def above_threshold(self) -> list:
+        t = self.threshold.value() / 100.0
+        return [s for s in self._pending() if s.confidence >= t and not s.unknown]
+
+    def _update_counts(self) -> None:
+        n = len(self.above_threshold())
+        self.accept_button.setText(f"Accept {n:,} above")
+        self.accept_button.setEnabled(n > 0)
+        project = self.session.project
+        accepted = len(project.accepted) if project is not None else 0
+        self.accepted_button.setText(f"Accepted suggestions ({accepted:,})")
+        issues = len(self.errors.issues) if self.errors is not None else 0
+        self.issues_button.setText(f"Likely label errors ({issues:,})")
+        self.issues_button.setEnabled(self.errors is not None)
+
+    def _labels_changed(self) -> None:
+        self._update_counts()
+        if self.browser.model.filter.kind == ACCEPTED:
+            self._toggle_accepted(True)
+
+    def _toggle_accepted(self, on: bool) -> None:
+        if on:
+            from cnnstudio.core.suggest import accepted_paths
+
+            self.issues_button.setChecked(False)
+            paths = accepted_paths(self.session.project, self.session.index) if self.session.index else []
+            self.browser.model.set_filter(ImageFilter(kind=ACCEPTED, paths=frozenset(paths)))
+        elif self.browser.model.filter.kind == ACCEPTED:
+            self.browser.show_filter(UNLABELLED)
+
+    def _toggle_issues(self, on: bool) -> None:
+        if on and self.errors is not None:
+            self.accepted_button.setChecked(False)
+            paths = frozenset(item["path"] for item in self.errors.issues)
+            self.browser.model.set_filter(ImageFilter(kind=ISSUES, paths=paths))
+            if self.browser.model.rowCount():
+                self.browser.grid.select_row(0)
+        elif not on and self.browser.model.filter.kind == ISSUES:
+            self.browser.show_filter(UNLABELLED)
+
+    # ---- accepting ---------------------------------------------------------------------------------
+    def enter(self, row: int) -> bool:
+        """Enter on a picture with a badge in the queue (or the label errors): take the suggestion."""
+        model = self.browser.model
+        if model.filter.kind not in (UNLABELLED, ISSUES) or not (0 <= row < model.rowCount()):
+            return False
+        sample = model.sample(row)
+        badge = model.suggestions.get(sample.path)
+        if badge is None:
+            return False
+        if model.filter.kind == ISSUES:
+            self.browser.grid.select_row(row)
+            self.browser.label_selected(badge[0])
+            return True
+        if self.result is None:
+            return False
+        s = self.result.by_path().get(sample.path)
+        if s is None or sample.label is not None:
+            return False
+        self._accept([s])
+        self.browser._advance(row, sample.path)
+        return True
+
+    def accept_above(self) -> None:
+        chosen = self.above_threshold()
+        if chosen:
+            self._accept(chosen)
+            self._say(
+                f"Accepted {len(chosen):,} suggestions at {self.threshold.value()}% or more. Undo takes them back."
+            )
+
+    def _accept(self, suggestions: list) -> None:
+        from cnnstudio.core.suggest import accept_suggestions
+
+        edit = accept_suggestions(self.session.labels, suggestions, self.result.run if self.result else "")
+        self.session.apply_edit(edit)
+
+    def _say(self, text: str) -> None:
+        self.info.setText(text)
+        self.info.setToolTip(text)
+        self.session.message.emit(text)

@@ -1,0 +1,72 @@
+"""`cnnstudio suggest`: JSON as the issue gives it, --accept-above records accepted suggestions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from image_fixtures import write_tiny_image_folder
+
+from cnnstudio.cli import main
+from cnnstudio.core.project import Project
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def project(tmp_path, capsys):
+    data = write_tiny_image_folder(tmp_path / "data", classes=2, per_class=10, size=24)
+    folder = tmp_path / "project"
+    code, _, err = run_cli(
+        capsys, "train", data, "--project", folder, "--template", "tiny", "--epochs", "4", "--batch-size", "8"
+    )
+    assert code == 0, err
+    p = Project.open(folder)
+    for s in p.index().samples:
+        if s.path.endswith(("img_008.png", "img_009.jpg")):
+            p.labels[p.key(s.path)] = None
+    p.save()
+    return folder
+
+
+def test_json_accept_above_and_limit(project, capsys):
+    code, out, err = run_cli(capsys, "suggest", project, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) == {"run", "suggestions", "accepted"}
+    assert (project / "runs" / result["run"] / "best.safetensors").exists()
+    assert result["accepted"] == 0 and len(result["suggestions"]) == 4
+    for s in result["suggestions"]:
+        assert set(s) == {"path", "label", "confidence", "unknown"}
+        assert s["label"] in {"class_0", "class_1"} and s["unknown"] is False
+    code, out, err = run_cli(capsys, "suggest", project, "--json", "--limit", "1", "--accept-above", "0")
+    assert code == 0, err
+    result = json.loads(out)
+    assert len(result["suggestions"]) == 1 and result["accepted"] == 4
+    on_disk = json.loads((project / "project.json").read_text())
+    assert len(on_disk["accepted_suggestions"]) == 4
+    assert sum(v is not None for v in on_disk["labels"].values()) == 4
+    # Now every picture has a label: a plain message, exit 2.
+    code, out, err = run_cli(capsys, "suggest", project)
+    assert code == 2 and "nothing to suggest" in err
+
+
+def test_text_and_errors(project, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "suggest", project, "--accept-above", "100%")
+    assert code == 0, err
+    assert "4 unlabelled pictures" in out and "Accepted" in out
+    code, out, err = run_cli(capsys, "suggest", project, "--run", "nope")
+    assert code == 2 and "no run called 'nope'" in err
+    code, out, err = run_cli(capsys, "suggest", tmp_path / "nowhere")
+    assert code == 2 and "does not exist" in err
+
+
+def test_label_errors_json(project, capsys):
+    code, out, err = run_cli(capsys, "suggest", project, "--label-errors", "--folds", "2", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["folds"] == 2 and report["pictures"] > 0 and isinstance(report["issues"], list)

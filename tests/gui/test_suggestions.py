@@ -1,0 +1,96 @@
+"""Model-assisted labelling in the Data section: badges, useful-first queue, Enter, accept above, undo."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from cnnstudio.gui.dataset.thumbnail_model import ACCEPTED, ISSUES, SUGGESTION_ROLE, UNLABELLED
+
+
+def _trained_browser(open_browser, qtbot, flip: bool = False, per_class: int = 10):
+    from cnnstudio.core.pipeline import train_project
+    from cnnstudio.core.spec import template
+    from cnnstudio.core.train import AugmentConfig, TrainConfig
+
+    session, browser, data = open_browser(classes=3, per_class=per_class, size=24)
+    flipped = None
+    if flip:  # one training picture of class_0 gets a wrong label before training
+        flipped = next(s.path for s in session.index.samples if s.split == "train" and s.label == "class_0")
+        browser.assign([flipped], "class_1")
+        session.save()
+    config = TrainConfig(epochs=6, batch_size=8, lr=0.01, augment=AugmentConfig.none())
+    train_project(session.project, template("tiny"), config, label="first")
+    unlabelled = [s.path for s in session.index.samples if s.path.endswith(("img_008.png", "img_009.jpg"))]
+    browser.assign(unlabelled, None)
+    truth = {p: p.split("/")[-2] for p in unlabelled}
+    return session, browser, truth, flipped
+
+
+def test_suggestions_badges_enter_accept_above_and_undo(open_browser, qtbot):
+    session, browser, truth, _ = _trained_browser(open_browser, qtbot)
+    bar = browser.suggestions
+    assert bar.accept_button.text() == "Accept 0 above" and not bar.accept_button.isEnabled()
+    bar.compute()
+    qtbot.waitUntil(lambda: bar.result is not None, timeout=30000)
+    model = browser.model
+    assert model.filter.kind == UNLABELLED and model.rowCount() == 6
+    # Useful-first: the queue follows the suggestions' order; every cell has a badge.
+    assert [model.sample(r).path for r in range(6)] == [s.path for s in bar.result.suggestions]
+    badges = [model.data(model.index(r), SUGGESTION_ROLE) for r in range(6)]
+    assert all(b is not None and b[0].startswith("class_") for b in badges)
+    assert sum(b[0] == truth[model.sample(r).path] for r, b in enumerate(badges)) >= 5
+    # By file name: the index's order.
+    bar.order.setCurrentIndex(1)
+    names = [model.sample(r).path for r in range(6)]
+    assert names == [s.path for s in session.index.samples if s.path in truth]
+    bar.order.setCurrentIndex(0)
+
+    # Enter accepts the selected picture's suggestion and moves on; Undo takes it back.
+    browser.grid.select_row(0)
+    browser.grid.setFocus()
+    first = bar.result.suggestions[0]
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
+    assert session.labels.sample(first.path).label == first.label
+    assert session.project.accepted[session.project.key(first.path)]["label"] == first.label
+    assert model.rowCount() == 5 and browser.grid.selected_rows() == [0]
+    assert browser.viewer is None  # Enter did not open the large view
+    # A number key gives another class (not marked as accepted).
+    second = model.sample(0).path
+    qtbot.keyClick(browser.grid, Qt.Key.Key_3)
+    assert session.labels.sample(second).label == "class_2"
+    assert session.project.key(second) not in session.project.accepted
+    session.undo_stack.undo()
+    session.undo_stack.undo()
+    assert session.labels.sample(first.path).label is None and not session.project.accepted
+
+    # Accept all above a threshold, with the count on the button; one undo step.
+    bar.threshold.setValue(50)
+    n = len(bar.above_threshold())
+    assert n >= 1 and bar.accept_button.text() == f"Accept {n} above"
+    bar.accept_button.click()
+    assert len(session.project.accepted) == n
+    assert bar.accept_button.text() == "Accept 0 above"
+    bar.accepted_button.setChecked(True)
+    assert model.filter.kind == ACCEPTED and model.rowCount() == n
+    assert bar.accepted_button.text() == f"Accepted suggestions ({n})"
+    session.undo_stack.undo()
+    qtbot.waitUntil(lambda: model.rowCount() == 0)
+    assert not session.project.accepted
+
+
+def test_training_label_errors_reviewed_in_the_queue(open_browser, qtbot):
+    session, browser, _truth, flipped = _trained_browser(open_browser, qtbot, flip=True, per_class=24)
+    bar = browser.suggestions
+    bar.check_training_labels(folds=3, epochs=6)
+    qtbot.waitUntil(lambda: bar.errors is not None, timeout=60000)
+    assert bar.issues_button.isEnabled() and bar.issues_button.isChecked(), bar.errors
+    assert bar.errors.issues[0]["path"] == flipped and bar.errors.issues[0]["suggested"] == "class_0"
+    model = browser.model
+    assert model.filter.kind == ISSUES and model.rowCount() == len(bar.errors.issues)
+    first = bar.errors.issues[0]
+    assert model.sample(0).path == first["path"]
+    browser.grid.setFocus()
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
+    assert session.labels.sample(first["path"]).label == first["suggested"]
+    session.undo_stack.undo()
+    assert session.labels.sample(first["path"]).label == first["label"]
