@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,10 @@ class EnsembleDialog(QDialog):
         self.evaluate()
 
     def _busy(self, busy: bool, text: str = "") -> None:
+        if not busy:
+            # The task's result has arrived: the dialog is free for the next job now, not only once the
+            # task's `done` signal follows (a save asked for in between was silently ignored).
+            self._task = None
         for widget in (self.weighting, self.save_bundle, self.save_onnx):
             widget.setEnabled(not busy)
         self._say(text)
@@ -150,10 +155,11 @@ class EnsembleDialog(QDialog):
         self._task = self.session.tasks.start(
             "Evaluating an ensemble", job, on_success=self._show, on_error=self._failed, quiet=True
         )
-        self._task.done.connect(self._ended)
+        self._task.done.connect(partial(self._ended, self._task))
 
-    def _ended(self) -> None:
-        self._task = None
+    def _ended(self, task) -> None:
+        if self._task is task:
+            self._task = None
 
     def _failed(self, text: str) -> None:
         self._busy(False)
@@ -270,7 +276,7 @@ class EnsembleDialog(QDialog):
         self._task = self.session.tasks.start(
             "Saving an ensemble", job, on_success=done, on_error=lambda text: self._failed_save(text)
         )
-        self._task.done.connect(self._ended)
+        self._task.done.connect(partial(self._ended, self._task))
 
     def _failed_save(self, text: str) -> None:
         self._busy(False)
