@@ -255,7 +255,9 @@ def compute_features(
     chunks are kept in the store).
     """
     with _eval_mode(prefix):
-        return _compute(prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size)
+        return _compute(
+            prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size
+        )
 
 
 def _compute(prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size):
