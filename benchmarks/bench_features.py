@@ -116,14 +116,22 @@ def main(argv=None) -> int:
     r1_first, r1_later = first[0], statistics.median(first[1:])
     r2_first, bare_ips = second[0], statistics.median(bare)
     print(f"  R1 epoch 1 (computes the features)   {r1_first:10,.0f} img/s")
-    print(f"  R1 later epochs (median)             {r1_later:10,.0f} img/s   (each: {', '.join(f'{v:,.0f}' for v in first[1:])})")
+    print(
+        f"  R1 later epochs (median)             {r1_later:10,.0f} img/s   (each: {', '.join(f'{v:,.0f}' for v in first[1:])})"
+    )
     print(f"  R2 epoch 1 (features from the cache) {r2_first:10,.0f} img/s")
     print(f"  A  bare PyTorch loop, full model     {bare_ips:10,.0f} img/s")
     later_ratio, second_ratio = r1_later / r1_first, r2_first / r1_first
     ok_later, ok_second = later_ratio >= TARGET, second_ratio >= TARGET
-    print(f"R1 later / R1 epoch 1 = {later_ratio:.1f}x  (target >= {TARGET:.0f}x) {'OK' if ok_later else 'BELOW TARGET'}")
-    print(f"R2 epoch 1 / R1 epoch 1 = {second_ratio:.1f}x  (target >= {TARGET:.0f}x) {'OK' if ok_second else 'BELOW TARGET'}")
-    print(f"R1 later / bare loop = {r1_later / bare_ips:.1f}x;  R1 epoch 1 / bare loop = {r1_first / bare_ips:.2f}x")
+    print(
+        f"R1 later / R1 epoch 1 = {later_ratio:.1f}x  (target >= {TARGET:.0f}x) {'OK' if ok_later else 'BELOW TARGET'}"
+    )
+    print(
+        f"R2 epoch 1 / R1 epoch 1 = {second_ratio:.1f}x  (target >= {TARGET:.0f}x) {'OK' if ok_second else 'BELOW TARGET'}"
+    )
+    print(
+        f"R1 later / bare loop = {r1_later / bare_ips:.1f}x;  R1 epoch 1 / bare loop = {r1_first / bare_ips:.2f}x"
+    )
     return 0 if ok_later and ok_second else 1
 
 

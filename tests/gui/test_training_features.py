@@ -54,6 +54,10 @@ def test_the_train_section_shows_the_feature_phase(qtbot, make_panel):
     assert panel.progress.epoch_bar.value() == int(1000 * 3 / total)
     panel.progress.phase(phases[-1])
     assert panel.progress.epoch_bar.format().startswith(f"Computing features: {total} done in")
+    # The one-off feature time is left out of the time-left estimate of the later epochs.
+    panel.progress.phase({**phases[-1], "seconds": 9.0})
+    panel.progress.epoch_done({"epoch": 0, "seconds": 10.0})
+    assert panel.progress.epoch_seconds[-1] == pytest.approx(1.0)
 
 
 def test_an_augmented_frozen_backbone_says_how_much_faster_it_would_be(qtbot, make_panel):

@@ -42,7 +42,7 @@ from cnnstudio.core.train.data import DeviceData
 FORMAT = 1
 KEY_BYTES = 16
 CHUNK_BYTES = 32 * 1024 * 1024  # a chunk file holds about this much (fewer rows lost to a kill)
-COMPUTE_BATCH = 128
+COMPUTE_BATCH = 32
 # Layers whose output depends on training mode or chance end the cacheable prefix.
 STOCHASTIC = ("Dropout", "StochasticDepth", "AlphaDropout")
 # Features bigger than 4 bytes per input pixel value would cost more memory than the pictures.
@@ -255,7 +255,9 @@ def compute_features(
     chunks are kept in the store).
     """
     with _eval_mode(prefix):
-        return _compute(prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size)
+        return _compute(
+            prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size
+        )
 
 
 def _compute(prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size):

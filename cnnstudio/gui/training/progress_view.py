@@ -53,6 +53,7 @@ class ProgressView(QWidget):
         self.initial_epoch = 0
         self.train_images = 0
         self.epoch_seconds: list[float] = []
+        self.phase_seconds = 0.0  # one-off work inside the current epoch (features), left out of the ETA
         self.images_per_s: float | None = None
         self._epoch_started = time.monotonic()
         self.run_bar.setValue(0)
@@ -104,6 +105,7 @@ class ProgressView(QWidget):
         done, total = int(logs.get("done") or 0), int(logs.get("total") or 0)
         name = str(logs.get("phase") or "Preparing")
         if "finished" in logs:
+            self.phase_seconds = float(logs.get("seconds") or 0.0)
             if not logs["finished"]:
                 self.epoch_bar.setFormat(f"{name}: stopped after {done:,}")
             elif done:
@@ -130,7 +132,8 @@ class ProgressView(QWidget):
         self.epoch = int(logs["epoch"]) + 1
         self.batch = 0
         if logs.get("seconds"):
-            self.epoch_seconds.append(float(logs["seconds"]))
+            self.epoch_seconds.append(max(float(logs["seconds"]) - self.phase_seconds, 1e-6))
+        self.phase_seconds = 0.0
         if logs.get("images_per_s"):
             self.images_per_s = float(logs["images_per_s"])
         self._draw()
