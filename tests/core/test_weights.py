@@ -239,3 +239,12 @@ def test_a_standalone_app_finds_the_weights_bundled_with_it(monkeypatch, tmp_pat
     assert Backbone(ARCH, weights="imagenet").weights_path == bundle / "weights" / file_name
     row = next(r for r in list_weights() if r["name"] == NAME)
     assert row["present"] and row["path"] == str(bundle / "weights" / file_name)
+
+
+def test_get_a_file_already_here_connects_nowhere(monkeypatch, tmp_path, capsys):
+    data, _ = use_weights_file(monkeypatch, tmp_path)
+    entry(NAME).target.parent.mkdir(parents=True)
+    entry(NAME).target.write_bytes(data)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected"))
+    assert main(["weights", "get", NAME]) == 0
+    assert "already here" in capsys.readouterr().err

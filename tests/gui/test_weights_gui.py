@@ -132,3 +132,16 @@ def test_training_a_random_frozen_backbone_asks_first(qtbot, make_panel, monkeyp
     assert not panel.is_training()
     assert "would not learn well" in asked[0] and f"cnnstudio weights get {NAME}" in asked[0]
     wait_tasks(qtbot, panel)
+
+
+def test_the_dialog_copies_from_a_folder(designer, qtbot, tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / entry(NAME).file_name).write_bytes(designer.weights_data)
+    dialog = designer.get_backbone_weights(1, settings(tmp_path))
+    dialog.source_edit.setText(str(stick))
+    assert str(stick / entry(NAME).file_name) in dialog.source_label.text()
+    with qtbot.waitSignal(dialog.fetched, timeout=20000):
+        dialog.start()
+    assert entry(NAME).target.read_bytes() == designer.weights_data
+    assert "pre-trained on ImageNet" in designer.stack.cards[1].settings.text()

@@ -28,7 +28,7 @@ def template_label(name: str) -> str:
     if arch is None:
         return title
     here = backbone_weights_available(arch) is not None
-    return f"{title} — {'pre-trained on ImageNet' if here else 'random weights (get the pre-trained ones)'}"
+    return f"{title} — {'pre-trained on ImageNet' if here else 'random weights (not downloaded)'}"
 
 
 class TemplatesMenu(QMenu):
