@@ -50,6 +50,10 @@ def test_the_card_says_random_weights_and_offers_them(designer):
     assert card.get_weights_button.isVisible()
     assert card.get_weights_button.text() == "Get the pre-trained weights (10 MB)…"
     assert "random weights" in menu_label(designer)
+    action = designer.templates_menu.get_weights_action
+    assert action.isEnabled() and action.text() == "Get the pre-trained weights (10 MB)…"
+    action.trigger()
+    assert designer.weights_dialog.isVisible() and designer.weights_dialog.item.name == NAME
 
 
 def test_the_dialog_downloads_and_the_card_updates(designer, qtbot, tmp_path):
@@ -72,6 +76,7 @@ def test_the_dialog_downloads_and_the_card_updates(designer, qtbot, tmp_path):
     assert "pre-trained on ImageNet" in card.settings.text()
     assert not card.get_weights_button.isVisible() and not card.note_label.isVisible()
     assert "pre-trained on ImageNet" in menu_label(designer)
+    assert not designer.templates_menu.get_weights_action.isEnabled()
     assert "ready" in designer.message_label.text()
     assert settings(tmp_path).value(SOURCE_SETTING) == server.base("good")  # remembered
 
