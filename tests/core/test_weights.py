@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 
 import pytest
@@ -248,3 +249,18 @@ def test_get_a_file_already_here_connects_nowhere(monkeypatch, tmp_path, capsys)
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected"))
     assert main(["weights", "get", NAME]) == 0
     assert "already here" in capsys.readouterr().err
+
+
+def test_weights_list_and_the_catalogue_do_not_load_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom cnnstudio.cli import main\nmain(['weights', 'list', '--json'])\n"
+        "from cnnstudio.core.weights import fetch, entry\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    env = {**os.environ, "TORCH_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["weights"][0]["name"] == "resnet18"
