@@ -225,6 +225,9 @@ def test_train_refuses_a_frozen_backbone_without_its_weights(
     err = capsys.readouterr().err
     assert f"cnnstudio weights get {NAME}" in err and "--random-weights" in err
     assert not (tmp_path / "p").exists()  # refused before a project was made
+    args = ["train", str(data), "--project", str(tmp_path / "p"), "--template", NAME]
+    assert main([*args, "--epochs", "1", "--augment", "none", "--random-weights", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["epochs"]) == 1  # trained, as asked
 
 
 def test_a_standalone_app_finds_the_weights_bundled_with_it(monkeypatch, tmp_path):
