@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 
 import pytest
@@ -224,6 +225,9 @@ def test_train_refuses_a_frozen_backbone_without_its_weights(
     err = capsys.readouterr().err
     assert f"cnnstudio weights get {NAME}" in err and "--random-weights" in err
     assert not (tmp_path / "p").exists()  # refused before a project was made
+    args = ["train", str(data), "--project", str(tmp_path / "p"), "--template", NAME]
+    assert main([*args, "--epochs", "1", "--augment", "none", "--random-weights", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["epochs"]) == 1  # trained, as asked
 
 
 def test_a_standalone_app_finds_the_weights_bundled_with_it(monkeypatch, tmp_path):
@@ -239,3 +243,27 @@ def test_a_standalone_app_finds_the_weights_bundled_with_it(monkeypatch, tmp_pat
     assert Backbone(ARCH, weights="imagenet").weights_path == bundle / "weights" / file_name
     row = next(r for r in list_weights() if r["name"] == NAME)
     assert row["present"] and row["path"] == str(bundle / "weights" / file_name)
+
+
+def test_get_a_file_already_here_connects_nowhere(monkeypatch, tmp_path, capsys):
+    data, _ = use_weights_file(monkeypatch, tmp_path)
+    entry(NAME).target.parent.mkdir(parents=True)
+    entry(NAME).target.write_bytes(data)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected"))
+    assert main(["weights", "get", NAME]) == 0
+    assert "already here" in capsys.readouterr().err
+
+
+def test_weights_list_and_the_catalogue_do_not_load_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom cnnstudio.cli import main\nmain(['weights', 'list', '--json'])\n"
+        "from cnnstudio.core.weights import fetch, entry\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    env = {**os.environ, "TORCH_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["weights"][0]["name"] == "resnet18"

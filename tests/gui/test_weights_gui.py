@@ -50,6 +50,10 @@ def test_the_card_says_random_weights_and_offers_them(designer):
     assert card.get_weights_button.isVisible()
     assert card.get_weights_button.text() == "Get the pre-trained weights (10 MB)…"
     assert "random weights" in menu_label(designer)
+    action = designer.templates_menu.get_weights_action
+    assert action.isEnabled() and action.text() == "Get the pre-trained weights (10 MB)…"
+    action.trigger()
+    assert designer.weights_dialog.isVisible() and designer.weights_dialog.item.name == NAME
 
 
 def test_the_dialog_downloads_and_the_card_updates(designer, qtbot, tmp_path):
@@ -72,6 +76,7 @@ def test_the_dialog_downloads_and_the_card_updates(designer, qtbot, tmp_path):
     assert "pre-trained on ImageNet" in card.settings.text()
     assert not card.get_weights_button.isVisible() and not card.note_label.isVisible()
     assert "pre-trained on ImageNet" in menu_label(designer)
+    assert not designer.templates_menu.get_weights_action.isEnabled()
     assert "ready" in designer.message_label.text()
     assert settings(tmp_path).value(SOURCE_SETTING) == server.base("good")  # remembered
 
@@ -132,3 +137,16 @@ def test_training_a_random_frozen_backbone_asks_first(qtbot, make_panel, monkeyp
     assert not panel.is_training()
     assert "would not learn well" in asked[0] and f"cnnstudio weights get {NAME}" in asked[0]
     wait_tasks(qtbot, panel)
+
+
+def test_the_dialog_copies_from_a_folder(designer, qtbot, tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / entry(NAME).file_name).write_bytes(designer.weights_data)
+    dialog = designer.get_backbone_weights(1, settings(tmp_path))
+    dialog.source_edit.setText(str(stick))
+    assert str(stick / entry(NAME).file_name) in dialog.source_label.text()
+    with qtbot.waitSignal(dialog.fetched, timeout=20000):
+        dialog.start()
+    assert entry(NAME).target.read_bytes() == designer.weights_data
+    assert "pre-trained on ImageNet" in designer.stack.cards[1].settings.text()

@@ -1,28 +1,23 @@
 """Pre-trained weights on hand: the catalogue of torchvision's ImageNet files for the backbone
 templates, fetching one (from torchvision's server, a mirror or a folder) with resume and the
 SHA-256 prefix check, and importing a file the user already has. Nothing here connects to the
-network unless fetch() is called.
+network unless fetch() is called. Names are imported on first use: the catalogue and fetching need
+no torch (`cnnstudio weights list`, the Model section's first paint); importing does.
 """
 
-from cnnstudio.core.weights.catalogue import (
-    ENV_SOURCE,
-    WeightsEntry,
-    catalogue,
-    entry,
-    list_weights,
-    random_frozen_backbones,
-)
-from cnnstudio.core.weights.fetch import FetchCancelled, fetch
-from cnnstudio.core.weights.importer import import_weights
+from cnnstudio.core.lazy import lazy_exports
 
-__all__ = [
-    "ENV_SOURCE",
-    "FetchCancelled",
-    "WeightsEntry",
-    "catalogue",
-    "entry",
-    "fetch",
-    "import_weights",
-    "list_weights",
-    "random_frozen_backbones",
-]
+_HOMES = {
+    "ENV_SOURCE": "catalogue",
+    "WeightsEntry": "catalogue",
+    "catalogue": "catalogue",
+    "entry": "catalogue",
+    "list_weights": "catalogue",
+    "random_frozen_backbones": "catalogue",
+    "FetchCancelled": "fetch",
+    "fetch": "fetch",
+    "import_weights": "importer",
+}
+__all__ = list(_HOMES)
+
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

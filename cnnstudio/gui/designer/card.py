@@ -109,7 +109,7 @@ def _weights_text(layer: Backbone) -> str:
     return f"weights from {layer.weights.replace(chr(92), '/').rsplit('/', 1)[-1]}"
 
 
-def _missing_weights_mb(layer: Layer) -> int | None:
+def missing_weights_mb(layer: Layer) -> int | None:
     """The size of the ImageNet file a Backbone asks for but this computer lacks, else None."""
     if not isinstance(layer, Backbone) or layer.weights != "imagenet" or layer.arch not in BACKBONES:
         return None
@@ -270,7 +270,7 @@ class LayerCard(QFrame):
         if info.note is not None:
             self.note_label.setText(info.note)
             self.note_label.setStyleSheet(f"color:{warning_color().name()}")
-        missing = _missing_weights_mb(layer)
+        missing = missing_weights_mb(layer)
         self.get_weights_button.setVisible(missing is not None)
         if missing is not None:
             self.get_weights_button.setText(f"Get the pre-trained weights ({missing} MB)…")

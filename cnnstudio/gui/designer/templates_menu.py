@@ -28,7 +28,7 @@ def template_label(name: str) -> str:
     if arch is None:
         return title
     here = backbone_weights_available(arch) is not None
-    return f"{title} — {'pre-trained on ImageNet' if here else 'random weights (get the pre-trained ones)'}"
+    return f"{title} — {'pre-trained on ImageNet' if here else 'random weights (not downloaded)'}"
 
 
 class TemplatesMenu(QMenu):
@@ -38,12 +38,16 @@ class TemplatesMenu(QMenu):
         on_load_weights: Callable[[], None],
         has_backbone: Callable[[], bool],
         parent: QWidget | None = None,
+        missing_weights: Callable[[], int | None] = lambda: None,
+        on_get_weights: Callable[[], None] = lambda: None,
     ):
         super().__init__("Templates", parent)
         self.setToolTipsVisible(True)
         self._on_template = on_template
         self._on_load_weights = on_load_weights
         self._has_backbone = has_backbone
+        self._missing_weights = missing_weights
+        self._on_get_weights = on_get_weights
         self.aboutToShow.connect(self.fill)
         self.fill()
 
@@ -66,11 +70,24 @@ class TemplatesMenu(QMenu):
         )
         load.triggered.connect(lambda _checked=False: self._on_load_weights())
         self.load_weights_action = load
+        get = self.addAction(icon("layers/weights"), "Get the pre-trained weights…")
+        get.setToolTip(
+            "Download torchvision's official ImageNet weights for the design's pre-trained network."
+        )
+        get.triggered.connect(lambda _checked=False: self._on_get_weights())
+        self.get_weights_action = get
         self.update_state()
 
     def update_state(self) -> None:
         """Enable "Load weights from file…" only when the design has a pre-trained network."""
         self.load_weights_action.setEnabled(self._has_backbone())
+        missing = self._missing_weights()
+        self.get_weights_action.setEnabled(missing is not None)
+        self.get_weights_action.setText(
+            "Get the pre-trained weights…"
+            if missing is None
+            else f"Get the pre-trained weights ({missing} MB)…"
+        )
 
     def _add(self, name: str) -> None:
         action = self.addAction(icon("layers/template"), template_label(name))

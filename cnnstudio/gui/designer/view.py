@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec import Backbone, ModelSpec, ShapeReport
+from cnnstudio.gui.designer.card import missing_weights_mb
 from cnnstudio.gui.designer.code_dialog import CodeDialog
 from cnnstudio.gui.designer.document import DesignDocument
 from cnnstudio.gui.designer.palette import LayerPalette
@@ -100,6 +101,8 @@ class ModelDesigner(QWidget):
             lambda: self.load_backbone_weights(),
             lambda: self.document.spec.has_backbone,
             self,
+            missing_weights=lambda: next(iter(self._missing_weights()), (None, None))[1],
+            on_get_weights=lambda: self.get_backbone_weights(next(iter(self._missing_weights()), (-1,))[0]),
         )
         self.templates_button.setMenu(self.templates_menu)
         self.document.report_changed.connect(lambda _report: self.templates_menu.update_state())
@@ -308,6 +311,15 @@ class ModelDesigner(QWidget):
         dialog.show()
         self.weights_dialog = dialog
         return dialog
+
+    def _missing_weights(self) -> list[tuple[int, int]]:
+        """(index, MB) of each Backbone whose ImageNet weights are not on this computer."""
+        found = []
+        for index, layer in enumerate(self.document.spec.layers):
+            megabytes = missing_weights_mb(layer)
+            if megabytes is not None:
+                found.append((index, megabytes))
+        return found
 
     def _weights_fetched(self, dialog: WeightsDialog) -> None:
         self.document.weights_changed()
