@@ -20,21 +20,14 @@ def _row_shown(panel) -> bool:
     return settings._hardware_form.isRowVisible(settings.processes)
 
 
-@pytest.mark.skipif(torch.cuda.device_count() > 1, reason="this computer has several GPUs")
-def test_without_several_gpus_there_is_no_processes_control(qtbot, make_panel):
-    panel = make_panel()
-    wait_tasks(qtbot, panel)  # the look for GPUs has answered
-    assert not _row_shown(panel)
-    assert panel.settings.process_count() == 1
-    labels = [
-        w.text() for w in panel.settings.findChildren(type(panel.settings.precision_hint)) if w.isVisible()
-    ]
-    assert "Processes/GPUs" not in labels
-
-
-def test_with_two_gpus_the_control_trains_in_two_processes(qtbot, make_panel):
+def test_the_control_is_absent_here_and_with_two_gpus_trains_in_two_processes(qtbot, make_panel):
+    # one panel for both halves: a second panel made right after the first one is torn down
+    # aborted now and then in its workers (Qt), on this loaded machine
     panel = make_panel(epochs=2, per_class=8, batch_size=4)
-    wait_tasks(qtbot, panel)
+    wait_tasks(qtbot, panel)  # the look for GPUs has answered
+    if torch.cuda.device_count() < 2:
+        assert not _row_shown(panel)
+        assert panel.settings.process_count() == 1
     # what the look for GPUs reports on a computer with two of them
     panel.settings.set_devices([("GPU: A", "cuda:0"), ("GPU: B", "cuda:1")])
     assert _row_shown(panel) and panel.settings.processes.maximum() == 2
