@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from training_helpers import panel_factory, wait_tasks, wait_trained
 
 
@@ -20,21 +19,16 @@ def _row_shown(panel) -> bool:
     return settings._hardware_form.isRowVisible(settings.processes)
 
 
-@pytest.mark.skipif(torch.cuda.device_count() > 1, reason="this computer has several GPUs")
-def test_without_several_gpus_there_is_no_processes_control(qtbot, make_panel):
-    panel = make_panel()
-    wait_tasks(qtbot, panel)  # the look for GPUs has answered
-    assert not _row_shown(panel)
-    assert panel.settings.process_count() == 1
-    labels = [
-        w.text() for w in panel.settings.findChildren(type(panel.settings.precision_hint)) if w.isVisible()
-    ]
-    assert "Processes/GPUs" not in labels
-
-
-def test_with_two_gpus_the_control_trains_in_two_processes(qtbot, make_panel):
+def test_the_control_is_absent_here_and_with_two_gpus_trains_in_two_processes(qtbot, make_panel):
     panel = make_panel(epochs=2, per_class=8, batch_size=4)
-    wait_tasks(qtbot, panel)
+    wait_tasks(qtbot, panel)  # the look for GPUs has answered
+    # (what it found, not torch.cuda here: calling CUDA in the test's main thread made the panel's
+    # worker threads abort now and then on this GPU-less machine)
+    combo = panel.settings.device
+    found = [str(combo.itemData(i)) for i in range(combo.count())]
+    if sum(value.startswith("cuda:") for value in found) < 2:
+        assert not _row_shown(panel)
+        assert panel.settings.process_count() == 1
     # what the look for GPUs reports on a computer with two of them
     panel.settings.set_devices([("GPU: A", "cuda:0"), ("GPU: B", "cuda:1")])
     assert _row_shown(panel) and panel.settings.processes.maximum() == 2
