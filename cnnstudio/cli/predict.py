@@ -93,7 +93,12 @@ def run(args) -> int:
         batch_size=max(1, args.batch_size),
         unknown_threshold=args.unknown_threshold,
     )
-    if not predictor.has_unknown:
+    if loaded.calibration is None:
+        print_step(
+            "An ensemble's confidences are its members' averaged probabilities (not calibrated), "
+            "and an ensemble does not flag pictures unlike the training pictures."
+        )
+    elif not predictor.has_unknown:
         print_step(
             "This model is not calibrated (it was trained before calibration existed): confidences are "
             "the raw ones and pictures unlike the training pictures are not flagged. "
