@@ -99,7 +99,8 @@ class CalibrationPage(QWidget):
             )
             return
         self.chart.set_bins(calibration.get("bins_before") or [], calibration.get("bins") or [])
+        status = str(calibration.get("status") or "")
         self.numbers.setText(
             f"Calibration error on these pictures: {calibration['ece_before']:.3f} before, "
-            f"{calibration['ece_after']:.3f} after (0 is perfect). {calibration.get('status', '')}."
+            f"{calibration['ece_after']:.3f} after (0 is perfect). {status[:1].upper()}{status[1:]}."
         )
