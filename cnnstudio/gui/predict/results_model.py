@@ -20,7 +20,7 @@ from cnnstudio.gui.style.theme import error_color, warning_color
 
 UNKNOWN = "unknown"  # core.export.UNKNOWN (not imported: core.export imports torch)
 THUMB = 48
-COLUMNS = ("Picture", "File", "Class", "Confidence", "Top 3", "Unlike the training pictures?")
+COLUMNS = ("Picture", "File", "Class", "Confidence", "Top 3", "Unknown?")
 UNKNOWN_COLUMN = 5
 
 
@@ -131,6 +131,9 @@ class PredictionsModel(QAbstractTableModel):
     def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            if section == UNKNOWN_COLUMN:
+                return "Whether the picture looks unlike the pictures the model was trained on (its unknown score)."
         return None
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
