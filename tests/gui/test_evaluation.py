@@ -283,3 +283,23 @@ def test_evaluate_shows_the_same_validation_accuracy_as_the_run_list(section):
     assert view.report.split == "val"
     record = load_run(view.run_dir)
     assert abs(record.best_val_accuracy - view.report.accuracy) < 1e-6
+
+
+def test_confidence_tab_and_pictures_unlike_the_training_ones(qtbot, section):
+    _session, view = section
+    report = view.report
+    cal = report.calibration
+    assert cal is not None and cal["calibrated"] and len(cal["bins"]) == 15
+    page = view.calibration_page
+    assert page.chart.after == cal["bins"] and page.chart.before == cal["bins_before"]
+    assert "Calibration error on these pictures" in page.numbers.text()
+    assert "right 80% of the time" in page.caption.text()
+    view.left_tabs.setCurrentWidget(page)
+    image = page.chart.grab().toImage()
+    assert image.width() > 100 and image.height() > 100
+    flagged = report.flagged_unknown()
+    assert view.middle_tabs.tabText(3) == f"Unlike training ({len(flagged)})"
+    assert [item.path for item in view.unknown_gallery.items()] == [row["path"] for row in flagged]
+    # A report from before calibration: the tab says so in plain words.
+    page.set_calibration(None)
+    assert "not calibrated" in page.numbers.text() and page.chart.after == []
