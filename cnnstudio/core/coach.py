@@ -98,7 +98,11 @@ def coach(
     n = len(epochs)
     if ctx.finished:
         during = coach(epochs, CoachContext(**{**ctx.__dict__, "finished": False}), batch_losses)
-        return _end_of_run(epochs, ctx, during)
+        summary = _end_of_run(epochs, ctx, during)
+        note = cache_note(epochs)
+        if summary.level == "info" and note and note not in summary.text:
+            return Advice(summary.level, summary.code, summary.text + note)
+        return summary
     if n < MIN_EPOCHS:
         return Advice(
             "info",

@@ -160,7 +160,7 @@ def train_project(
     if on_trainer is not None:
         on_trainer(trainer)
     history = trainer.fit(train, val)
-    if history.error is None:
+    if history.error is None and distributed.is_rank0():  # one process writes the run's files
         calibrate_run(project, run_dir, data=data)
     reports = {}
     for split in evaluate if history.error is None and distributed.is_rank0() else ():
