@@ -210,7 +210,8 @@ def test_after_the_last_epoch_the_bar_says_the_model_is_being_checked(make_panel
 
     panel = make_panel()
     panel.progress.began({"epochs": 3, "batches": 103})
-    panel.apply_update(FeedUpdate(epochs=[{"epoch": 2, "loss": 0.5, "seconds": 1.0}]))
+    logs = {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7, "seconds": 1.0}
+    panel.apply_update(FeedUpdate(epochs=[logs]))
     assert panel.progress.epoch_bar.format().startswith("Batch 0 of 103")
     panel.apply_update(FeedUpdate(end={"status": "finished"}))
     assert "checking the kept model" in panel.progress.run_bar.format()
