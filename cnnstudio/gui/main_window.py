@@ -16,10 +16,12 @@ from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QStackedWidget,
     QWidget,
 )
@@ -218,7 +220,13 @@ class MainWindow(QMainWindow):
             old = self.section_stack.widget(i)
             self.section_stack.removeWidget(old)
             old.deleteLater()
-            self.section_stack.insertWidget(i, page)
+            # In a scroll area: a section that needs more room than a small screen gives (1000 x 700)
+            # scrolls, instead of making the window wider than the screen and cutting its labels.
+            holder = QScrollArea(self.section_stack)
+            holder.setWidget(page)
+            holder.setWidgetResizable(True)
+            holder.setFrameShape(QFrame.Shape.NoFrame)
+            self.section_stack.insertWidget(i, holder)
         self.section_stack.setCurrentIndex(i)
         if self.sidebar.current() != i:
             self.sidebar.buttons[i].setChecked(True)

@@ -388,3 +388,34 @@ def test_the_lock_of_a_pretrained_network_opens_all_its_blocks(designer, qtbot):
     assert designer.spec().layers[1].trainable is False
     designer.select(1)
     assert not designer.properties.editors["train_blocks"].isEnabled()
+
+
+def test_the_whole_palette_entry_drags_from_its_name_and_description(designer, monkeypatch, qtbot):
+    """Pressed on the entry's name or description (not the icon), routed as the window routes a real
+    mouse: the drag starts; double-click says the layer was added; the hint mentions double-click."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QLabel
+
+    palette = designer.palette
+    assert "double-click" in palette.hint.text()
+    item = palette.item("Dropout")
+    item.parentWidget().parentWidget().parentWidget().ensureWidgetVisible(item)  # the palette's scroll area
+    window = designer.window().windowHandle()
+    labels = [label for label in item.findChildren(QLabel) if label.text()]
+    assert len(labels) == 2  # name and description
+    monkeypatch.setattr(palette_module, "QDrag", FakeDrag)
+    for label in labels:
+        FakeDrag.made.clear()
+        start = label.mapTo(designer.window(), label.rect().center())
+        QTest.mousePress(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+        for step in range(1, 6):
+            QTest.mouseMove(window, start + QPoint(8 * step, 4 * step))
+        QTest.mouseRelease(
+            window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start + QPoint(40, 20)
+        )
+        assert len(FakeDrag.made) == 1, f"grabbing {label.text()!r} did not start a drag"
+        assert FakeDrag.made[0].mime.hasFormat(MIME_LAYER)
+    before = len(designer.spec().layers)
+    qtbot.mouseDClick(item, Qt.MouseButton.LeftButton)
+    assert len(designer.spec().layers) == before + 1
+    assert palette.hint.text().startswith("Added Dropout")

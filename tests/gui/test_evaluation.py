@@ -162,8 +162,29 @@ def test_grad_cam_overlay_has_the_pictures_size(qtbot, section):
     assert (overlay.width(), overlay.height()) == (PICTURE_SIZE, PICTURE_SIZE)
     assert overlay.size() == original.size()
     assert view.panel.canvas.image.size() == original.size()
+    # The colour scale shows under the picture, with the words of the hint.
+    assert view.panel.gradcam_scale.isVisible() and not view.panel.gradcam_scale.strip.pixmap().isNull()
+    assert "red most, blue least" in view.panel.gradcam_status.text()
     view.panel.gradcam.setChecked(False)
     assert view.panel.canvas.image is view.panel.image
+    assert not view.panel.gradcam_scale.isVisible()
+
+
+@pytest.mark.parametrize("shade", [0, 255])
+def test_the_strongest_spot_is_red_and_the_weakest_blue_on_dark_and_light_pictures(shade):
+    """A digit is white on black: the overlay's peak must read as the scale's red, not brown or pink."""
+    from cnnstudio.gui.evaluation.jobs import blend_heat, scale_strip
+
+    picture = np.full((20, 20, 3), shade, np.uint8)
+    heat = np.zeros((20, 20), np.float32)
+    heat[10, 10] = 0.3  # a weak map (after resizing): scaled to its peak
+    out = blend_heat(picture, heat).astype(int)
+    r, g, b = out[10, 10]
+    assert r > g + 60 and r > b + 60  # red
+    r, g, b = out[0, 0]
+    assert b > r + 30  # blue
+    strip = scale_strip(100, 4).astype(int)
+    assert strip[0, 0, 2] > strip[0, 0, 0] and strip[0, -1, 0] > strip[0, -1, 2] + 60
 
 
 def test_heat_map_lands_where_the_model_looked_for_each_fit():

@@ -266,3 +266,16 @@ def test_a_new_project_opens_on_data_with_nothing_left_from_the_last(
     assert evaluate.split_combo.findText("Folder: old") < 0 and evaluate.split_combo.currentData() == "val"
     assert browser.search.text() == "" and browser.model.filter.kind == ALL
     assert browser.model.rowCount() == 9
+
+
+def test_every_section_fits_a_1000_by_700_window(window, qtbot, tiny_image_folder):
+    """No section makes the window wider or taller than 1000 x 700: a page that needs more scrolls."""
+    window.open_path(tiny_image_folder(classes=2, per_class=3), ask=False)
+    wait_idle(qtbot, window.session)
+    for i in range(len(window.sections)):
+        window.show_section(i)
+    window.resize(1000, 700)
+    qtbot.wait(50)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1000 and hint.height() <= 700, hint
+    assert (window.width(), window.height()) == (1000, 700)

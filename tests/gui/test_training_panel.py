@@ -58,6 +58,16 @@ def test_pause_resume_stop_keeps_a_checkpoint_and_the_run_resumes(qtbot, make_pa
     before = panel.plots.series["batch_loss"].count
     qtbot.wait(600)
     assert panel.plots.series["batch_loss"].count == before
+    # Paused shows: in the progress bar and in the run list (state.json still says "running").
+    assert panel.progress.run_bar.format() == "Paused"
+    panel.reload_history()
+    live = panel._live_run.name
+    qtbot.waitUntil(lambda: panel.history.record(live) is not None, timeout=20000)
+    tree = panel.history.tree
+    row = next(
+        tree.topLevelItem(i) for i in range(tree.topLevelItemCount()) if tree.topLevelItem(i).text(0) == live
+    )
+    assert row.text(2) == "paused"
     panel.pause_button.click()
     assert panel.state == "training"
     qtbot.waitUntil(lambda: panel.plots.series["batch_loss"].count > before, timeout=10000)
@@ -193,3 +203,16 @@ def test_a_learning_rate_far_too_high_ends_in_plain_advice(qtbot, make_panel):
     assert panel.last_outcome.status == "crashed"
     assert "lower learning rate" in panel.notice.text().lower()
     assert panel.advice.code == "nan" and "1e+05 instead of 1e+06" in panel.advice.text
+
+
+def test_after_the_last_epoch_the_bar_says_the_model_is_being_checked(make_panel):
+    from cnnstudio.gui.training.feed import FeedUpdate
+
+    panel = make_panel()
+    panel.progress.began({"epochs": 3, "batches": 103})
+    logs = {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7, "seconds": 1.0}
+    panel.apply_update(FeedUpdate(epochs=[logs]))
+    assert panel.progress.epoch_bar.format().startswith("Batch 0 of 103")
+    panel.apply_update(FeedUpdate(end={"status": "finished"}))
+    assert "checking the kept model" in panel.progress.run_bar.format()
+    assert panel.progress.epoch_bar.format() == "" and panel.progress.epoch_eta.text() == ""

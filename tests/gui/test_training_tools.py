@@ -218,3 +218,14 @@ def test_overlays_keep_their_own_colours_name_each_run_and_never_redraw_the_live
     plots.set_overlays([])
     labels = [label.text for _sample, label in plots.loss_plot.legend.items]
     assert "validation" in labels and not any("old" in text for text in labels)
+
+
+def test_the_learning_rate_axis_is_labelled_at_powers_of_ten_before_training(qtbot):
+    from cnnstudio.gui.training.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.show()
+    plots.refresh(force=True)
+    ticks = plots.lr_plot.getAxis("left")._tickLevels
+    assert ticks is not None and [text for _v, text in ticks[0]] == ["0.0001", "0.001", "0.01"]

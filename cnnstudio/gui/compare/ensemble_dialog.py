@@ -168,6 +168,7 @@ class EnsembleDialog(QDialog):
         self._say(text, error=True)
 
     def _show(self, result: dict[str, Any]) -> None:
+        self._task = None
         self.result = result
         ensemble, evaluations = result["ensemble"], result["evaluations"]
         self._busy(False, "")
@@ -268,6 +269,7 @@ class EnsembleDialog(QDialog):
             )
 
         def done(export) -> None:
+            self._task = None  # before `saved`: a listener may start the next job at once
             self._busy(False)
             self._say(f"Saved {export.path.name}: {export.message}.")
             self.saved.emit(export)

@@ -122,6 +122,10 @@ class PaletteItem(QFrame):
         row.setContentsMargins(6, 5, 6, 5)
         row.addWidget(picture, 0, Qt.AlignmentFlag.AlignTop)
         row.addLayout(column, 1)
+        # The whole entry drags: the labels (a rich-text label takes the mouse for its links) pass
+        # presses and moves on to the entry.
+        for label in (picture, title, text):
+            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setStyleSheet(
             "#PaletteItem { border-radius:5px; } #PaletteItem:hover { background: palette(midlight); }"
         )
@@ -185,6 +189,7 @@ class LayerPalette(QWidget):
                 column.addWidget(header)
             item = PaletteItem(entry, inner)
             item.activated.connect(self.layer_activated)
+            item.activated.connect(lambda _config, title=entry.title: self._added(title))
             self.items.append(item)
             column.addWidget(item)
         column.addStretch(1)
@@ -194,14 +199,22 @@ class LayerPalette(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         title = QLabel("<b>Layers</b>", self)
-        hint = QLabel("Drag a layer onto the model.", self)
+        hint = QLabel(
+            "Drag a layer onto the model, or double-click it to add it below the chosen layer.", self
+        )
+        hint.setWordWrap(True)
         hint.setStyleSheet(f"color:{muted_color().name()}")
+        self.hint = hint
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(title)
         layout.addWidget(hint)
         layout.addWidget(self.search)
         layout.addWidget(scroll, 1)
+
+    def _added(self, title: str) -> None:
+        """Double-click added a layer: say so where the user is looking."""
+        self.hint.setText(f"Added {title} to the model. Drag a layer, or double-click another.")
 
     def item(self, title: str) -> PaletteItem:
         """The entry called `title` ("Conv2D", "ResNet-18", ...)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QFontMetrics, QImage, QPainter, QPalette
+from PySide6.QtGui import QAction, QFontMetrics, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -145,6 +145,8 @@ class ImagePanel(QWidget):
         self.gradcam.toggled.connect(self._gradcam_toggled)
         self.gradcam_status = QLabel(self, wordWrap=True)
         self.gradcam_status.setStyleSheet(f"color: {muted_color().name()}")
+        self.gradcam_scale = _heat_scale(self)
+        self.gradcam_scale.hide()
         self.bars = ProbabilityBars(self)
         self.relabel = QPushButton("Relabel as", self)
         self.relabel.setToolTip("Give this picture another label in the project (Ctrl+Z undoes it).")
@@ -171,6 +173,7 @@ class ImagePanel(QWidget):
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.gradcam)
         layout.addWidget(self.gradcam_status)
+        layout.addWidget(self.gradcam_scale)
         layout.addWidget(self.bars)
         layout.addWidget(self.path)
         layout.addLayout(actions)
@@ -184,6 +187,7 @@ class ImagePanel(QWidget):
         self.overlay = None
         self.gradcam_status.setText("")
         self.gradcam_status.hide()
+        self.gradcam_scale.hide()
         for widget in (self.gradcam, self.relabel, self.exclude, self.show_folder):
             widget.setEnabled(picture is not None)
         if picture is None:
@@ -249,6 +253,11 @@ class ImagePanel(QWidget):
         self.overlay = overlay
         self.gradcam_status.setText(status)
         self.gradcam_status.setVisible(bool(status))
+        if overlay is not None and self.gradcam_scale.strip.pixmap().isNull():
+            from cnnstudio.gui.evaluation.jobs import scale_strip  # its colours come with torch's module
+
+            self.gradcam_scale.strip.setPixmap(QPixmap.fromImage(rgb_to_qimage(scale_strip(160, 12))))
+        self.gradcam_scale.setVisible(self.gradcam.isChecked() and overlay is not None)
         if self.gradcam.isChecked() and overlay is not None:
             self.canvas.set_image(overlay)
         elif not self.gradcam.isChecked():
@@ -259,6 +268,7 @@ class ImagePanel(QWidget):
         self.gradcam_status.show()
 
     def _gradcam_toggled(self, on: bool) -> None:
+        self.gradcam_scale.setVisible(on and self.overlay is not None)
         if not on:
             self.canvas.set_image(self.image)
             self.gradcam_status.hide()
@@ -272,3 +282,23 @@ class ImagePanel(QWidget):
 
         if self.picture is not None:
             show_in_folder(self.picture.path)
+
+
+def _heat_scale(parent: QWidget) -> QWidget:
+    """The Grad-CAM colour scale, as blended over the picture: "least" (blue) ... "most" (red)."""
+    box = QWidget(parent)
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    least = QLabel("least", box)
+    most = QLabel("most", box)
+    for label in (least, most):
+        label.setStyleSheet(f"color: {muted_color().name()}")
+    strip = QLabel(box)
+    strip.setFixedSize(160, 12)
+    strip.setToolTip("How much each part of the picture pushed the model towards its answer.")
+    row.addWidget(least)
+    row.addWidget(strip)
+    row.addWidget(most)
+    row.addStretch(1)
+    box.strip = strip  # type: ignore[attr-defined]
+    return box

@@ -146,7 +146,7 @@ def grad_cam_overlay(cache: ModelCache, run_dir: Path, path: str, class_index: i
     import torch
 
     from cnnstudio.core.dataset import decode_image
-    from cnnstudio.core.evaluate import grad_cam, overlay_heatmap
+    from cnnstudio.core.evaluate import grad_cam
 
     loaded = cache.get(run_dir)
     prep = loaded.preprocessing
@@ -156,4 +156,31 @@ def grad_cam_overlay(cache: ModelCache, run_dir: Path, path: str, class_index: i
     with cache.busy:
         heat = grad_cam(loaded.model, normalized, class_index, method="hirescam")
     height, width = picture.shape[:2]
-    return overlay_heatmap(picture, heat_on_picture(heat, prep.fit, width, height))
+    return blend_heat(picture, heat_on_picture(heat, prep.fit, width, height))
+
+
+HEAT_WEIGHT = 0.6  # the colours' share; the picture is shown in grey under them
+
+
+def blend_heat(picture: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: the heat colours over the picture in grey, scaled so the strongest spot is red.
+
+    The picture's own colours would mix with the scale's (red over a dark digit looked brown, over a
+    white one pink), so it is shown in grey; and the map is scaled to its own peak after resizing, so
+    the scale under the picture (`scale_strip`) reads the same as the picture.
+    """
+    from cnnstudio.core.evaluate.saliency import heat_colors
+
+    heat = np.asarray(heat, dtype=np.float32)
+    peak = float(heat.max()) if heat.size else 0.0
+    heat = heat / peak if peak > 0 else heat
+    grey = np.asarray(picture, dtype=np.float32)[..., :3].mean(axis=-1, keepdims=True)
+    mixed = (1 - HEAT_WEIGHT) * grey + HEAT_WEIGHT * heat_colors(heat).astype(np.float32)
+    return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+
+
+def scale_strip(width: int = 256, height: int = 12) -> np.ndarray:
+    """(height, width, 3) uint8: the colour scale from least (left) to most (right), blended over mid
+    grey as in the picture, for the legend under it."""
+    ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
+    return blend_heat(np.full((height, width, 3), 128, np.uint8), ramp * 0.999 + 0.001)

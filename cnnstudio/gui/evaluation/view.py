@@ -595,7 +595,7 @@ class EvaluationSection(QWidget):
             if generation == self._cam_generation:
                 image = rgb_to_qimage(overlay)
                 self.panel.set_overlay(
-                    image, f"Where the model saw {picture.predicted}: red most, blue least."
+                    image, f"Where the model saw {picture.predicted}: red most, blue least (the scale below)."
                 )
                 self.overlay_shown.emit(image)
 

@@ -46,6 +46,7 @@ class RunHistory(QWidget):
         self.records: list[RunRecord] = []
         self.busy = False  # a run is training: no second one can start
         self.live: Path | None = None  # the run training now: its curves are drawn live, not overlaid
+        self.paused = False  # the live run is paused
         self._reading: dict[str, object] = {}  # "list" / "curves" -> the task reading now
         self._again: dict[str, object] = {}  # what to read once that task ends
         self.tree = QTreeWidget()
@@ -132,6 +133,22 @@ class RunHistory(QWidget):
 
         self._read("list", lambda: load_run(run, {run}), loaded)
 
+    def set_paused(self, paused: bool) -> None:
+        """The live run is paused: its State says so (state.json still says "running")."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        self._show_live_state()
+
+    def _show_live_state(self) -> None:
+        if self.live is None:
+            return
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            record = self.record(item.data(0, Qt.ItemDataRole.UserRole))
+            if record is not None and record.path == self.live and record.state == "running":
+                item.setText(2, "paused" if self.paused else record.display_state)
+
     def _load_curves(self) -> None:
         wanted = [(r.name, r.path) for r in self.selected() if r.path != self.live]
         self._read(
@@ -176,6 +193,7 @@ class RunHistory(QWidget):
                 item.setSelected(record.name in selected)
         finally:
             self.tree.blockSignals(False)
+        self._show_live_state()
         self._selection_changed()
         self.hint.setText(
             "No runs yet: press Start to train the first one."

@@ -491,6 +491,12 @@ class TrainingPanel(QWidget):
             self._show_advice(coach(self._epoch_logs, self._coach_context, bad[:1]))
         if update.epochs and not self._history_timer.isActive():
             self._history_timer.start()
+        if self._state == "paused":  # the batch under way when Pause was pressed has redrawn the bar
+            self.progress.set_status("Paused")
+        if update.end is not None and update.end.get("status") in ("finished", "stopped"):
+            self.progress.checking(
+                "Training done: checking the kept model on the validation and test pictures…"
+            )
         self.plots.refresh()
 
     def _finished(self, outcome: TrainingOutcome) -> None:
@@ -549,6 +555,7 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(state in ("preparing", "training", "paused"))
         self.settings.setEnabled(not busy)
         self.history.set_busy(busy)
+        self.history.set_paused(state == "paused")
         if state == "paused":
             self.progress.set_status("Paused")
         elif state == "stopping":

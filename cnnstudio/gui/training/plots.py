@@ -222,7 +222,13 @@ class TrainingPlots(QWidget):
             self._loss_shown = _sticky_range(self._loss_shown, float(values.min()), float(values.max()))
             self.loss_plot.setYRange(*self._loss_shown, padding=0)
         _, lr = self.curves["lr"].getData()
-        if lr is not None and len(lr):  # log10 values
+        if (lr is None or not len(lr)) and self._lr_shown is None:
+            # Before training: a fixed range labelled at powers of ten, not pyqtgraph's default
+            # labels of an empty log axis drawn on top of each other.
+            self._lr_shown = (-4, -2)
+            self.lr_plot.setYRange(-4, -2, padding=0.05)
+            self.lr_plot.getAxis("left").setTicks([[(v, f"{10.0**v:g}") for v in range(-4, -1)], []])
+        elif lr is not None and len(lr):  # log10 values
             low, high = float(np.min(lr)), float(np.max(lr))
             if self._lr_shown is None or not (self._lr_shown[0] <= low and high <= self._lr_shown[1]):
                 # Whole decades, at least two, labelled only at powers of ten: the plot is short,

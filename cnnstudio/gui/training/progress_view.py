@@ -70,7 +70,17 @@ class ProgressView(QWidget):
         if complete:
             self.run_bar.setValue(SCALE)
         self.run_bar.setFormat(status)
+        self.epoch_bar.setRange(0, SCALE)
         self.epoch_bar.setValue(0)
+        self.epoch_bar.setFormat("")
+        self.run_eta.setText("")
+        self.epoch_eta.setText("")
+
+    def checking(self, text: str) -> None:
+        """Training is over and the kept model is being checked: say so, not "Batch 0 of N, 0:07 left"."""
+        self.run_bar.setValue(SCALE)
+        self.run_bar.setFormat(text)
+        self.epoch_bar.setRange(0, 0)  # busy, of unknown length
         self.epoch_bar.setFormat("")
         self.run_eta.setText("")
         self.epoch_eta.setText("")
@@ -80,6 +90,7 @@ class ProgressView(QWidget):
         self.run_bar.setFormat(status)
 
     def began(self, logs: dict[str, Any]) -> None:
+        self.epoch_bar.setRange(0, SCALE)
         self.epochs = int(logs.get("epochs") or 0)
         self.batches = int(logs.get("batches") or 0)
         self.initial_epoch = self.epoch = int(logs.get("initial_epoch") or 0)
