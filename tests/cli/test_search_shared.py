@@ -57,7 +57,7 @@ def _shared_study(run_cli, project: Path, settings: list[str], storage: str) -> 
     argv = ["search", str(project), "--study", "shared", "--storage", storage, "--trials", "4", *settings]
     workers = [_cnnstudio(*argv, "--json") for _ in range(2)]
     outs = [w.communicate(timeout=600) for w in workers]
-    for w, (out, err) in zip(workers, outs, strict=True):
+    for w, (_out, err) in zip(workers, outs, strict=True):
         assert w.returncode == 0, err
     # Each worker ran trials of the one study: together exactly 4, each with its run in the project.
     ran = [err.count("Trial ") for _, err in outs]
@@ -87,8 +87,17 @@ def test_workers_option_starts_local_workers(run_cli, tmp_path, tiny_image_folde
     project, settings = _make_project(run_cli, tmp_path, tiny_image_folder)
     journal = tmp_path / "study.log"
     code, out, err = run_cli(
-        "search", str(project), "--storage", f"journal:{journal}", "--workers", "2", "--trials", "3",
-        *settings, "--json", "--use-best",
+        "search",
+        str(project),
+        "--storage",
+        f"journal:{journal}",
+        "--workers",
+        "2",
+        "--trials",
+        "3",
+        *settings,
+        "--json",
+        "--use-best",
     )
     assert code == 0, err
     assert "[worker 1] " in err and "[worker 2] " in err
@@ -109,8 +118,15 @@ def test_a_failing_worker_is_named(run_cli, tmp_path, tiny_image_folder, monkeyp
 
     monkeypatch.setattr(search_workers, "worker_argv", second_fails)
     code, out, err = run_cli(
-        "search", str(project), "--storage", f"journal:{tmp_path / 's.log'}", "--workers", "2",
-        "--trials", "2", *settings,
+        "search",
+        str(project),
+        "--storage",
+        f"journal:{tmp_path / 's.log'}",
+        "--workers",
+        "2",
+        "--trials",
+        "2",
+        *settings,
     )
     assert code == 0, err
     assert "The search worker 2 stopped with an error (exit code 2)" in err
@@ -123,6 +139,8 @@ def test_unknown_storage_and_missing_driver_are_plain_words(run_cli, tmp_path, t
     try:
         import MySQLdb  # noqa: F401
     except ImportError:
-        code, _, err = run_cli("search", str(project), "--storage", "mysql://u:secret@localhost/db", *settings)
+        code, _, err = run_cli(
+            "search", str(project), "--storage", "mysql://u:secret@localhost/db", *settings
+        )
         assert code == 2 and "driver must be installed: pip install PyMySQL" in err
         assert "secret" not in err
