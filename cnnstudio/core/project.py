@@ -43,6 +43,12 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _replace(target: dict, new: dict) -> None:
+    if target != new:
+        target.clear()
+        target.update(new)
+
+
 @dataclass
 class SplitData:
     """One split's images as the decode cache holds them, ready for training or evaluation."""
@@ -137,14 +143,16 @@ class Project:
         split = data.get("split", {})
         self.name = data.get("name", folder.name)
         self.source = self._find_source(folder, data.get("source"))
-        self.labels = dict(data.get("labels", {}))
-        self.excluded = set(data.get("excluded", []))
+        # In place: editors and views hold these containers.
+        _replace(self.labels, data.get("labels", {}))
+        self.excluded.clear()
+        self.excluded.update(data.get("excluded", []))
         self.split_seed = int(split.get("seed", 0))
         self.split_ratios = tuple(split.get("ratios", (0.7, 0.15, 0.15)))
-        self.split_assignments = dict(split.get("assignments", {}))
+        _replace(self.split_assignments, split.get("assignments", {}))
         self.spec = data.get("spec")
         self.train_config = data.get("train_config")
-        self.extra_classes = [str(c) for c in data.get("extra_classes", [])]
+        self.extra_classes[:] = [str(c) for c in data.get("extra_classes", [])]
         self.created = data.get("created", "")
         self._base = normalized(data if base is None else base)
 
