@@ -144,3 +144,11 @@ def test_unknown_storage_and_missing_driver_are_plain_words(run_cli, tmp_path, t
         )
         assert code == 2 and "driver must be installed: pip install PyMySQL" in err
         assert "secret" not in err
+
+
+def test_two_processes_share_one_study_on_a_postgresql_server(run_cli, tmp_path, tiny_image_folder):
+    from postgres_server import postgres_url
+
+    with postgres_url() as url:
+        project, settings = _make_project(run_cli, tmp_path, tiny_image_folder)
+        _shared_study(run_cli, project, settings, url)

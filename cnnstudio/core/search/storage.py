@@ -100,7 +100,6 @@ def open_storage_url(url: str | None, path: Path):
     - ``journal:FILE``: Optuna's journal file (one append-only file, lock-safe on a shared filesystem);
     - ``postgresql://user:password@host/db``, ``mysql+pymysql://...``, ``sqlite:///FILE``: a database.
     """
-    import optuna
 
     if not url:
         return open_storage(path)
@@ -122,8 +121,9 @@ def open_storage_url(url: str | None, path: Path):
             "postgresql://user:password@host/database, mysql+pymysql://user:password@host/database "
             "or sqlite:///FILE."
         )
+    url = _with_driver(url)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        return _rdb_storage(url)
     except (ImportError, ModuleNotFoundError) as exc:
         server, package = _DRIVERS.get("postgresql" if scheme == "postgres" else scheme, (scheme, "?"))
         raise UserError(
@@ -134,6 +134,39 @@ def open_storage_url(url: str | None, path: Path):
         raise UserError(
             f"The search storage {storage_label(url, path)} cannot be opened: {exc}".splitlines()[0]
         ) from None
+
+
+def _rdb_storage(url: str):
+    """RDBStorage(url), tried again a few times: processes starting together on an empty database
+    race to create Optuna's tables, and the losers fail once (the tables are there on the next try)."""
+    import random
+    import time
+
+    import optuna
+
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except (ImportError, ModuleNotFoundError):
+            raise
+        except Exception:  # noqa: BLE001
+            if attempt == 4:
+                raise
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
+def _with_driver(url: str) -> str:
+    """postgresql://... with whichever PostgreSQL driver is installed (SQLAlchemy assumes psycopg 3)."""
+    head, sep, rest = url.partition("://")
+    if head not in ("postgresql", "postgres") or not sep:
+        return url
+    import importlib.util
+
+    for module, dialect in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return f"{dialect}://{rest}"
+    return f"postgresql+psycopg2://{rest}"  # not installed: the error names psycopg2-binary
 
 
 def close_storage(storage) -> None:
