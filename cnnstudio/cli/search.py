@@ -120,7 +120,12 @@ def _check_same(search, args) -> None:
         if mine.to_dict() != search.settings.space.to_dict():
             differs.append("--space")
     if args.template or args.spec:
-        differs.append("--template/--spec")
+        # The same design is fine: workers on several computers start with the same command.
+        from cnnstudio.core.pipeline import resolve_spec
+
+        given = resolve_spec(search.project, args.template, args.spec)
+        if given.to_dict() != search.spec.to_dict():
+            differs.append("--template/--spec")
     if differs:
         raise UserError(
             f"The search {search.name!r} already exists with other settings ({', '.join(differs)}). "
