@@ -170,3 +170,28 @@ def test_two_processes_hammering_edits_lose_nothing(tmp_path, tiny_image_folder)
         assert data["train_config"][f"{who}_step"] == last
         assert data["spec"][f"{who}_layers"] == last
     assert sorted(p.name for p in project.folder.iterdir()) == [PROJECT_FILE]
+
+
+RUNS = """
+import sys, time
+from cnnstudio.core.train.run import new_run_dir
+runs, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))  # every process starts at the same instant
+print(" ".join(new_run_dir(runs, "same").name for _ in range(10)), flush=True)
+"""
+
+
+def test_run_ids_stay_unique_when_processes_create_runs_at_the_same_second(tmp_path):
+    start = time.time() + 1.5
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUNS, str(tmp_path / "runs"), str(start)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    names = [n for p in procs for n in p.communicate(timeout=60)[0].split()]
+    assert len(names) == 40 and len(set(names)) == 40
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(names)
