@@ -152,3 +152,34 @@ def test_two_processes_share_one_study_on_a_postgresql_server(run_cli, tmp_path,
     with postgres_url() as url:
         project, settings = _make_project(run_cli, tmp_path, tiny_image_folder)
         _shared_study(run_cli, project, settings, url)
+
+
+def test_ctrl_c_stops_every_worker(run_cli, tmp_path, tiny_image_folder):
+    import signal
+    import time
+
+    from cnnstudio.core.project import Project
+    from cnnstudio.core.search import Search
+
+    project, settings = _make_project(run_cli, tmp_path, tiny_image_folder)
+    settings[settings.index("--epochs") + 1] = "50"  # long trials: still running at Ctrl+C
+    journal = f"journal:{tmp_path / 's.log'}"
+    parent = _cnnstudio(
+        "search", str(project), "--storage", journal, "--workers", "2", "--trials", "6", *settings
+    )
+    seen: set[str] = set()
+    deadline = time.monotonic() + 120
+    while len(seen) < 2 and time.monotonic() < deadline:
+        line = parent.stderr.readline()
+        if "] Trial " in line:
+            seen.add(line.split("]")[0])
+    assert len(seen) == 2, "both workers should have started a trial"
+    parent.send_signal(signal.SIGINT)
+    parent.communicate(timeout=90)
+    assert parent.returncode == 130
+    search = Search.open(Project.open(project), "search", storage=journal)
+    try:
+        states = [t.state for t in search.trials()]
+    finally:
+        search.close()
+    assert "running" not in states and states.count("interrupted") >= 2, states
