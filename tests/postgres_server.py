@@ -68,7 +68,9 @@ def postgres_url() -> Iterator[str]:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         log = (folder / "log").read_text(errors="replace") if (folder / "log").exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"PostgreSQL test skipped: the server did not start ({getattr(exc, 'stderr', exc)} {log})")
+        pytest.skip(
+            f"PostgreSQL test skipped: the server did not start ({getattr(exc, 'stderr', exc)} {log})"
+        )
     try:
         import psycopg2
 
