@@ -118,3 +118,24 @@ def test_a_conflicting_relabel_asks_and_can_take_theirs(qtbot, project_session):
     assert session.labels.sample(c).label == "third" and project.labels[project.key(c)] == "third"
     session.save()
     assert json.loads(project.file.read_text())["labels"][project.key(c)] == "third"
+
+
+def test_the_designer_shows_a_design_written_by_another_process(qtbot, project_session):
+    from cnnstudio.core.spec import template
+    from cnnstudio.gui.designer.document import DesignDocument
+
+    session = project_session
+    document = DesignDocument(session)
+    assert document.spec.name != "tiny"
+    session.save()  # the designer's own design is saved (after its usual short delay)
+    code = (
+        "import sys; from cnnstudio.core.project import Project; from cnnstudio.core.spec import template\n"
+    )
+    code += "p = Project.open(sys.argv[1]); p.spec = template('tiny').to_dict(); p.save()"
+    with qtbot.waitSignal(session.disk_changed, timeout=10_000):
+        subprocess.run(
+            [sys.executable, "-c", code, str(session.project.folder)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        )
+    assert document.spec.to_dict() == template("tiny").to_dict()
