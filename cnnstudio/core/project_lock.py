@@ -31,7 +31,7 @@ LOCK_TIMEOUT_S = float(os.environ.get("CNNSTUDIO_PROJECT_LOCK_TIMEOUT", "30"))
 
 # Keys merged entry by entry (a label edit, a split assignment); the others are merged one level deep
 # (spec, train_config: two processes changing different settings both keep theirs) or as a whole.
-ENTRY_KEYS = {("labels",), ("split", "assignments")}
+ENTRY_KEYS = {("labels",), ("split", "assignments"), ("accepted_suggestions",)}  # last: w16
 DEEP_KEYS = {("spec",), ("train_config",), ("split",)}
 SET_KEYS = {("excluded",), ("extra_classes",)}
 _MISSING = object()
