@@ -2,7 +2,9 @@
 
 The study is kept in PROJECT/search/<study>.db: running the same command again continues it (up to
 --trials trials in all), also after a crash or Ctrl+C; several terminals can run the same study at
-once to share the work.
+once to share the work. --storage keeps the study in a shared Optuna storage instead (journal:FILE on
+a shared folder, postgresql://..., mysql+pymysql://...), so processes on several computers started with
+the same --study and --storage share one study; --workers N starts N processes here.
 """
 
 from __future__ import annotations
@@ -59,6 +61,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     design = p.add_mutually_exclusive_group()
     design.add_argument("--template", help="search over this template instead of the project's design")
     design.add_argument("--spec", type=Path, help="a model design saved as JSON")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="where the study is kept, to share it between processes and computers: journal:FILE "
+        "(a file on a shared folder), postgresql://user:password@host/database, "
+        "mysql+pymysql://user:password@host/database (default: the project's search/STUDY.db)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="run the search in this many processes on this computer at once (default 1)",
+    )
+    p.add_argument("--worker-name", default=None, help=argparse.SUPPRESS)
     p.add_argument("--use-best", action="store_true", help="make the best trial's settings the project's own")
     p.add_argument(
         "--json", action="store_true", help="print one JSON object with the trials and the best one"
@@ -104,7 +120,12 @@ def _check_same(search, args) -> None:
         if mine.to_dict() != search.settings.space.to_dict():
             differs.append("--space")
     if args.template or args.spec:
-        differs.append("--template/--spec")
+        # The same design is fine: workers on several computers start with the same command.
+        from cnnstudio.core.pipeline import resolve_spec
+
+        given = resolve_spec(search.project, args.template, args.spec)
+        if given.to_dict() != search.spec.to_dict():
+            differs.append("--template/--spec")
     if differs:
         raise UserError(
             f"The search {search.name!r} already exists with other settings ({', '.join(differs)}). "
@@ -118,21 +139,31 @@ def run(args) -> int:
     from cnnstudio.core.search import Search
 
     project = open_or_create_project(args.project, args.project_dir)
-    if Search.exists(project, args.study):
-        search = Search.open(project, args.study)
+    if Search.exists(project, args.study, args.storage):
+        search = Search.open(project, args.study, storage=args.storage)
         _check_same(search, args)
         print_step(f"Continuing the search {args.study!r} ({len(search.trials())} trials so far).")
     else:
         spec = resolve_spec(project, args.template, args.spec)
-        search = Search.open(project, args.study, spec=spec, settings=_settings(args, spec))
-        print_step(f"New search {args.study!r} in {search.path}")
+        search = Search.open(
+            project, args.study, spec=spec, settings=_settings(args, spec), storage=args.storage
+        )
+        print_step(f"New search {args.study!r} in {search.location}")
     try:
         for line in search.settings.describe():
             print_step(f"  {line}")
         for note in search.notes:
             print_step(f"Note: {note}")
-        reporter = _Reporter(search)
-        summary = search.run(trials=args.trials, minutes=args.minutes, on_event=reporter)
+        if args.workers > 1:
+            from cnnstudio.cli.search_workers import run_workers
+
+            search.close()
+            run_workers(args, project.folder)
+            search = Search.open(project, args.study, storage=args.storage)
+            summary = search.summary(ended_because="")
+        else:
+            reporter = _Reporter(search)
+            summary = search.run(trials=args.trials, minutes=args.minutes, on_event=reporter)
         if args.use_best and summary.best is not None:
             search.use_best_settings(project)
             print_step("The best trial's design and training settings are now the project's own.")

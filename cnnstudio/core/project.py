@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.atomic import write_json_atomic
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.project_lock import Merge, merge, normalized, project_lock
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +41,12 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
             "please update CNN Studio to open it."
         )
     return data
+
+
+def _replace(target: dict, new: dict) -> None:
+    if target != new:
+        target.clear()
+        target.update(new)
 
 
 @dataclass
@@ -67,6 +75,8 @@ class Project:
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: str = ""
     warnings: list[str] = field(default_factory=list)  # from the last index(): small classes and such
+    # project.json as this object last read or wrote it: what save() diffs against (see project_lock.py)
+    _base: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # ---- files -------------------------------------------------------------------------------
     @property
@@ -113,22 +123,41 @@ class Project:
         if not isinstance(data, dict):
             raise UserError(f"The project file {file} is damaged and cannot be read.")
         data = migrate(data)
+        project = cls(folder=folder, name=folder.name)
+        project._take(data)
+        return project
+
+    @staticmethod
+    def _read(file: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"The project file {file} is damaged and cannot be read ({exc}).") from exc
+        if not isinstance(data, dict):
+            raise UserError(f"The project file {file} is damaged and cannot be read.")
+        return migrate(data)
+
+    def _take(self, data: dict[str, Any], base: dict[str, Any] | None = None) -> None:
+        """Set every field from project.json's `data`; `base` (default: data) is what the file holds."""
+        folder = self.folder
         split = data.get("split", {})
-        return cls(
-            folder=folder,
-            name=data.get("name", folder.name),
-            source=cls._find_source(folder, data.get("source")),
-            labels=dict(data.get("labels", {})),
-            excluded=set(data.get("excluded", [])),
-            split_seed=int(split.get("seed", 0)),
-            split_ratios=tuple(split.get("ratios", (0.7, 0.15, 0.15))),
-            split_assignments=dict(split.get("assignments", {})),
-            spec=data.get("spec"),
-            train_config=data.get("train_config"),
-            extra_classes=[str(c) for c in data.get("extra_classes", [])],
-            accepted=dict(data.get("accepted_suggestions", {})),
-            created=data.get("created", ""),
-        )
+        self.name = data.get("name", folder.name)
+        self.source = self._find_source(folder, data.get("source"))
+        # In place: editors and views hold these containers.
+        _replace(self.labels, data.get("labels", {}))
+        self.excluded.clear()
+        self.excluded.update(data.get("excluded", []))
+        self.split_seed = int(split.get("seed", 0))
+        self.split_ratios = tuple(split.get("ratios", (0.7, 0.15, 0.15)))
+        _replace(self.split_assignments, split.get("assignments", {}))
+        self.spec = data.get("spec")
+        self.train_config = data.get("train_config")
+        self.extra_classes[:] = [str(c) for c in data.get("extra_classes", [])]
+        _replace(self.accepted, data.get("accepted_suggestions", {}))
+        self.created = data.get("created", "")
+        self._base = normalized(data if base is None else base)
 
     @staticmethod
     def _find_source(folder: Path, stored: dict[str, str] | None) -> Path | None:
@@ -169,7 +198,40 @@ class Project:
         }
 
     def save(self) -> None:
-        write_json_atomic(self.file, self.to_dict())
+        """Write what this object changed since it last read or wrote project.json, onto the file's
+        current state, under the project's lock: other processes' changes meanwhile are kept (and
+        taken into this object). The same entry changed in both: this object's value wins."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with project_lock(self.folder):
+            disk = self._read(self.file)
+            mine = normalized(self.to_dict())
+            merged = merge(self._base, mine, disk).data if disk else mine
+            merged = {**merged, "schema_version": SCHEMA_VERSION}
+            write_json_atomic(self.file, merged)
+            self._take(merged)
+
+    def update(self, change: Callable[[Project], None]) -> None:
+        """change(self) on the freshest state, saved at once: for read-modify-write of one thing."""
+        with project_lock(self.folder):
+            self.reload()
+            change(self)
+            self.save()
+
+    def reload(self) -> Merge:
+        """Take in what other processes wrote to project.json, keeping this object's unsaved changes.
+
+        Returns what they changed (in words) and the conflicts: pictures labelled differently here and
+        there (this object's label is kept; set the other one to take theirs)."""
+        disk = self._read(self.file)
+        if not disk or normalized(disk) == self._base:
+            return Merge(data=self._base)
+        result = merge(self._base, normalized(self.to_dict()), normalized(disk))
+        self._take(result.data, base=disk)
+        return result
+
+    def unsaved(self) -> bool:
+        """Whether this object has changes not yet written to project.json."""
+        return normalized(self.to_dict()) != self._base
 
     # ---- data --------------------------------------------------------------------------------
     def key(self, path: str) -> str:

@@ -13,6 +13,12 @@ its signals instead of to each other:
 - `health_changed(summary)`: a new health summary (class balance, small classes, duplicates).
 - `message(text)`: something to tell the user in the status bar.
 - `error(text)`: something that went wrong, in plain words (the window shows a dialog).
+- `disk_changed(words)`: another process (a CLI command, a search worker) changed project.json; its
+  changes were taken in, this session's unsaved ones kept; `words` says what changed.
+
+project.json is watched (QFileSystemWatcher on the file and its folder: an atomic save replaces the
+file, which drops a watch on the file alone). A picture relabelled both here and there is a conflict:
+`ask_conflicts(conflicts)` decides (default: a question box; True keeps ours).
 
 Opening works in two steps, as in `cnnstudio index`: the quick listing (no file opened) shows at once,
 then the check decodes every file in the background and the problems list fills as it goes.
@@ -23,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from cnnstudio.gui.workers import TaskContext, TaskRunner
@@ -47,6 +53,7 @@ class ProjectSession(QObject):
     health_changed = Signal(object)
     message = Signal(str)
     error = Signal(str)
+    disk_changed = Signal(list)
 
     def __init__(self, parent: QObject | None = None, tasks: TaskRunner | None = None):
         super().__init__(parent)
@@ -66,12 +73,19 @@ class ProjectSession(QObject):
         self._health_again = False
         self._health_timer = QTimer(self, singleShot=True, interval=300)
         self._health_timer.timeout.connect(self._update_health)
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.fileChanged.connect(self._file_event)
+        self._watcher.directoryChanged.connect(self._file_event)
+        self._disk_timer = QTimer(self, singleShot=True, interval=150)  # a burst of events, one read
+        self._disk_timer.timeout.connect(self.take_disk_changes)
+        self.ask_conflicts = _ask_conflicts
 
     # ---- opening and closing -----------------------------------------------------------------------
     def open_project(self, project: Project, check: bool = True) -> None:
         """Show `project`: list its images now (in a worker), then check them in the background."""
         self.close_project(emit=False)
         self.project = project
+        self._watch()
         self.project_changed.emit(project)
         self.reload(check=check)
 
@@ -103,6 +117,7 @@ class ProjectSession(QObject):
         if self.project is not None:
             self._cancel_check()
             self.save()
+        self._unwatch()
         self._generation += 1
         self.project = None
         self.index = None
@@ -120,7 +135,7 @@ class ProjectSession(QObject):
 
         A pending timer must not start a worker thread that is then destroyed while it runs.
         """
-        for timer in (self._health_timer, self._save_timer):
+        for timer in (self._health_timer, self._save_timer, self._disk_timer):
             timer.stop()
         self._health_again = False
         self.tasks.cancel_all(wait_ms)
@@ -211,10 +226,80 @@ class ProjectSession(QObject):
             if fill_missing_splits(self.project, self.index):
                 self.splits_changed.emit()
         if self.project is not None:
+            from cnnstudio.core.errors import UserError
+
             try:
+                self.take_disk_changes()  # ask about conflicts before our save would settle them
                 self.project.save()
             except OSError as exc:
                 self.error.emit(f"The project could not be saved: {exc.strerror or exc}.")
+            except UserError as exc:  # the project is locked by another program for too long
+                self.error.emit(str(exc))
+            self._watch()
+
+    # ---- changes made by other processes -----------------------------------------------------------
+    def _watch(self) -> None:
+        if self.project is None:
+            return
+        wanted = [str(self.project.folder), str(self.project.file)]
+        missing = [p for p in wanted if p not in self._watcher.files() + self._watcher.directories()]
+        missing = [p for p in missing if Path(p).exists()]
+        if missing:
+            self._watcher.addPaths(missing)
+
+    def _unwatch(self) -> None:
+        paths = self._watcher.files() + self._watcher.directories()
+        if paths:
+            self._watcher.removePaths(paths)
+        self._disk_timer.stop()
+
+    def _file_event(self, _path: str) -> None:
+        if self.project is not None:
+            self._disk_timer.start()
+
+    def take_disk_changes(self) -> list[str]:
+        """Take in what another process wrote to project.json; keep this session's unsaved edits.
+        Returns what changed, in words ([] when nothing did)."""
+        from cnnstudio.core.errors import UserError
+
+        self._disk_timer.stop()
+        project = self.project
+        if project is None:
+            return []
+        self._watch()  # an atomic replace dropped the watch on the file
+        try:
+            result = project.reload()
+        except UserError as exc:  # half a file from a program that does not write atomically
+            self.message.emit(str(exc))
+            return []
+        if not result.changed:
+            return []
+        if result.conflicts and not self.ask_conflicts(result.conflicts):
+            for key, _mine, theirs in result.conflicts:
+                project.labels[key] = theirs
+        self._apply_to_index()
+        words = list(result.theirs)
+        self.message.emit(f"Another program changed this project ({', '.join(words)}); taken in.")
+        self.disk_changed.emit(words)
+        if any(w.endswith(("label change", "label changes")) or w in ("the classes",) for w in words):
+            self.labels_changed.emit([])
+            self._health_timer.start()
+        if "the split" in words:
+            self.splits_changed.emit()
+        return words
+
+    def _apply_to_index(self) -> None:
+        """Labels and split assignments from the project onto the listed samples."""
+        project, index = self.project, self.index
+        if project is None or index is None:
+            return
+        for sample in index.samples:
+            key = project.key(sample.path)
+            if key in project.labels:
+                sample.label = project.labels[key]
+            stored = project.split_assignments.get(key)
+            if stored is not None and not sample.given_split:
+                sample.split = stored
 
     # ---- reading -----------------------------------------------------------------------------------
     def classes(self) -> list[str]:
@@ -269,6 +354,31 @@ class ProjectSession(QObject):
             background=True,
         )
         self._health_task.done.connect(ended)
+
+
+def _ask_conflicts(conflicts: list[tuple[str, object, object]]) -> bool:
+    """Ask which labels to keep when pictures were relabelled both here and in another program.
+    True: keep ours."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    shown = "\n".join(
+        f"{key}: here {mine or 'unlabelled'}, there {theirs or 'unlabelled'}"
+        for key, mine, theirs in conflicts[:10]
+    )
+    more = f"\n... and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
+    box = QMessageBox(QApplication.activeWindow())
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Labels changed in two places")
+    box.setText(
+        f"{len(conflicts)} picture(s) were labelled differently here and in another program "
+        "since the project was last saved."
+    )
+    box.setInformativeText(shown + more)
+    mine = box.addButton("Keep my labels", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Take theirs", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(mine)
+    box.exec()
+    return box.clickedButton() is mine
 
 
 def _add_duplicates(summary: HealthSummary, groups: list[list[str]], index: DatasetIndex) -> None:

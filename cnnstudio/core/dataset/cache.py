@@ -3,8 +3,9 @@
 One store per geometry (height, width, channels, fit) under ``cache_dir/decoded/``, for example
 ``64x64x3-crop/`` (see row_store.py for its files). A file is known by its path, size and
 modification time, so an added or changed file is decoded alone and a removed one costs nothing.
-A stop or a crash keeps the rows decoded so far. One process writes a given cache at a time;
-within a process a lock per cache folder serialises loads.
+A stop or a crash keeps the rows decoded so far. One process writes a given cache at a time:
+within a process a lock per cache folder serialises loads, and between processes (search workers,
+a GUI and a CLI on one project) a lock file next to each store does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from cnnstudio.core.dataset.decode import decode_image
 from cnnstudio.core.dataset.parallel import Progress, ShouldStop, default_workers
@@ -75,7 +77,9 @@ class DecodeCache:
         shape = (channels, height, width)
         geometry = (height, width, channels, fit)
         _validate(*geometry)
-        with self._lock:
+        folder = self.store_dir(height, width, channels, fit)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, FileLock(folder.parent / f".{folder.name}.lock"):
             store = RowStore(self.store_dir(height, width, channels, fit), shape)
             rows, to_decode, failures = store.lookup(paths)
             stopped = False

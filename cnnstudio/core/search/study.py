@@ -35,8 +35,11 @@ from cnnstudio.core.errors import UserError
 from cnnstudio.core.search.records import SearchEvent, TrialRecord, record_from_trial
 from cnnstudio.core.search.settings import SearchSettings
 from cnnstudio.core.search.storage import (
-    open_storage,
+    close_storage,
+    open_storage_url,
     quiet_optuna,
+    storage_label,
+    study_exists,
     study_path,
 )
 from cnnstudio.core.search.trial import StopWatch, TrialReporter, final_value, mark_pruned, trial_settings
@@ -103,8 +106,10 @@ class Search:
         storage,
         study,
         notes: list[str],
+        storage_url: str | None = None,
     ):
         self.project = project
+        self.storage_url = storage_url or None
         self.name = name
         self.spec = spec
         self.config = config
@@ -113,6 +118,8 @@ class Search:
         self._storage = storage
         self._study = study
         self._path = study_path(project, name)
+        # Where trials are kept: also the key of this study's live trials in this process.
+        self.location = storage_label(self.storage_url, self._path)
         self._stop = threading.Event()
         self._trainer = None
         self._trainer_lock = threading.Lock()
@@ -120,8 +127,16 @@ class Search:
 
     # ---- opening ---------------------------------------------------------------------------------
     @classmethod
-    def exists(cls, project: Project, name: str) -> bool:
-        return study_path(project, name).exists()
+    def exists(cls, project: Project, name: str, storage: str | None = None) -> bool:
+        """Whether the study `name` exists: in the project's file, or in the storage URL given."""
+        path = study_path(project, name)
+        if not storage:
+            return path.exists()
+        opened = open_storage_url(storage, path)
+        try:
+            return study_exists(opened, name)
+        finally:
+            close_storage(opened)
 
     @classmethod
     def open(
@@ -132,6 +147,7 @@ class Search:
         spec: ModelSpec | None = None,
         config: TrainConfig | None = None,
         settings: SearchSettings | None = None,
+        storage: str | None = None,
     ) -> Search:
         """The study `name` of the project: continued with its stored settings when it exists, else
         created with `spec`, `config` and `settings` (defaults: the project's design and training
@@ -139,6 +155,9 @@ class Search:
 
         Continuing a study with a different design or settings is refused: its trials would not be
         comparable. Use another name for a new search.
+
+        `storage` (an Optuna storage URL or ``journal:FILE``) keeps the study elsewhere than in the
+        project's search/<name>.db, so that processes on several computers can share it.
         """
         import optuna
 
@@ -147,16 +166,27 @@ class Search:
 
         quiet_optuna()
         path = study_path(project, name)
-        existed = path.exists()
-        storage = open_storage(path)
+        url = storage or None
+        if url is None:
+            existed = path.exists()
+            storage = open_storage_url(None, path)
+        else:
+            storage = open_storage_url(url, path)
+            existed = study_exists(storage, name)
         if existed:
             try:
                 study = optuna.load_study(study_name=name, storage=storage)
             except KeyError:
+                close_storage(storage)
                 raise UserError(
-                    f"{path} is not a search of this project (it holds no study {name!r})."
+                    f"{storage_label(url, path)} is not a search of this project (it holds no study {name!r})."
                 ) from None
             attrs = study.user_attrs
+            for _ in range(100):  # another process has just created it and is storing its settings
+                if all(k in attrs for k in ("spec", "train_config", "settings")):
+                    break
+                time.sleep(0.1)
+                attrs = study.user_attrs
             stored_spec = ModelSpec.from_dict(attrs["spec"])
             stored_config = TrainConfig.from_dict(attrs["train_config"])
             stored_settings = SearchSettings.from_dict(attrs["settings"])
@@ -184,6 +214,7 @@ class Search:
                 storage=storage,
                 study=study,
                 notes=notes,
+                storage_url=url,
             )
         from cnnstudio.core.pipeline import resolve_spec
         from cnnstudio.core.search.space import default_space
@@ -200,8 +231,9 @@ class Search:
             settings = SearchSettings.from_dict({**settings.to_dict(), "space": space.to_dict()})
             settings.validate()
         except BaseException:
-            storage.engine.dispose()
-            path.unlink(missing_ok=True)
+            close_storage(storage)
+            if url is None:
+                path.unlink(missing_ok=True)
             raise
         study = optuna.create_study(
             study_name=name, storage=storage, direction=settings.metric_info.direction, load_if_exists=True
@@ -220,14 +252,12 @@ class Search:
             storage=storage,
             study=study,
             notes=notes,
+            storage_url=url,
         )
 
     def close(self) -> None:
         """Let go of the database file (the study stays in it)."""
-        try:
-            self._storage.engine.dispose()
-        except AttributeError:
-            pass
+        close_storage(self._storage)
 
     # ---- reading ---------------------------------------------------------------------------------
     @property
@@ -423,7 +453,7 @@ class Search:
         from optuna.trial import TrialState
 
         host = socket.gethostname()
-        key = str(self._path)
+        key = self.location
         for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             owner = t.user_attrs.get("owner") or {}
             if owner.get("host") not in (None, host):
@@ -459,7 +489,7 @@ class Search:
 
         from cnnstudio.core import pipeline
 
-        key = (str(self._path), trial.number)
+        key = (self.location, trial.number)
         with _live_lock:
             _live_trials.add(key)
         try:

@@ -94,6 +94,8 @@ class DesignDocument(QObject):
             session.index_changed.connect(self._dataset_changed)
             session.labels_changed.connect(self._dataset_changed)
             session.splits_changed.connect(self._dataset_changed)
+            if hasattr(session, "disk_changed"):  # another process changed the design: show theirs
+                session.disk_changed.connect(self._disk_changed)
             self._read_dataset()
             self._load_from_project()
 
@@ -221,6 +223,11 @@ class DesignDocument(QObject):
             project.spec = spec.to_dict()  # what Train uses is what the designer shows
             self.session.schedule_save()
         self.reset(spec)
+
+    def _disk_changed(self, words: list) -> None:
+        project = self.session.project if self.session is not None else None
+        if "the model design" in words and project is not None and project.spec != self._spec.to_dict():
+            self._load_from_project()
 
     def _project_changed(self, project) -> None:
         self._read_dataset()
