@@ -186,7 +186,27 @@ class TaskRunner(QObject):
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
-            task.wait(wait_ms)
+            if not task.wait(wait_ms):
+                _let_finish_alone(task)
+                self._tasks.remove(task)
+
+
+# Tasks still running after cancel_all (a step that does not look at the stop flag, on a busy
+# computer): kept here, without a parent and without listeners, until their thread ends, because Qt
+# aborts the whole process when a running QThread is destroyed with its runner or window.
+_ORPHANS: set[Task] = set()
+
+
+def _let_finish_alone(task: Task) -> None:
+    for signal in (task.progressed, task.partial, task.text_changed, task.succeeded, task.failed,
+                   task.cancelled, task.done):  # fmt: skip
+        try:
+            signal.disconnect()
+        except (RuntimeError, TypeError):
+            pass  # nothing connected
+    task.setParent(None)
+    _ORPHANS.add(task)
+    task.finished.connect(lambda: _ORPHANS.discard(task))
 
     def busy(self) -> bool:
         return bool(self._tasks)
