@@ -116,7 +116,9 @@ def import_cycles() -> list[frozenset[str]]:
 
 
 def _describe(cycles) -> str:
-    return "\n".join("  import each other: " + ", ".join(sorted(cycle)) for cycle in sorted(cycles, key=sorted))
+    return "\n".join(
+        "  import each other: " + ", ".join(sorted(cycle)) for cycle in sorted(cycles, key=sorted)
+    )
 
 
 def test_strongly_connected_finds_cycles_and_only_cycles():
