@@ -166,3 +166,17 @@ def test_the_cycle_check_sees_function_level_imports(tmp_path, monkeypatch):
     graph = grimp.build_graph("cyclepkg", cache_dir=None)
     edges = {module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules}
     assert strongly_connected(edges) == [frozenset({"cyclepkg.a", "cyclepkg.b"})]
+
+
+def test_the_cycle_check_sees_imports_through_a_re_exporting_package(tmp_path, monkeypatch):
+    # __init__ re-exports a child; a sibling importing the name through the package closes a cycle.
+    package = tmp_path / "reexportpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from reexportpkg.a import thing\n")
+    (package / "a.py").write_text("from reexportpkg.b import helper\n\nthing = helper\n")
+    (package / "b.py").write_text("def helper():\n    from reexportpkg import thing\n\n    return thing\n")
+    (package / "c.py").write_text("from reexportpkg.a import thing\n")  # a direct import: no cycle
+    monkeypatch.syspath_prepend(str(tmp_path))
+    graph = grimp.build_graph("reexportpkg", cache_dir=None)
+    edges = {module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules}
+    assert strongly_connected(edges) == [frozenset({"reexportpkg", "reexportpkg.a", "reexportpkg.b"})]
