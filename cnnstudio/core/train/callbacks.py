@@ -20,11 +20,10 @@ and `self.trainer`, set before on_train_begin, so a callback can call `self.trai
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from cnnstudio.core.errors import UserError
-    from cnnstudio.core.train.trainer import Trainer
 
 HOOKS = (
     "on_train_begin",
@@ -37,8 +36,25 @@ HOOKS = (
 )
 
 
+class TrainerControl(Protocol):
+    """What a callback may do with `self.trainer` (a `Trainer`, which does not need importing here:
+    trainer.py imports this module, never the other way round)."""
+
+    def request_stop(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+
 class Callback:
-    trainer: Trainer | None = None
+    trainer: TrainerControl | None = None
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
         pass
@@ -65,7 +81,7 @@ class Callback:
 class CallbackList:
     """Calls a hook on every callback that has it; looks the methods up once, not per batch."""
 
-    def __init__(self, callbacks, trainer: Trainer | None = None):
+    def __init__(self, callbacks, trainer: TrainerControl | None = None):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if trainer is not None:

@@ -17,11 +17,14 @@ goes to torch.manual_seed (model building, dropout) and to the trainer's own tor
 (shuffling and augmentation); deterministic algorithms are switched on for the duration of fit()
 on the CPU (it costs nothing there) and restored afterwards. On a GPU, results are close but not
 bit-identical.
+
+The class is split along its seams: this module holds setup, control and `fit`; the epoch loop and
+the validation pass are in epoch_loop.py (`EpochLoopMixin`), checkpoints, the run folder's files
+and `resume_run` in run_state.py (`RunStateMixin`).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -36,6 +39,7 @@ from cnnstudio.core.train.callbacks import CallbackList, History
 from cnnstudio.core.train.config import TrainConfig
 from cnnstudio.core.train.data import DeviceData
 from cnnstudio.core.train.device import configure_threads, resolve_device, resolve_precision
+from cnnstudio.core.train.epoch_loop import EpochLoopMixin
 from cnnstudio.core.train.failures import (
     TrainingFailed,
     Unstable,
@@ -43,32 +47,16 @@ from cnnstudio.core.train.failures import (
     out_of_memory_message,
     unstable_message,
 )
-from cnnstudio.core.train.features import feature_inputs, plan_features, prepare_features, speedup_logs
+from cnnstudio.core.train.features import feature_inputs, plan_features
 from cnnstudio.core.train.memory_format import use_channels_last
 from cnnstudio.core.train.monitor import Best, EarlyStopping, monitored_key
 from cnnstudio.core.train.optim import Schedule, balanced_class_weights, build_optimizer, trainable_parameters
-from cnnstudio.core.train.run import (
-    CONFIG_FILE,
-    library_versions,
-    metrics_at_checkpoint,
-    note_resume,
-    read_json,
-    write_config,
-    write_metrics,
-    write_state,
-)
-from cnnstudio.core.train.spec_bridge import (
-    build_from_spec,
-    is_spec,
-    preprocessing_from_dict,
-    regularization_of,
-)
-from cnnstudio.core.train.step import TrainStep, freeze_frozen_batchnorm, prepare_input
-
-MAX_BATCH_ROWS_PER_EPOCH = 50
+from cnnstudio.core.train.run_state import RunStateMixin
+from cnnstudio.core.train.spec_bridge import build_from_spec, is_spec, regularization_of
+from cnnstudio.core.train.step import TrainStep
 
 
-class Trainer:
+class Trainer(RunStateMixin, EpochLoopMixin):
     """Train `model_or_spec` (a torch.nn.Module giving logits, or a ModelSpec / its dict).
 
     `preprocessing` needs `.normalize(x_uint8) -> float tensor` and `.to_dict()`. `init_weights`
@@ -182,84 +170,6 @@ class Trainer:
         self._running.wait()
         return time.perf_counter() - start
 
-    # ----- resuming ---------------------------------------------------------------------------
-    @classmethod
-    def resume_run(
-        cls,
-        run_dir: Path | str,
-        train=None,
-        val=None,
-        callbacks=(),
-        *,
-        model: torch.nn.Module | None = None,
-        preprocessing=None,
-        epochs: int | None = None,
-    ):
-        """Continue a run from its last checkpoint (epoch, position, optimizer, schedule, RNG).
-
-        With `train` (and `val`), trains to the configured number of epochs (or `epochs`, to train
-        a finished run further; config.json records the new total) and returns the History.
-        Without data, returns the Trainer ready to continue: call `.fit(train, val)`.
-        A run trained on a model given as code needs `model` (a fresh instance of the same
-        architecture); a run from a ModelSpec is rebuilt from its config.json.
-        """
-        run_dir = Path(run_dir)
-        if not (run_dir / CONFIG_FILE).exists():
-            raise UserError(f"{run_dir} is not a training run (it has no {CONFIG_FILE}).")
-        saved = read_json(run_dir / CONFIG_FILE)
-        source = model if model is not None else saved.get("spec")
-        if source is None:
-            raise UserError(
-                f"The run {run_dir.name} was trained on a model given as code; pass that model to resume it."
-            )
-        if preprocessing is None:
-            preprocessing = preprocessing_from_dict(saved["preprocessing"])
-        trainer = cls(
-            source,
-            TrainConfig.from_dict(saved["train"]),
-            class_names=saved["class_names"],
-            preprocessing=preprocessing,
-            run_dir=run_dir,
-            callbacks=callbacks,
-            run_info=saved.get("run_info"),
-        )
-        trainer.init_weights = saved.get("init_weights")
-        trainer._restore(*ckpt.load_last(run_dir))
-        if epochs is not None:
-            if epochs < trainer.epoch:
-                raise UserError(
-                    f"The run {run_dir.name} has already trained {trainer.epoch} epochs; "
-                    f"choose at least {trainer.epoch}."
-                )
-            trainer.config.epochs = int(epochs)
-        if train is None:
-            return trainer
-        return trainer.fit(train, val)
-
-    def _restore(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        ckpt.load_state_into(self.model, weights, "the last checkpoint")
-        self._last_good = ckpt.model_state_float32(self.model)
-        self.epoch, self._batch, self._seq = int(state["epoch"]), int(state["batch"]), int(state["seq"])
-        self._order = state.get("order")
-        self._partial = state.get("partial")
-        self.best.load_state_dict(state["best"])
-        self.early.load_state_dict(state["early_stopping"])
-        self.history.epochs = [dict(e) for e in state["epoch_logs"]]
-        self._sync_history_best()
-        ckpt.set_rng_state(state["rng"], self.device, self.generator)
-        self._pending_state = state
-        self._started = True
-        if self.run_dir is not None and (self.run_dir / ckpt.BEST_WEIGHTS).exists():
-            self._best_weights = ckpt.read_weights(self.run_dir / ckpt.BEST_WEIGHTS)[0]
-        if self.dist is not None and self._batch:
-            # Stopped mid-epoch: its order is one process's share; a distributed run redoes that epoch.
-            self._batch, self._order, self._partial = 0, None, None
-        if self.dist is not None and not self.dist.is_rank0:  # the checkpoint holds rank 0's streams
-            self.generator.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
-            torch.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
-        if self.run_dir is not None:
-            self._rows = metrics_at_checkpoint(self.run_dir, self.epoch, self._batch, self.history.epochs)
-
     # ----- the loop -----------------------------------------------------------------------------
     def _setup(self, batches: int) -> None:
         if self.optimizer is not None:
@@ -286,123 +196,6 @@ class Trainer:
         if self.config.balance_classes:
             weight = balanced_class_weights(data.class_counts(len(self.class_names))).to(self.device)
         return torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing)
-
-    @torch.inference_mode()
-    def _evaluate(self, data: DeviceData) -> tuple[float, float]:
-        if self.dist is None:
-            return self._evaluate_sums(data)
-        # a distributed run: each process evaluated its share (fit); sums and counts are added up
-        loss_mean, acc = self._evaluate_sums(data)
-        total, correct, n = distributed.all_reduce_sums([loss_mean * data.n, acc * data.n, data.n], self.device)
-        return total / n, correct / n
-
-    @torch.inference_mode()
-    def _evaluate_sums(self, data: DeviceData) -> tuple[float, float]:
-        """Validation loss (plain cross-entropy: no class weights, no smoothing) and accuracy, in float32."""
-        was_training = self.model.training
-        self.model.eval()
-        total = correct = 0.0
-        net, prep = feature_inputs(data, self.model, self.preprocessing)
-        for _, xb, yb in data.batches(None, max(64, self.config.batch_size * 2)):
-            logits = net(prepare_input(xb, prep)).float()
-            loss = torch.nn.functional.cross_entropy(logits, yb, reduction="sum")
-            batch_loss, batch_correct = torch.stack([loss, (logits.argmax(1) == yb).sum().float()]).tolist()
-            total += batch_loss
-            correct += batch_correct
-        self.model.train(was_training)
-        return total / max(1, data.n), correct / max(1, data.n)
-
-    def _train_state(self) -> dict[str, Any]:
-        self._seq += 1
-        return {
-            "format": 1,
-            "seq": self._seq,
-            "epoch": self.epoch,
-            "batch": self._batch,
-            "order": self._order,  # None between epochs
-            "partial": self._partial,
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": ckpt.rng_state(self.device, self.generator),
-            "best": self.best.state_dict(),
-            "early_stopping": self.early.state_dict(),
-            "epoch_logs": [dict(e) for e in self.history.epochs],
-            "precision": self.precision.name,
-        }
-
-    def _finite_weights(self, epoch: int) -> dict[str, torch.Tensor]:
-        weights = ckpt.model_state_float32(self.model)
-        if not ckpt.all_finite(weights):
-            raise Unstable(epoch, math.nan)
-        return weights
-
-    def _checkpoint(self, epoch: int, weights: dict[str, torch.Tensor] | None = None) -> None:
-        """Save the last checkpoint of the work done (never non-finite weights)."""
-        self._last_good = weights if weights is not None else self._finite_weights(epoch)
-        if self.run_dir is None:
-            return
-        ckpt.save_last(self.run_dir, self._last_good, self._train_state())
-        write_metrics(self.run_dir, self._rows)
-
-    def _write_state(self, status: str, reason: str = "", message: str = "") -> None:
-        if self.run_dir is None:
-            return
-        write_state(
-            self.run_dir,
-            status,
-            reason=reason,
-            message=message,
-            epochs_done=self.epoch,
-            epochs=self.config.epochs,
-            batch=self._batch,
-            best={"monitor": self.history.monitor, "value": self.best.value, "epoch": self.best.epoch},
-            precision=self.precision.label,
-            device=str(self.device),
-        )
-
-    def _write_config(self, train_n: int, val_n: int) -> None:
-        if self.run_dir is None:
-            return
-        now = time.strftime("%Y-%m-%dT%H:%M:%S")
-        if (self.run_dir / CONFIG_FILE).exists():  # a resumed run keeps its config, noting the resume
-            resume = {
-                "time": now,
-                "epoch": self.epoch,
-                "device": str(self.device),
-                "precision": self.precision.name,
-                "epochs": self.config.epochs,
-            }
-            if self.dist is not None:
-                resume["distributed"] = distributed.describe(self.dist, self.config.batch_size)
-            note_resume(self.run_dir, resume)
-            return
-        write_config(
-            self.run_dir,
-            {
-                "created": now,
-                "spec": self.spec_dict,
-                "model": type(self.model).__name__,
-                "train": self.config.to_dict(),
-                "preprocessing": self.preprocessing.to_dict(),
-                "class_names": self.class_names,
-                "run_info": self.run_info,
-                "seed": self.config.seed,
-                "versions": library_versions(),
-                "device": str(self.device),
-                "precision": self.precision.name,
-                "precision_label": self.precision.label,
-                "init_weights": self.init_weights,
-                "images": {"train": train_n, "val": val_n},
-                "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-                "params": sum(p.numel() for p in self.model.parameters()),
-                "resumes": [],
-                **({"distributed": distributed.describe(self.dist, self.config.batch_size)} if self.dist else {}),
-            },
-        )
-
-    def _sync_history_best(self) -> None:
-        self.history.best_epoch, self.history.best_value = self.best.epoch, self.best.value
 
     def fit(self, train, val=None) -> History:
         """Train to `config.epochs` epochs (continuing where an earlier fit or a resumed run stopped).
@@ -546,13 +339,6 @@ class Trainer:
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
 
-    def _kept_message(self) -> str:
-        if self.run_dir is None:
-            return ""
-        if self.epoch == 0 and self._batch == 0:
-            return "The starting weights are kept as the last checkpoint."
-        return f"The last good checkpoint (after epoch {self.epoch}) is kept."
-
     def _end_message(self, status: str, reason: str) -> str:
         if reason == "early_stopping":
             restored = " The best weights were restored." if self.config.restore_best else ""
@@ -568,101 +354,6 @@ class Trainer:
                 )
             return f"Stopped after epoch {self.epoch}."
         return f"Finished {self.epoch} epochs."
-
-    def _back_to_last_good(self) -> None:
-        if self._last_good is not None:
-            ckpt.load_state_into(self.model, self._last_good, "the last good checkpoint")
-
-    def _run_epoch(self, step, train_data, val_data, batches, key, callbacks) -> tuple[str, str] | None:
-        """One epoch (or the rest of one). Returns (status, reason) when training should end."""
-        cfg, epoch = self.config, self.epoch
-        if self._order is None and self.dist is not None:  # this process's share of the epoch
-            self._order = distributed.epoch_order(train_data.n, cfg.seed, epoch, self.dist)
-            self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
-        if self._order is None:  # else: the rest of an epoch that a stop interrupted
-            self._order = torch.randperm(train_data.n, generator=self.generator)
-            self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
-        partial = self._partial
-        callbacks.call("on_epoch_begin", epoch, {"epoch": epoch, "epochs": cfg.epochs, "batches": batches})
-        self.model.train()
-        freeze_frozen_batchnorm(self.model)
-        every = max(1, math.ceil(batches / MAX_BATCH_ROWS_PER_EPOCH))
-        start = time.perf_counter() - partial["seconds"]
-        paused = 0.0
-        if not prepare_features(train_data, callbacks, self._stop.is_set):  # epoch 1 pays for them
-            partial["seconds"] = time.perf_counter() - start
-            self._checkpoint(epoch)
-            return "stopped", "user"
-        for b, xb, yb in train_data.batches(self._order, cfg.batch_size, self._batch):
-            paused += self._wait_if_paused()
-            if self._stop.is_set():
-                partial["seconds"] = time.perf_counter() - start - paused
-                self._checkpoint(epoch)
-                return "stopped", "user"
-            lr = self.optimizer.param_groups[0]["lr"]
-            loss, correct = step(xb, yb)
-            if not math.isfinite(loss):
-                raise Unstable(epoch, loss)
-            self.schedule.after_batch()
-            n = yb.shape[0]
-            partial["loss_sum"] += loss * n
-            partial["correct"] += correct
-            partial["seen"] += n
-            self._batch = b + 1
-            log_row = (b + 1) % every == 0 or b + 1 == batches
-            if callbacks.wants_batches or log_row:
-                elapsed = time.perf_counter() - start - paused
-                logs = {
-                    "epoch": epoch,
-                    "batch": b,
-                    "batches": batches,
-                    "loss": partial["loss_sum"] / partial["seen"],
-                    "accuracy": partial["correct"] / partial["seen"],
-                    "lr": lr,
-                    "images_per_s": partial["seen"] / elapsed if elapsed > 0 else None,
-                }
-                if log_row:
-                    self._rows.append({"kind": "batch", **logs})
-                callbacks.call("on_batch_end", b, logs)
-        train_seconds = time.perf_counter() - start - paused
-        loss_sum, correct, seen = distributed.all_reduce_sums(
-            [partial["loss_sum"], partial["correct"], partial["seen"]], self.device
-        )  # over every process of a distributed run; unchanged otherwise
-        val_loss = val_accuracy = None
-        if val_data is not None:
-            val_loss, val_accuracy = self._evaluate(val_data)
-            if not math.isfinite(val_loss):
-                raise Unstable(epoch, val_loss)
-        logs = {
-            "epoch": epoch,
-            "loss": loss_sum / seen,
-            "accuracy": correct / seen,
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - start - paused,
-            "images_per_s": seen / train_seconds if train_seconds > 0 else None,
-        }
-        logs.update(speedup_logs(self))  # augmenting a cacheable model: how much faster without
-        weights = self._finite_weights(epoch)  # before anything records this epoch as done
-        monitored = logs[key]
-        improved = self.best.update(monitored, epoch)
-        stop_early = cfg.early_stopping and self.early.should_stop(monitored, epoch)
-        self.schedule.after_epoch(monitored)
-        self.epoch, self._batch, self._order, self._partial = epoch + 1, 0, None, None
-        self.history.epochs.append(logs)
-        self._rows.append({"kind": "epoch", "batches": batches, **logs})
-        self._sync_history_best()
-        self._checkpoint(epoch, weights)
-        if improved:
-            self._best_weights = self._last_good
-            if self.run_dir is not None:
-                ckpt.save_best(self.run_dir, self._best_weights, epoch, key, monitored)
-        self._write_state("running")
-        callbacks.call("on_epoch_end", epoch, dict(logs))
-        if stop_early:
-            return "finished", "early_stopping"
-        return None
 
     # ----- conveniences ---------------------------------------------------------------------------
     def lr_find(self, train, **kwargs):

@@ -1,6 +1,6 @@
 """The designer's "time per epoch": measured in a background thread, a moment after the last edit.
 
-`EpochTimer` waits until edits pause (debounce), then runs core.spec.timing in a `Task` (a QThread)
+`EpochTimer` waits until edits pause (debounce), then runs core.train.timing in a `Task` (a QThread)
 so the window never waits for it. A change while measuring cancels that measurement (checked
 between training steps) and starts a new one. Results are kept per design, so undo shows the
 earlier number at once. It measures only while the designer is on screen and no other long job
@@ -126,7 +126,7 @@ class EpochTimer(QObject):
         train_images, val_images = doc.train_images or NO_DATASET_IMAGES, doc.val_images
 
         def job(ctx):
-            from cnnstudio.core.spec.timing import TimingStopped, estimate_epoch_time
+            from cnnstudio.core.train.timing import TimingStopped, estimate_epoch_time
 
             try:
                 return estimate_epoch_time(

@@ -8,7 +8,7 @@ import pytest
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec import Conv2D, Dense, Flatten, Input, ModelSpec, template
-from cnnstudio.core.spec.timing import (
+from cnnstudio.core.train.timing import (
     EpochTiming,
     TimingStopped,
     estimate_epoch_time,

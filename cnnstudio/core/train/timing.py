@@ -7,8 +7,9 @@ step) on random pictures of the design's input size and the run's batch size, af
 same way. The epoch estimate is the train and validation batches of the current dataset at those
 speeds; reading the decoded pictures from the cache is left out (it is small next to the steps).
 
-torch and core.train are imported inside the function: core.train itself imports core.spec, and
-importing core.spec must stay free of torch.
+It lives in core.train because it runs the trainer's own step (core.spec never imports core.train).
+torch and the torch-using training modules are imported inside the function, so importing this
+module (the designer's timing worker names it) stays light.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec.backbones import Backbone
 from cnnstudio.core.spec.model_spec import ModelSpec
-
-if TYPE_CHECKING:
-    from cnnstudio.core.train import TrainConfig
+from cnnstudio.core.train.config import TrainConfig
 
 
 class TimingStopped(Exception):
@@ -115,7 +114,7 @@ def estimate_epoch_time(
     import torch
 
     from cnnstudio.core.spec.builder import build_model
-    from cnnstudio.core.train import TrainConfig, configure_threads, resolve_device, resolve_precision
+    from cnnstudio.core.train.device import configure_threads, resolve_device, resolve_precision
     from cnnstudio.core.train.memory_format import use_channels_last
     from cnnstudio.core.train.optim import build_optimizer, trainable_parameters
     from cnnstudio.core.train.step import TrainStep, prepare_input
