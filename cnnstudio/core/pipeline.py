@@ -157,6 +157,8 @@ def train_project(
     if on_trainer is not None:
         on_trainer(trainer)
     history = trainer.fit(train, val)
+    if history.error is None:
+        calibrate_run(project, run_dir, data=data)
     reports = {}
     for split in evaluate if history.error is None else ():
         if len(data.splits[split].y):
@@ -257,7 +259,12 @@ def evaluate_run(
             raise UserError(f"The {split} split has no images.")
         X, y, paths = splits[split].X, splits[split].y, splits[split].paths
         split_name = split
-    report = evaluate_model(model, X, y, class_names=class_names, preprocessing=prep, paths=paths)
+    from cnnstudio.core.evaluate.calibration import Calibration
+
+    calibration = Calibration.load(run_dir)
+    report = evaluate_model(
+        model, X, y, class_names=class_names, preprocessing=prep, paths=paths, calibration=calibration
+    )
     report.split = split_name
     report.run = run_dir.name
     if folder is None:
@@ -265,6 +272,34 @@ def evaluate_run(
         if split == "test" or not (run_dir / "evaluation.json").exists():
             report.save(run_dir / "evaluation.json")
     return report
+
+
+def calibrate_run(project: Project, run_dir: Path, *, data: PreparedData | None = None, progress=None):
+    """Fit a run's temperature and unknown score on its project's pictures; write calibration.json.
+
+    Done at the end of training; for a run trained before calibration existed, on demand
+    (`cnnstudio evaluate --recalibrate`). The weights are not changed. Returns the Calibration.
+    """
+    from cnnstudio.core.evaluate.calibration import fit_calibration
+    from cnnstudio.core.spec import Preprocessing
+    from cnnstudio.core.train import load_run_weights
+
+    model, _spec, prep_dict, class_names = load_run_weights(run_dir, which="best")
+    prep = Preprocessing.from_dict(prep_dict) if isinstance(prep_dict, dict) else prep_dict
+    if data is None:
+        channels = 1 if prep.channels == "L" else 3
+        index = project.index(check=True, progress=progress)
+        splits, names = project.arrays(index, prep.height, prep.width, channels, prep.fit, progress=progress)
+    else:
+        splits, names = data.splits, data.class_names
+    if names != class_names:
+        raise UserError(
+            "The project's classes changed since this run was trained "
+            f"(run: {', '.join(class_names)}; now: {', '.join(names)}). Train a new run."
+        )
+    calibration = fit_calibration(model, prep, splits["train"].X, splits["val"].X, splits["val"].y)
+    calibration.save(run_dir)
+    return calibration
 
 
 def run_summary(run_dir: Path) -> dict[str, Any]:

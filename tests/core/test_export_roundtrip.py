@@ -23,7 +23,6 @@ from image_fixtures import write_tiny_image_folder
 from test_export_example import write_varied_pictures
 
 from cnnstudio.cli import main
-from cnnstudio.core.evaluate import predict_probabilities
 from cnnstudio.core.export import (
     CLASSES_KEY,
     PREPROCESSING_KEY,
@@ -93,14 +92,15 @@ def _export_probabilities(fmt: str, path: Path, X: np.ndarray, prep: Preprocessi
         return session.run(None, {session.get_inputs()[0].name: x})[0]
     if fmt == "torchscript":
         with torch.inference_mode():
-            return load_torchscript(path)(torch.from_numpy(x)).numpy()
+            out = load_torchscript(path)(torch.from_numpy(x))
+            return (out[0] if isinstance(out, tuple) else out).numpy()  # (probabilities, unknown_score)
     loaded = load_model(path)
-    return predict_probabilities(loaded.model, X, loaded.preprocessing)
+    return Predictor(loaded).probabilities(X)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exports_load_back_and_predict_what_the_app_predicts(trained, fmt):
-    reference = predict_probabilities(trained.app.model, trained.val, trained.app.preprocessing)
+    reference = Predictor(trained.app).probabilities(trained.val)  # calibrated, as the app shows
     probs = _export_probabilities(fmt, trained.exports[fmt].path, trained.val, trained.app.preprocessing)
     assert probs.shape == reference.shape
     assert np.abs(probs - reference).max() < 1e-4

@@ -109,6 +109,8 @@ def test_csv_has_a_row_per_picture_and_per_problem(loaded, folder, tmp_path):
         "p_2",
         "top_3",
         "p_3",
+        "unknown",
+        "unknown_score",
         "problem",
     ]
     assert len(rows) == 12 + 3
@@ -125,9 +127,11 @@ def test_csv_has_a_row_per_picture_and_per_problem(loaded, folder, tmp_path):
 
 def test_to_dict_is_the_cli_json_shape(loaded, folder):
     data = Predictor(loaded).predict(folder).to_dict()
-    assert set(data) == {"predictions", "problems"}
+    assert set(data) == {"predictions", "problems", "unknown_threshold", "calibrated"}
+    assert data["calibrated"] is False and data["unknown_threshold"] is None  # an uncalibrated model
     row = data["predictions"][0]
-    assert set(row) == {"path", "label", "confidence", "top"}
+    assert set(row) == {"path", "label", "confidence", "top", "unknown", "unknown_score"}
+    assert row["unknown"] is None and row["unknown_score"] is None
     assert all(isinstance(label, str) and isinstance(p, float) for label, p in row["top"])
     assert set(data["problems"][0]) == {"path", "reason"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ from torch import nn
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.evaluate._modes import evaluation_mode
 from cnnstudio.core.evaluate.report import EvaluationReport
+
+if TYPE_CHECKING:
+    from cnnstudio.core.evaluate.calibration import Calibration
 
 
 class Normalizer(Protocol):
@@ -90,8 +93,13 @@ def evaluate_model(
     device: str | torch.device = "cpu",
     split: str | None = None,
     run: str | None = None,
+    calibration: Calibration | None = None,
 ) -> EvaluationReport:
-    """Predict every image and measure the predictions against the labels ``y`` (class indices)."""
+    """Predict every image and measure the predictions against the labels ``y`` (class indices).
+
+    With a ``calibration`` (core.evaluate.calibration) the probabilities are the calibrated ones
+    and the report holds each picture's unknown score and the calibration's summary.
+    """
     y_true = np.asarray(y, dtype=np.int64)
     if len(X_uint8) == 0:
         raise UserError("There are no pictures to evaluate. Check that this split has labelled pictures.")
@@ -101,7 +109,16 @@ def evaluate_model(
         raise ValueError(f"got {len(y_true)} images but {len(paths)} paths")
     if len(y_true) and (y_true.min() < 0 or y_true.max() >= len(class_names)):
         raise ValueError(f"labels must be class indices 0..{len(class_names) - 1}")
-    probs, log_probs = _log_probabilities(model, X_uint8, preprocessing, batch_size, device)
+    scores = threshold = None
+    if calibration is None:
+        probs, log_probs = _log_probabilities(model, X_uint8, preprocessing, batch_size, device)
+    else:
+        from cnnstudio.core.evaluate.calibration import predict_calibrated
+
+        out = predict_calibrated(
+            model, X_uint8, preprocessing, calibration, batch_size=batch_size, device=device
+        )
+        probs, log_probs, scores, threshold = out.probs, out.log_probs, out.unknown_scores, out.threshold
     if probs.shape[1] != len(class_names):
         raise UserError(
             f"The model predicts {probs.shape[1]} classes but the data has {len(class_names)} "
@@ -114,6 +131,11 @@ def evaluate_model(
         )
     # 0.0 - x, not -x: a sure, right answer gets loss 0.0 rather than -0.0.
     losses = 0.0 - log_probs[np.arange(len(y_true)), y_true]
-    return EvaluationReport.from_predictions(
+    report = EvaluationReport.from_predictions(
         probs, y_true, class_names=class_names, losses=losses, paths=paths, split=split, run=run
     )
+    if calibration is not None:
+        report.calibration = calibration.summary()
+        report.unknown_scores = scores
+        report.unknown_threshold = threshold
+    return report

@@ -54,6 +54,11 @@ class EvaluationReport:
     confusion_normalized: np.ndarray
     split: str | None = None
     run: str | None = None
+    # From a calibrated run (core.evaluate.calibration): its summary (temperature, ECE, bins), each
+    # picture's unknown score (N,) and the threshold above which a picture is "unknown".
+    calibration: dict | None = None
+    unknown_scores: np.ndarray | None = None
+    unknown_threshold: float | None = None
 
     metric_explanations: ClassVar[dict[str, str]] = METRIC_EXPLANATIONS
 
@@ -124,7 +129,22 @@ class EvaluationReport:
             "predicted_index": predicted,
             "confidence": float(self.probs[index, predicted]),
             "loss": float(self.losses[index]),
+            **self._unknown(index),
         }
+
+    def _unknown(self, index: int) -> dict:
+        if self.unknown_scores is None:
+            return {}
+        score = float(self.unknown_scores[index])
+        limit = self.unknown_threshold
+        return {"unknown_score": score, "unknown": limit is not None and score > limit}
+
+    def flagged_unknown(self) -> list[dict]:
+        """The pictures whose unknown score is above the threshold, most unlike the training ones first."""
+        if self.unknown_scores is None or self.unknown_threshold is None:
+            return []
+        order = np.argsort(-self.unknown_scores.astype(np.float64), kind="stable")
+        return [self._row(int(i)) for i in order if self.unknown_scores[i] > self.unknown_threshold]
 
     def top_losses(self, n: int = 10) -> list[dict]:
         """The n pictures the model was most wrong about, highest loss first (ties: lower index first).
@@ -180,6 +200,8 @@ class EvaluationReport:
             # Derived, stored for readers of the file; load() ignores them and the methods recompute.
             "top_losses": self.top_losses(SAVED_TOP_LOSSES),
             "label_issues": self.label_issues(),
+            "calibration": self.calibration,
+            "unknown_threshold": self.unknown_threshold,
         }
 
     @classmethod
@@ -207,6 +229,13 @@ class EvaluationReport:
             ),
             split=data.get("split"),
             run=data.get("run"),
+            calibration=data.get("calibration"),
+            unknown_scores=(
+                np.array([row["unknown_score"] for row in predictions], dtype=np.float32)
+                if predictions and all("unknown_score" in row for row in predictions)
+                else None
+            ),
+            unknown_threshold=data.get("unknown_threshold"),
         )
 
     def save(self, path: Path | str) -> Path:

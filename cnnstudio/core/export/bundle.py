@@ -5,6 +5,8 @@
 - weights.safetensors: the model's state dict (float32 tensors; safetensors holds no code).
 - card.json: the model card (evaluation metrics, dataset summary, training settings, date,
   library versions); see card.py.
+- calibration.json (optional; bundles from before calibration have none): the run's temperature
+  and unknown-score data, core.evaluate.calibration.Calibration.
 
 Writing is in bundle_write.py; reading and its checks are here.
 
@@ -37,12 +39,19 @@ SCHEMA_VERSION = 1
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.safetensors"
 CARD_JSON = "card.json"
+CALIBRATION_JSON = "calibration.json"
 MEMBERS = (MODEL_JSON, WEIGHTS, CARD_JSON)
+OPTIONAL_MEMBERS = (CALIBRATION_JSON,)
 
 # Limits on what a bundle may hold, uncompressed. The largest backbone the app offers
 # (EfficientNet-B0) is about 20 MB of weights; the card of a 1,000-class model with its confusion
 # matrix is a few MB. Module constants so that tests can lower them.
-MAX_MEMBER_BYTES = {MODEL_JSON: 4 * 2**20, CARD_JSON: 32 * 2**20, WEIGHTS: 2 * 2**30}
+MAX_MEMBER_BYTES = {
+    MODEL_JSON: 4 * 2**20,
+    CARD_JSON: 32 * 2**20,
+    WEIGHTS: 2 * 2**30,
+    CALIBRATION_JSON: 64 * 2**20,
+}
 MAX_FILE_BYTES = 3 * 2**30
 
 
@@ -56,6 +65,16 @@ class Bundle:
     class_names: list[str]
     weights: dict[str, torch.Tensor] = field(repr=False)
     card: dict[str, Any]
+    calibration_json: bytes | None = field(default=None, repr=False)
+
+    @property
+    def calibration(self):
+        """The bundle's Calibration (temperature 1, "not calibrated", for bundles without one)."""
+        from cnnstudio.core.evaluate.calibration import Calibration
+
+        if self.calibration_json is None:
+            return Calibration()
+        return Calibration.from_json_bytes(self.calibration_json, self.path.name)
 
     def build_model(self) -> nn.Module:
         """The model (eval mode, CPU) with the bundle's weights; UserError when they do not fit."""
@@ -110,7 +129,7 @@ def read_bundle(path: Path | str) -> Bundle:
     card = _parse_json(path, CARD_JSON, members[CARD_JSON])
     spec, preprocessing, class_names = _check_model_json(path, model_json)
     weights = _parse_weights(path, members[WEIGHTS])
-    return Bundle(path, spec, preprocessing, class_names, weights, card)
+    return Bundle(path, spec, preprocessing, class_names, weights, card, members.get(CALIBRATION_JSON))
 
 
 def _unsafe_name(name: str) -> bool:
@@ -134,11 +153,11 @@ def _read_members(path: Path, file: BinaryIO) -> dict[str, bytes]:
             if _unsafe_name(info.filename):
                 raise _refuse(path, f"it contains a file with an unsafe name ({info.filename!r})")
         for info in infos:
-            if info.filename not in MEMBERS:
+            if info.filename not in MEMBERS + OPTIONAL_MEMBERS:
                 raise _refuse(path, f"it contains an unexpected file ({info.filename!r})")
         names = [info.filename for info in infos]
-        for name in MEMBERS:
-            if name not in names:
+        for name in MEMBERS + OPTIONAL_MEMBERS:
+            if name not in names and name in MEMBERS:
                 raise _refuse(path, f"{name} is missing from it")
             if names.count(name) > 1:
                 raise _refuse(path, f"it contains {name} more than once")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.export.bundle import (
     BUNDLE_FORMAT,
+    CALIBRATION_JSON,
     CARD_JSON,
     MODEL_JSON,
     SCHEMA_VERSION,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
 
 # Fixed timestamp inside the zip: the same model exported twice gives the same bytes.
@@ -38,6 +40,7 @@ def write_bundle(
     preprocessing: Preprocessing,
     class_names: list[str],
     card: dict[str, Any],
+    calibration: Calibration | None = None,
 ) -> Path:
     """Write a .cnnmodel file atomically (a temp file renamed into place) and return its path."""
     from safetensors.torch import save as safetensors_save
@@ -57,6 +60,8 @@ def write_bundle(
         _add(zf, MODEL_JSON, _json_bytes(model_json), zipfile.ZIP_DEFLATED)
         _add(zf, WEIGHTS, weights, zipfile.ZIP_STORED)  # float weights hardly compress
         _add(zf, CARD_JSON, _json_bytes(card), zipfile.ZIP_DEFLATED)
+        if calibration is not None and calibration.fitted:
+            _add(zf, CALIBRATION_JSON, calibration.to_json_bytes(), zipfile.ZIP_DEFLATED)
     _write_atomic(path, buffer.getvalue())
     return path
 

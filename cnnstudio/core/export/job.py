@@ -137,23 +137,47 @@ def export_model(
         raise UserError("Only a model made in the designer (from a model design) can be saved as a bundle.")
     if fmt == "torchscript" and out.suffix.lower() == ".json":
         raise UserError("A TorchScript file's name should end in .pt; .json is for the metadata beside it.")
-    reference = predict_probabilities(loaded.model, images, loaded.preprocessing)
+    calibration = loaded.calibration
+    if calibration is not None and calibration.fitted:
+        from cnnstudio.core.evaluate.calibration import predict_calibrated
+
+        app = predict_calibrated(loaded.model, images, loaded.preprocessing, calibration)
+        reference, reference_scores = app.probs, app.unknown_scores
+    else:
+        calibration = None
+        reference = predict_probabilities(loaded.model, images, loaded.preprocessing)
+        reference_scores = None
+    threshold = calibration.threshold if reference_scores is not None else None
     prep, names = loaded.preprocessing, loaded.class_names
 
     def write(temp: Path) -> None:
         if fmt == "bundle":
             write_bundle(
-                temp, loaded.model, spec=loaded.spec, preprocessing=prep, class_names=names, card=card or {}
+                temp,
+                loaded.model,
+                spec=loaded.spec,
+                preprocessing=prep,
+                class_names=names,
+                card=card or {},
+                calibration=calibration,
             )
         elif fmt == "onnx":
-            write_onnx(temp, loaded.model, prep, names)
+            write_onnx(temp, loaded.model, prep, names, calibration=calibration)
         else:
-            write_torchscript(temp, loaded.model, prep, names)
+            write_torchscript(temp, loaded.model, prep, names, calibration)
 
     result = write_verified(
         out,
         write,
-        lambda temp: verify_export(fmt, temp, images, reference, on=on),
+        lambda temp: verify_export(
+            fmt,
+            temp,
+            images,
+            reference,
+            on=on,
+            reference_scores=reference_scores,
+            unknown_threshold=threshold,
+        ),
         refused="The export was not saved, because it would not predict what the app predicts; "
         "please report this, and export in another format meanwhile.",
     )
@@ -161,7 +185,7 @@ def export_model(
     if fmt == "onnx":
         extra.append(write_predict_example(out))
     elif fmt == "torchscript":
-        extra.append(write_torchscript_metadata(out, prep, names))
+        extra.append(write_torchscript_metadata(out, prep, names, calibration))
     return ExportResult(out, fmt, result, extra)
 
 

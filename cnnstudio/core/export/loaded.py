@@ -11,6 +11,7 @@ from cnnstudio.core.errors import UserError
 if TYPE_CHECKING:
     from torch import nn
 
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
 
 
@@ -26,6 +27,8 @@ class LoadedModel:
     run_dir: Path | None = None
     bundle_path: Path | None = None
     card: dict[str, Any] = field(default_factory=dict)
+    # Temperature and unknown-score data (core.evaluate.calibration); None = not calibrated (T = 1).
+    calibration: Calibration | None = None
 
 
 def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
@@ -49,6 +52,7 @@ def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
             path.name,
             bundle_path=path,
             card=bundle.card,
+            calibration=bundle.calibration,
         )
     from cnnstudio.core.project import PROJECT_FILE, Project
 
@@ -69,11 +73,18 @@ def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
 
 def load_run(run_dir: Path) -> LoadedModel:
     """A run's best weights (its last ones when no epoch has finished)."""
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
     from cnnstudio.core.train import load_run_weights
 
     model, spec, prep, class_names = load_run_weights(run_dir, which="best")
     preprocessing = Preprocessing.from_dict(prep) if isinstance(prep, dict) else prep
     return LoadedModel(
-        model.eval(), preprocessing, list(class_names), spec, f"run {run_dir.name}", run_dir=run_dir
+        model.eval(),
+        preprocessing,
+        list(class_names),
+        spec,
+        f"run {run_dir.name}",
+        run_dir=run_dir,
+        calibration=Calibration.load(run_dir),
     )

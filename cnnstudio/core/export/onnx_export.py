@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.export.metadata import INPUT_NAME, OUTPUT_NAME, export_metadata
+from cnnstudio.core.export.metadata import INPUT_NAME, OUTPUT_NAME, UNKNOWN_OUTPUT, export_metadata
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
 
 OPSET = 17  # read by onnxruntime since 1.14 (2023) and by most other runtimes
@@ -31,15 +32,21 @@ def write_onnx(
     class_names: list[str],
     *,
     opset: int = OPSET,
+    calibration: Calibration | None = None,
 ) -> Path:
-    """Export `model` (logits out, as core.spec builds it) with the softmax added, to `path`."""
+    """Export `model` (logits out, as core.spec builds it) with the softmax added, to `path`.
+
+    With a `calibration`, the logits are divided by its temperature and, when it has an unknown
+    score, the graph has a second output, unknown_score (see metadata.py).
+    """
     import onnx
     import torch
 
     from cnnstudio.core.export.probability_model import exportable
 
     path = Path(path)
-    wrapped = exportable(model)
+    wrapped = exportable(model, calibration)
+    outputs = [OUTPUT_NAME, UNKNOWN_OUTPUT] if wrapped.with_unknown else [OUTPUT_NAME]
     example = torch.zeros(2, preprocessing.num_channels, preprocessing.height, preprocessing.width)
     buffer = io.BytesIO()
     try:
@@ -52,8 +59,8 @@ def write_onnx(
                 buffer,
                 dynamo=False,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                output_names=outputs,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
                 opset_version=opset,
                 do_constant_folding=True,
             )
@@ -66,10 +73,16 @@ def write_onnx(
     proto.doc_string = (
         "CNN Studio image classifier. Input: pictures prepared as the cnnstudio.preprocessing "
         "metadata says, float32 (N, C, H, W). Output: class probabilities (N, K), classes in "
-        "the order of cnnstudio.classes."
+        "the order of cnnstudio.classes"
+        + (
+            "; and unknown_score (N,): above the threshold in cnnstudio.unknown, the picture is "
+            "unlike the training pictures."
+            if wrapped.with_unknown
+            else "."
+        )
     )
     del proto.metadata_props[:]
-    for key, value in export_metadata(preprocessing, class_names).items():
+    for key, value in export_metadata(preprocessing, class_names, calibration).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)

@@ -8,7 +8,10 @@
 Everything the script needs is inside the model file: its metadata "cnnstudio.preprocessing" says
 how a picture becomes the model's input, "cnnstudio.classes" names the output columns, and the
 model's output is class probabilities. The steps below are CNN Studio's own (its decode_image), so
-the model predicts here exactly what it predicted in the app:
+the model predicts here exactly what it predicted in the app. The probabilities are already
+calibrated (the "cnnstudio.temperature" is applied inside the model). When "cnnstudio.unknown" is
+set, the model has a second output, unknown_score: a picture whose score is above that threshold is
+unlike the training pictures, and is reported with "unknown": true (its best class stays "label"):
 
 1. JPEGs are decoded at a reduced scale (1/2, 1/4 or 1/8) while they stay at least twice the size
    they will be resized to; 2. the EXIF orientation is applied; 3. colours become RGB or grey L
@@ -143,6 +146,7 @@ def predict(model_path: str, paths: list[str]) -> list[dict]:
     meta = session.get_modelmeta().custom_metadata_map
     prep = json.loads(meta["cnnstudio.preprocessing"])
     classes = json.loads(meta["cnnstudio.classes"])
+    unknown = json.loads(meta.get("cnnstudio.unknown", "null"))  # None: no unknown score
     input_name = session.get_inputs()[0].name
     readable, pictures = [], []
     for path in paths:
@@ -154,11 +158,16 @@ def predict(model_path: str, paths: list[str]) -> list[dict]:
     results = []
     for start in range(0, len(pictures), BATCH):
         batch = model_input(np.stack(pictures[start : start + BATCH]), prep)
-        probabilities = session.run(None, {input_name: batch})[0]
-        for path, p in zip(readable[start : start + BATCH], probabilities, strict=True):
+        outputs = session.run(None, {input_name: batch})
+        probabilities = outputs[0]
+        scores = outputs[1] if unknown else [None] * len(probabilities)
+        for path, p, score in zip(readable[start : start + BATCH], probabilities, scores, strict=True):
             order = np.argsort(-p, kind="stable")[:3]
             top = [[classes[i], float(p[i])] for i in order]
-            results.append({"path": path, "label": top[0][0], "confidence": top[0][1], "top": top})
+            result = {"path": path, "label": top[0][0], "confidence": top[0][1], "top": top}
+            result["unknown"] = None if score is None else bool(score > unknown["threshold"])
+            result["unknown_score"] = None if score is None else float(score)
+            results.append(result)
     return results
 
 
@@ -174,7 +183,8 @@ def main() -> int:
     else:
         for r in results:
             top = ", ".join(f"{label} {p:.1%}" for label, p in r["top"])
-            print(f"{r['path']}\t{r['label']}\t{r['confidence']:.1%}\t{top}")
+            mark = "\tUNKNOWN (unlike the training pictures)" if r["unknown"] else ""
+            print(f"{r['path']}\t{r['label']}\t{r['confidence']:.1%}\t{top}{mark}")
     return 0
 
 

@@ -46,6 +46,9 @@ class Predictor:
     """predict(["photo.jpg", "folder/"]) -> PredictionResult, with the model's own preprocessing.
 
     `threshold`: a picture whose top probability is below it is labelled "unknown" (0 = never).
+    `unknown_threshold`: a picture whose unknown score (core.evaluate.calibration) is above it is
+    flagged ``unknown`` (its label stays the best class); None = the calibration's own threshold.
+    Probabilities are the calibrated ones (the model's temperature applied).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class Predictor:
         batch_size: int = 64,
         workers: int | None = None,
         device: str = "cpu",
+        unknown_threshold: float | None = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise UserError(f"The confidence threshold must be between 0 and 1 (it is {threshold}).")
@@ -66,6 +70,14 @@ class Predictor:
         self.batch_size = batch_size
         self.workers = workers or default_workers()
         self.device = device
+        self.calibration = loaded.calibration
+        if unknown_threshold is not None and not np.isfinite(unknown_threshold):
+            raise UserError(f"The unknown threshold must be a number (it is {unknown_threshold}).")
+        self.unknown_threshold = (
+            unknown_threshold
+            if unknown_threshold is not None
+            else (self.calibration.threshold if self.calibration is not None else None)
+        )
 
     @classmethod
     def from_source(cls, source: Path | str, *, run: str | None = None, **options) -> Predictor:
@@ -76,25 +88,49 @@ class Predictor:
     def class_names(self) -> list[str]:
         return self.loaded.class_names
 
-    def probabilities(self, X_uint8: np.ndarray) -> np.ndarray:
-        """(N, K) probabilities of decoded pictures, uint8 (N, C, H, W)."""
-        from cnnstudio.core.evaluate import predict_probabilities
+    @property
+    def has_unknown(self) -> bool:
+        return self.calibration is not None and self.calibration.has_unknown
 
-        return predict_probabilities(
+    def outputs(self, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(calibrated probabilities (N, K), unknown scores (N,) or None) of uint8 (N, C, H, W) pictures."""
+        from cnnstudio.core.evaluate import predict_probabilities
+        from cnnstudio.core.evaluate.calibration import predict_calibrated
+
+        if self.calibration is None or not self.calibration.fitted:
+            probs = predict_probabilities(
+                self.loaded.model,
+                X_uint8,
+                self.loaded.preprocessing,
+                batch_size=self.batch_size,
+                device=self.device,
+            )
+            return probs, None
+        out = predict_calibrated(
             self.loaded.model,
             X_uint8,
             self.loaded.preprocessing,
+            self.calibration,
             batch_size=self.batch_size,
             device=self.device,
         )
+        return out.probs, out.unknown_scores
 
-    def label(self, path: str, probs: np.ndarray) -> Prediction:
+    def probabilities(self, X_uint8: np.ndarray) -> np.ndarray:
+        """(N, K) calibrated probabilities of decoded pictures, uint8 (N, C, H, W)."""
+        return self.outputs(X_uint8)[0]
+
+    def label(self, path: str, probs: np.ndarray, unknown_score: float | None = None) -> Prediction:
         names = self.class_names
         order = np.argsort(-probs, kind="stable")[:TOP_K]  # ties: the earlier class first
         top = [(names[i], float(probs[i])) for i in order]
         confidence = top[0][1]
         label = top[0][0] if confidence >= self.threshold else UNKNOWN
-        return Prediction(path, label, confidence, top)
+        unknown = None
+        if unknown_score is not None and self.unknown_threshold is not None:
+            unknown = bool(unknown_score > self.unknown_threshold)
+        score = None if unknown_score is None else float(unknown_score)
+        return Prediction(path, label, confidence, top, unknown, score)
 
     def predict(
         self,
@@ -123,13 +159,16 @@ class Predictor:
             _decode_chunk, height=prep.height, width=prep.width, channels=prep.num_channels, fit=prep.fit
         )
         probs: dict[int, np.ndarray] = {}
+        scores: dict[int, float] = {}
         problems: dict[int, str] = {}
         pending_index: list[int] = []
         pending: list[np.ndarray] = []
 
         def flush() -> None:
-            batch = self.probabilities(np.stack(pending))
+            batch, batch_scores = self.outputs(np.stack(pending))
             probs.update(zip(pending_index, batch, strict=True))
+            if batch_scores is not None:
+                scores.update(zip(pending_index, batch_scores.tolist(), strict=True))
             pending_index.clear()
             pending.clear()
 
@@ -152,10 +191,14 @@ class Predictor:
                 pending.extend(rest)
         if pending:
             flush()
-        result = PredictionResult(threshold=self.threshold)
+        result = PredictionResult(
+            threshold=self.threshold,
+            unknown_threshold=self.unknown_threshold if self.has_unknown else None,
+            calibrated=self.calibration is not None and self.calibration.fitted,
+        )
         for i, path in enumerate(paths):
             if i in probs:
-                result.predictions.append(self.label(path, probs[i]))
+                result.predictions.append(self.label(path, probs[i], scores.get(i)))
             elif i in problems:
                 result.problems.append(PredictionProblem(path, problems[i]))
         result.stopped = len(probs) + len(problems) < len(paths)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from cnnstudio.core.evaluate.calibration import Calibration
 
 
 class ProbabilityModel(nn.Module):
@@ -13,22 +17,54 @@ class ProbabilityModel(nn.Module):
 
     Exports hold this rather than the bare model (which returns logits, see core.spec.build_model),
     so that what a programmer gets out of an exported file is exactly what the app shows:
-    probabilities that sum to 1, computed in float32 like core.evaluate.predict_probabilities.
+    probabilities that sum to 1, computed in float32 like core.evaluate.predict_probabilities,
+    of the logits divided by the run's calibrated temperature.
+
+    With a calibration that has an unknown score, forward returns (probabilities, unknown_score):
+    the score is computed in the graph as core.evaluate.calibration.knn_scores does, from the input
+    of the model's last Linear layer (caught by a forward pre-hook, which tracing records) and the
+    training pictures' normalised features kept as a constant.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, calibration: Calibration | None = None) -> None:
         super().__init__()
+        from cnnstudio.core.evaluate.calibration import last_linear
+
         self.model = model
+        self.temperature = float(calibration.temperature) if calibration is not None else 1.0
+        self.with_unknown = bool(calibration is not None and calibration.has_unknown)
+        self._seen: list[torch.Tensor] = []
+        if self.with_unknown:
+            self.register_buffer("bank", torch.as_tensor(calibration.bank, dtype=torch.float32).clone())
+            self.k = max(1, min(int(calibration.k), len(calibration.bank)))
+            head = last_linear(model)
+            if head is not None:
+                head.register_forward_pre_hook(self._keep)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x).float(), dim=1)
+    def _keep(self, _module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        self._seen.append(inputs[0])
+
+    def forward(self, x: torch.Tensor):
+        self._seen.clear()
+        logits = self.model(x).float()
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        probs = torch.softmax(logits, dim=1)
+        if not self.with_unknown:
+            return probs
+        features = (self._seen[-1] if self._seen else self.model(x).float()).flatten(1).float()
+        self._seen.clear()
+        features = features / torch.clamp(torch.linalg.vector_norm(features, dim=1, keepdim=True), min=1e-12)
+        similarity = features @ self.bank.T
+        kth = torch.topk(similarity, self.k, dim=1).values[:, -1]
+        return probs, torch.sqrt(torch.clamp(2.0 - 2.0 * kth, min=0.0))
 
 
-def exportable(model: nn.Module) -> ProbabilityModel:
+def exportable(model: nn.Module, calibration: Calibration | None = None) -> ProbabilityModel:
     """An eval-mode CPU copy wrapped in ProbabilityModel.
 
     A copy, because exporters switch the modules' train/eval mode back and forth, and the app's own
     model (maybe in the middle of a training session's GUI) must not change under it.
     """
     clone = copy.deepcopy(model).to("cpu").float()
-    return ProbabilityModel(clone).eval()
+    return ProbabilityModel(clone, calibration).eval()

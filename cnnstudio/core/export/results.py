@@ -12,9 +12,12 @@ from cnnstudio.core.atomic import write_bytes_atomic
 
 UNKNOWN = "unknown"  # the label of a prediction whose confidence is below the threshold
 TOP_K = 3
-CSV_COLUMNS = ["path", "label", "confidence"] + [
-    f"{k}_{i}" for i in range(1, TOP_K + 1) for k in ("top", "p")
-]
+CSV_COLUMNS = (
+    ["path", "label", "confidence"]
+    + [f"{k}_{i}" for i in range(1, TOP_K + 1) for k in ("top", "p")]
+    + ["unknown", "unknown_score"]
+)
+UNKNOWN_FOLDER = "unknown"  # where sort_into puts pictures flagged as unlike the training pictures
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,10 @@ class Prediction:
     label: str  # the class, or UNKNOWN when confidence < the threshold
     confidence: float  # the top class's probability
     top: list[tuple[str, float]]  # up to TOP_K (class, probability), most likely first
+    # Unlike the training pictures (core.evaluate.calibration): the score and whether it is above
+    # the threshold; None when the model is not calibrated.
+    unknown: bool | None = None
+    unknown_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +37,8 @@ class Prediction:
             "label": self.label,
             "confidence": self.confidence,
             "top": [[label, p] for label, p in self.top],
+            "unknown": self.unknown,
+            "unknown_score": self.unknown_score,
         }
 
 
@@ -48,6 +57,8 @@ class PredictionResult:
     problems: list[PredictionProblem] = field(default_factory=list)
     threshold: float = 0.0
     stopped: bool = False  # should_stop() ended it early
+    unknown_threshold: float | None = None  # None: the model has no unknown score
+    calibrated: bool = False  # False: confidences are the raw softmax (a run from before calibration)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -59,6 +70,8 @@ class PredictionResult:
         return {
             "predictions": [p.to_dict() for p in self.predictions],
             "problems": [p.to_dict() for p in self.problems],
+            "unknown_threshold": self.unknown_threshold,
+            "calibrated": self.calibrated,
         }
 
     def csv_text(self) -> str:
@@ -71,6 +84,10 @@ class PredictionResult:
             for i in range(TOP_K):
                 label, prob = p.top[i] if i < len(p.top) else ("", None)
                 cells += [label, "" if prob is None else f"{prob:.6f}"]
+            cells += [
+                "" if p.unknown is None else ("yes" if p.unknown else "no"),
+                "" if p.unknown_score is None else f"{p.unknown_score:.6f}",
+            ]
             writer.writerow([*cells, ""])
         for problem in self.problems:
             writer.writerow([problem.path] + [""] * (len(CSV_COLUMNS) - 1) + [problem.reason])
@@ -90,5 +107,8 @@ class PredictionResult:
         for p in self.predictions:
             shown = p.path if len(p.path) <= path_width else "..." + p.path[-(path_width - 3) :]
             top = ", ".join(f"{label} {prob:.1%}" for label, prob in p.top)
-            lines.append(f"{shown:<{path_width}}  {p.label:<{label_width}}  {p.confidence:>10.1%}  {top}")
+            mark = "  UNKNOWN (unlike the training pictures)" if p.unknown else ""
+            lines.append(
+                f"{shown:<{path_width}}  {p.label:<{label_width}}  {p.confidence:>10.1%}  {top}{mark}"
+            )
         return "\n".join(lines)

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.export.results import Prediction
+from cnnstudio.core.export.results import UNKNOWN_FOLDER, Prediction
 
 MAX_SUFFIX = 100_000
 
@@ -25,6 +25,8 @@ def sort_into(
 ) -> list[tuple[str, str]]:
     """Copy (default) or move each picture to dest/<label>/<its name>; returns [(from, to)].
 
+    A picture flagged as unlike the training pictures (``prediction.unknown``) goes to dest/unknown/.
+
     A name already taken gets a suffix: "cat.jpg", "cat (1).jpg", "cat (2).jpg", ... The target is
     claimed by creating it exclusively before anything is written, so an existing file is never
     overwritten, even by another program writing at the same moment.
@@ -36,7 +38,7 @@ def sort_into(
         raise UserError(f"The folder {dest} cannot be created ({exc.strerror or exc}).") from exc
     done: list[tuple[str, str]] = []
     for p in predictions:
-        folder = dest / folder_name(p.label)
+        folder = dest / (UNKNOWN_FOLDER if p.unknown else folder_name(p.label))
         folder.mkdir(exist_ok=True)
         source = Path(p.path)
         target = _claim(folder, source.name)

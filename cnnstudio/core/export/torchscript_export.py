@@ -1,4 +1,5 @@
-"""TorchScript export: a traced model (normalised float images in, probabilities out).
+"""TorchScript export: a traced model (normalised float images in, probabilities out; with an unknown
+score, a tuple (probabilities, unknown_score), see metadata.py).
 
 TorchScript rather than torch.export: `torch.jit.load` reads it in any PyTorch since 1.x and in
 C++ (libtorch) without Python, which is what people who ask for "TorchScript" want. PyTorch 2.14
@@ -17,23 +18,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.export.metadata import INPUT_NAME, OUTPUT_NAME, export_metadata
+from cnnstudio.core.export.metadata import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    TEMPERATURE_KEY,
+    UNKNOWN_OUTPUT,
+    export_metadata,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
 
 EXTRA_FILE = "cnnstudio.json"
 
 
-def metadata_document(preprocessing: Preprocessing, class_names: list[str]) -> dict[str, Any]:
+def metadata_document(
+    preprocessing: Preprocessing, class_names: list[str], calibration: Calibration | None = None
+) -> dict[str, Any]:
     """The metadata as one JSON document: same keys as the ONNX metadata, values parsed."""
     doc: dict[str, Any] = {}
-    for key, value in export_metadata(preprocessing, class_names).items():
-        doc[key] = json.loads(value) if value[:1] in "[{" else value
+    for key, value in export_metadata(preprocessing, class_names, calibration).items():
+        doc[key] = json.loads(value) if value[:1] in "[{n" else value
+    doc[TEMPERATURE_KEY] = float(doc[TEMPERATURE_KEY])
     doc["input"] = f"{INPUT_NAME}: float32 (N, C, H, W), prepared as cnnstudio.preprocessing says"
     doc["output"] = f"{OUTPUT_NAME}: float32 (N, K), in the order of cnnstudio.classes"
+    if doc.get("cnnstudio.unknown"):
+        doc["output"] = (
+            f"a tuple ({OUTPUT_NAME}: float32 (N, K), in the order of cnnstudio.classes; "
+            f"{UNKNOWN_OUTPUT}: float32 (N,), unknown when above cnnstudio.unknown's threshold)"
+        )
     return doc
 
 
@@ -43,7 +59,11 @@ def metadata_path_for(path: Path | str) -> Path:
 
 
 def write_torchscript(
-    path: Path | str, model: nn.Module, preprocessing: Preprocessing, class_names: list[str]
+    path: Path | str,
+    model: nn.Module,
+    preprocessing: Preprocessing,
+    class_names: list[str],
+    calibration: Calibration | None = None,
 ) -> Path:
     """Trace `model` (logits out, as core.spec builds it) with the softmax added and save it to `path`."""
     import torch
@@ -51,9 +71,11 @@ def write_torchscript(
     from cnnstudio.core.export.probability_model import exportable
 
     path = Path(path)
-    wrapped = exportable(model)
+    wrapped = exportable(model, calibration)
     example = torch.zeros(2, preprocessing.num_channels, preprocessing.height, preprocessing.width)
-    document = json.dumps(metadata_document(preprocessing, class_names), indent=2, ensure_ascii=False)
+    document = json.dumps(
+        metadata_document(preprocessing, class_names, calibration), indent=2, ensure_ascii=False
+    )
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit's deprecation notices; see the module docstring
@@ -69,11 +91,14 @@ def write_torchscript(
 
 
 def write_torchscript_metadata(
-    path: Path | str, preprocessing: Preprocessing, class_names: list[str]
+    path: Path | str,
+    preprocessing: Preprocessing,
+    class_names: list[str],
+    calibration: Calibration | None = None,
 ) -> Path:
     """Write the metadata beside the TorchScript file and return its path."""
     target = metadata_path_for(path)
-    document = metadata_document(preprocessing, class_names)
+    document = metadata_document(preprocessing, class_names, calibration)
     target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
 

@@ -1,7 +1,10 @@
 """Load an export back and check it predicts what the app predicts.
 
-The reference is core.evaluate.predict_probabilities on the app's own model. An export passes when
-it gives the same top-1 class for every image and no probability differs by TOLERANCE or more.
+The reference is the app's own calibrated probabilities (core.evaluate.predict_calibrated; for an
+uncalibrated model, predict_probabilities). An export passes when it gives the same top-1 class for
+every image and no probability differs by TOLERANCE or more; for a model with an unknown score,
+also when no unknown score differs by SCORE_TOLERANCE or more and every picture is flagged unknown
+the same way (but for scores within SCORE_TOLERANCE of the threshold).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from cnnstudio.core.spec import Preprocessing
 
 TOLERANCE = 1e-4
+SCORE_TOLERANCE = 1e-4
 # Two classes whose reference probabilities are this close are a tie: float rounding alone may
 # order them either way, so picking the other one is not a disagreement.
 TIE = 1e-6
@@ -34,15 +38,19 @@ class VerificationResult:
     max_abs_diff: float  # largest |p_export - p_app| over all images and classes
     ok: bool
     on: str = "validation images"  # which images were used, in words
+    unknown_checked: bool = False  # the export's unknown scores were compared too
+    max_score_diff: float = 0.0  # largest |unknown score export - app|
+    same_unknown: int = 0  # images flagged unknown (or not) as the app flags them
 
     @property
     def message(self) -> str:
         name = FORMAT_NAMES.get(self.format, self.format)
         where = f"{self.images:,} {self.on}" if self.images != 1 else f"1 {self.on.rstrip('s')}"
         if self.ok:
+            unknown = "; the same unknown flags for all" if self.unknown_checked else ""
             return (
                 f"{name} verified on {where}: same class for all, "
-                f"largest difference {_short(self.max_abs_diff)}"
+                f"largest difference {_short(self.max_abs_diff)}{unknown}"
             )
         problems = []
         if self.same_top1 < self.images:
@@ -53,6 +61,12 @@ class VerificationResult:
             problems.append(
                 f"probabilities differ by up to {_short(self.max_abs_diff)} (allowed: {TOLERANCE:g})"
             )
+        if self.unknown_checked and self.same_unknown < self.images:
+            problems.append(
+                f"a different unknown flag for {self.images - self.same_unknown:,} of {self.images:,} images"
+            )
+        if self.unknown_checked and not self.max_score_diff < SCORE_TOLERANCE:
+            problems.append(f"unknown scores differ by up to {_short(self.max_score_diff)}")
         return f"{name} export does NOT match the app on {where}: {'; '.join(problems)}"
 
     def to_dict(self) -> dict:
@@ -97,6 +111,33 @@ def compare(
     return VerificationResult(fmt, n, same_top1, max_diff, same_top1 == n and max_diff < TOLERANCE, on)
 
 
+def compare_unknown(
+    result: VerificationResult,
+    reference: np.ndarray,
+    scores: np.ndarray | None,
+    threshold: float,
+) -> VerificationResult:
+    """`result` with the export's unknown scores checked against the app's (both (N,))."""
+    from dataclasses import replace
+
+    reference = np.asarray(reference, dtype=np.float64)
+    if scores is None or np.shape(scores) != reference.shape:
+        return replace(result, unknown_checked=True, max_score_diff=float("inf"), same_unknown=0, ok=False)
+    scores = np.asarray(scores, dtype=np.float64)
+    diff = np.abs(scores - reference)
+    max_diff = (
+        float(diff.max())
+        if len(diff) and np.isfinite(diff).all()
+        else (0.0 if not len(diff) else float("inf"))
+    )
+    same = ((scores > threshold) == (reference > threshold)) | (
+        np.abs(reference - threshold) < SCORE_TOLERANCE
+    )
+    same_unknown = int(same.sum())
+    ok = result.ok and max_diff < SCORE_TOLERANCE and same_unknown == len(reference)
+    return replace(result, unknown_checked=True, max_score_diff=max_diff, same_unknown=same_unknown, ok=ok)
+
+
 def normalize_numpy(X_uint8: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """((x * scale) - mean) / std in float32, as a programmer does it from the metadata alone."""
     x = np.asarray(X_uint8, dtype=np.float32) * np.float32(preprocessing.scale)
@@ -107,6 +148,15 @@ def normalize_numpy(X_uint8: np.ndarray, preprocessing: Preprocessing) -> np.nda
 
 def onnx_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:
     """Run an exported ONNX file with onnxruntime, preparing the input from its own metadata."""
+    return onnx_outputs(path, X_uint8)[0]
+
+
+def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+    return np.concatenate(parts) if parts else empty
+
+
+def onnx_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, unknown scores or None) of an ONNX export, as its users run it."""
     import onnxruntime as ort
 
     from cnnstudio.core.export.metadata import PREPROCESSING_KEY
@@ -118,15 +168,26 @@ def onnx_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:
     meta = session.get_modelmeta().custom_metadata_map
     prep = Preprocessing.from_dict(json.loads(meta[PREPROCESSING_KEY]))
     input_name = session.get_inputs()[0].name
-    out = [
-        session.run(None, {input_name: normalize_numpy(X_uint8[i : i + BATCH], prep)})[0]
-        for i in range(0, len(X_uint8), BATCH)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    with_unknown = len(session.get_outputs()) > 1
+    probs, scores = [], []
+    for i in range(0, len(X_uint8), BATCH):
+        outputs = session.run(None, {input_name: normalize_numpy(X_uint8[i : i + BATCH], prep)})
+        probs.append(outputs[0])
+        if with_unknown:
+            scores.append(outputs[1])
+    return (
+        _joined(probs, np.zeros((0, 0), np.float32)),
+        _joined(scores, np.zeros(0, np.float32)) if with_unknown else None,
+    )
 
 
 def torchscript_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:
     """Run a TorchScript export with torch.jit.load, preparing the input from the metadata inside it."""
+    return torchscript_outputs(path, X_uint8)[0]
+
+
+def torchscript_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, unknown scores or None) of a TorchScript export."""
     import torch
 
     from cnnstudio.core.export.metadata import PREPROCESSING_KEY
@@ -136,20 +197,35 @@ def torchscript_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarr
     extra = {EXTRA_FILE: ""}
     module = load_torchscript(path, extra_files=extra)
     prep = Preprocessing.from_dict(json.loads(extra[EXTRA_FILE])[PREPROCESSING_KEY])
-    out = []
+    probs, scores = [], []
+    with_unknown = False
     with torch.inference_mode():
         for i in range(0, len(X_uint8), BATCH):
             x = torch.from_numpy(normalize_numpy(X_uint8[i : i + BATCH], prep))
-            out.append(module(x).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+            out = module(x)
+            if isinstance(out, tuple | list):
+                with_unknown = True
+                scores.append(out[1].float().numpy())
+                out = out[0]
+            probs.append(out.float().numpy())
+    return (
+        _joined(probs, np.zeros((0, 0), np.float32)),
+        _joined(scores, np.zeros(0, np.float32)) if with_unknown else None,
+    )
 
 
 def bundle_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:
-    from cnnstudio.core.evaluate import predict_probabilities
+    return bundle_outputs(path, X_uint8)[0]
+
+
+def bundle_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(calibrated probabilities, unknown scores or None) of a bundle, as the app predicts with it."""
+    from cnnstudio.core.evaluate.calibration import predict_calibrated
     from cnnstudio.core.export.bundle import read_bundle
 
     bundle = read_bundle(path)
-    return predict_probabilities(bundle.build_model(), X_uint8, bundle.preprocessing)
+    out = predict_calibrated(bundle.build_model(), X_uint8, bundle.preprocessing, bundle.calibration)
+    return out.probs, out.unknown_scores
 
 
 def verify_export(
@@ -159,8 +235,13 @@ def verify_export(
     reference: np.ndarray,
     *,
     on: str = "validation images",
+    reference_scores: np.ndarray | None = None,
+    unknown_threshold: float | None = None,
 ) -> VerificationResult:
     """Load the export at `path` the way its users will and compare it with `reference`.
+
+    With `reference_scores` (the app's unknown scores) and `unknown_threshold`, the export's
+    unknown scores and flags are compared too.
 
     Each format is run with the preprocessing stored in it (ONNX metadata, the TorchScript file's
     extra file, the bundle's model.json), so the stored metadata is checked too.
@@ -168,11 +249,11 @@ def verify_export(
     X = np.ascontiguousarray(X_uint8)
     try:
         if fmt == "onnx":
-            probs = onnx_probabilities(path, X)
+            probs, scores = onnx_outputs(path, X)
         elif fmt == "torchscript":
-            probs = torchscript_probabilities(path, X)
+            probs, scores = torchscript_outputs(path, X)
         elif fmt == "bundle":
-            probs = bundle_probabilities(path, X)
+            probs, scores = bundle_outputs(path, X)
         else:
             raise ValueError(f"unknown export format {fmt!r}")
     except (UserError, ValueError):
@@ -182,4 +263,7 @@ def verify_export(
         raise UserError(
             f"The {name} export could not be loaded back to check it ({type(exc).__name__}: {exc})."
         ) from exc
-    return compare(fmt, reference, probs, on)
+    result = compare(fmt, reference, probs, on)
+    if reference_scores is not None and unknown_threshold is not None:
+        result = compare_unknown(result, reference_scores, scores, unknown_threshold)
+    return result
