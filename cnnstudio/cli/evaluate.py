@@ -14,6 +14,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--split", choices=["val", "test"], default="test")
     where.add_argument("--folder", type=Path, help="another folder with one sub-folder per class")
+    p.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="fit the run's temperature and unknown score again on the project's pictures "
+        "(for runs trained before calibration existed)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.set_defaults(func=run)
 
@@ -28,12 +34,45 @@ def run(args) -> int:
         raise UserError(f"{args.folder} is not a folder.")
     project = Project.open(args.project)
     run_dir = find_run(project, args.run)
+    if args.recalibrate:
+        from cnnstudio.core.pipeline import calibrate_run
+
+        calibrate_run(project, run_dir)
     report = evaluate_run(project, run_dir, split=args.split, folder=args.folder)
+    flagged = [
+        {k: row[k] for k in ("path", "label", "predicted", "confidence", "unknown_score")}
+        for row in report.flagged_unknown()
+    ]
     if args.json:
-        print(json.dumps({"run": run_dir.name, "split": report.split, **report_summary(report)}, indent=2))
+        out = {"run": run_dir.name, "split": report.split, **report_summary(report)}
+        out["calibration"] = report.calibration
+        out["unknown"] = {"threshold": report.unknown_threshold, "flagged": flagged}
+        print(json.dumps(out, indent=2))
     else:
         print(f"Run {run_dir.name} on {report.split} ({len(report.y_true)} images)")
         print(report.format_table())
         print()
         print(report.format_confusion())
+        print()
+        print(calibration_text(report.calibration, len(flagged), len(report.y_true)))
     return 0
+
+
+def calibration_text(calibration: dict | None, flagged: int, total: int) -> str:
+    """Plain words on how far the confidences can be trusted, and the pictures flagged as unknown."""
+    if not calibration or not calibration.get("calibrated"):
+        return (
+            "Confidence: not calibrated (this run was trained before calibration existed). "
+            "Run `cnnstudio evaluate PROJECT --recalibrate` to calibrate it."
+        )
+    lines = [
+        f"Confidence: {calibration['status']}.",
+        f"Calibration error (ECE, 15 bins) on these pictures: {calibration['ece_before']:.3f} before, "
+        f"{calibration['ece_after']:.3f} after (0 = a shown 80% is right 80% of the time).",
+    ]
+    if calibration.get("unknown_threshold") is not None:
+        lines.append(
+            f"{flagged} of {total} pictures would be flagged as unlike the training pictures "
+            f"(unknown score above {calibration['unknown_threshold']:.4g})."
+        )
+    return "\n".join(lines)

@@ -29,7 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", help="with a project: the run's id (default: the newest run)")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the predictions to a CSV file")
     p.add_argument(
-        "--sort-into", type=Path, metavar="DIR", help="copy each picture into DIR/<class>/ (never overwrites)"
+        "--sort-into",
+        type=Path,
+        metavar="DIR",
+        help="copy each picture into DIR/<class>/, or DIR/unknown/ when it is unlike the training "
+        "pictures (never overwrites)",
     )
     p.add_argument(
         "--move", action="store_true", help="with --sort-into: move the pictures instead of copying"
@@ -40,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="T",
         help='label pictures whose confidence is below T (0 to 1) as "unknown"',
+    )
+    p.add_argument(
+        "--unknown-threshold",
+        type=_score,
+        default=None,
+        metavar="S",
+        help="flag pictures whose unknown score is above S as unlike the training pictures "
+        "(default: the threshold chosen when the model was calibrated)",
     )
     p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print one JSON object with the predictions")
@@ -56,6 +68,16 @@ def _probability(text: str) -> float:
     return value
 
 
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number of 0 or more")
+    return value
+
+
 def run(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.errors import UserError
@@ -65,7 +87,23 @@ def run(args) -> int:
         raise UserError("--move needs --sort-into DIR: it says where the pictures go.")
     loaded = load_model(args.model, run=args.run)
     print_step(f"Model: {loaded.source} ({len(loaded.class_names)} classes)")
-    predictor = Predictor(loaded, threshold=args.threshold, batch_size=max(1, args.batch_size))
+    predictor = Predictor(
+        loaded,
+        threshold=args.threshold,
+        batch_size=max(1, args.batch_size),
+        unknown_threshold=args.unknown_threshold,
+    )
+    if loaded.calibration is None:
+        print_step(
+            "An ensemble's confidences are its members' averaged probabilities (not calibrated), "
+            "and an ensemble does not flag pictures unlike the training pictures."
+        )
+    elif not predictor.has_unknown:
+        print_step(
+            "This model is not calibrated (it was trained before calibration existed): confidences are "
+            "the raw ones and pictures unlike the training pictures are not flagged. "
+            "`cnnstudio evaluate PROJECT --recalibrate` calibrates a run."
+        )
     result = predictor.predict(args.inputs, progress=count_progress("pictures"))
     if not result.predictions and not result.problems:
         names = ", ".join(str(p) for p in args.inputs)
@@ -89,9 +127,18 @@ def run(args) -> int:
                 print(f"  {problem.path}: {problem.reason}")
         counts = ", ".join(f"{label} {n}" for label, n in result.counts().items())
         print(f"\n{len(result.predictions)} pictures predicted: {counts or 'none'}")
+        unknown = sum(1 for p in result.predictions if p.unknown)
+        if result.unknown_threshold is not None:
+            print(
+                f"{unknown} of them look unlike the training pictures (unknown score above "
+                f"{result.unknown_threshold:.4g}); their best guess is shown but may be meaningless"
+            )
         if args.csv is not None:
             print(f"Predictions written to {args.csv}")
         if sorted_files:
             verb = "Moved" if args.move else "Copied"
-            print(f"{verb} {len(sorted_files)} pictures into {args.sort_into} (one folder per class)")
+            where = "one folder per class" + (
+                ", unknown/ for pictures unlike the training ones" if unknown else ""
+            )
+            print(f"{verb} {len(sorted_files)} pictures into {args.sort_into} ({where})")
     return 0 if result.predictions else 1

@@ -297,7 +297,15 @@ def calibrate_run(project: Project, run_dir: Path, *, data: PreparedData | None 
             "The project's classes changed since this run was trained "
             f"(run: {', '.join(class_names)}; now: {', '.join(names)}). Train a new run."
         )
-    calibration = fit_calibration(model, prep, splits["train"].X, splits["val"].X, splits["val"].y)
+    calibration = fit_calibration(
+        model,
+        prep,
+        splits["train"].X,
+        splits["val"].X,
+        splits["val"].y,
+        y_train=splits["train"].y,
+        num_classes=len(class_names),
+    )
     calibration.save(run_dir)
     return calibration
 

@@ -50,7 +50,8 @@ def test_json_lists_predictions_and_problems(bundle, pictures, capsys):
     result = json.loads(out)
     assert len(result["predictions"]) == 6
     row = result["predictions"][0]
-    assert set(row) == {"path", "label", "confidence", "top"}
+    assert set(row) == {"path", "label", "confidence", "top", "unknown", "unknown_score"}
+    assert row["unknown"] is None and row["unknown_score"] is None  # a bundle without calibration
     assert row["label"] == row["top"][0][0] and row["confidence"] == row["top"][0][1]
     assert len(row["top"]) == 3 and sum(p for _, p in row["top"]) == pytest.approx(1.0, abs=1e-5)
     assert [Path(p["path"]).name for p in result["problems"]] == ["broken.jpg"]

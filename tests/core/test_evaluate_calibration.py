@@ -102,7 +102,7 @@ def test_unknown_scores_flag_pictures_unlike_the_training_ones(overconfident):
     out = predict_calibrated(overconfident, far, Scale255(), cal)
     assert out.unknown.mean() > 0.9
     # A stricter or looser threshold given by the user wins over the calibration's.
-    assert not predict_calibrated(overconfident, far, Scale255(), cal, threshold=10.0).unknown.any()
+    assert not predict_calibrated(overconfident, far, Scale255(), cal, threshold=1e12).unknown.any()
 
 
 def test_calibration_round_trips_through_its_file(overconfident, tmp_path):
@@ -111,11 +111,12 @@ def test_calibration_round_trips_through_its_file(overconfident, tmp_path):
     cal = fit_calibration(overconfident, Scale255(), X_train, X_val, y_val)
     cal.save(tmp_path)
     back = Calibration.load(tmp_path)
-    assert back.temperature == cal.temperature and back.threshold == cal.threshold and back.k == cal.k
-    np.testing.assert_allclose(back.bank, cal.bank, atol=1e-3)  # stored as float16
+    assert back.temperature == cal.temperature and back.threshold == cal.threshold
+    np.testing.assert_array_equal(back.projection, cal.projection)
+    np.testing.assert_array_equal(back.centres, cal.centres)
     a = predict_calibrated(overconfident, X_val, Scale255(), cal).unknown_scores
     b = predict_calibrated(overconfident, X_val, Scale255(), back).unknown_scores
-    np.testing.assert_allclose(a, b, atol=2e-3)
+    np.testing.assert_array_equal(a, b)
 
 
 def test_a_run_without_calibration_is_temperature_one_and_says_so(overconfident, tmp_path):

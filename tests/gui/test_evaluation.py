@@ -224,3 +224,23 @@ def test_confusion_matrix_stays_readable_from_2_to_50_classes(qtbot, k):
     assert names[0] in tip and names[1] in tip  # full names, however short the labels
     image = view.render_image()
     assert not image.isNull() and image.width() >= 360
+
+
+def test_confidence_tab_and_pictures_unlike_the_training_ones(qtbot, section):
+    _session, view = section
+    report = view.report
+    cal = report.calibration
+    assert cal is not None and cal["calibrated"] and len(cal["bins"]) == 15
+    page = view.calibration_page
+    assert page.chart.after == cal["bins"] and page.chart.before == cal["bins_before"]
+    assert "Calibration error on these pictures" in page.numbers.text()
+    assert "right 80% of the time" in page.caption.text()
+    view.left_tabs.setCurrentWidget(page)
+    image = page.chart.grab().toImage()
+    assert image.width() > 100 and image.height() > 100
+    flagged = report.flagged_unknown()
+    assert view.middle_tabs.tabText(3) == f"Unlike training ({len(flagged)})"
+    assert [item.path for item in view.unknown_gallery.items()] == [row["path"] for row in flagged]
+    # A report from before calibration: the tab says so in plain words.
+    page.set_calibration(None)
+    assert "not calibrated" in page.numbers.text() and page.chart.after == []

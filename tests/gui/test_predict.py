@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import close_session, train_tiny_project
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 
@@ -121,3 +122,47 @@ def test_a_cnnmodel_file_predicts_like_its_run(qtbot, section, trained, tmp_path
         (p.path, p.label) for p in from_run.predictions
     ]
     assert view.model_info.text() == "3 classes"
+
+
+def test_unknown_pictures_are_marked_and_the_control_starts_at_the_runs_threshold(
+    qtbot, section, trained, tmp_path
+):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    _session, view = section
+    run = sorted((trained[1] / "runs").iterdir())[-1]
+    threshold = json.loads((run / "calibration.json").read_text(encoding="utf-8"))["unknown"]["threshold"]
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(odd / f"noise_{i}.png")
+    result = _predict(qtbot, view, [str(odd), str(trained[0] / "class_0")])
+    assert result.unknown_threshold == pytest.approx(threshold)
+    assert view.unknown_box.isEnabled() and view.unknown_box.value() == pytest.approx(threshold, abs=0.01)
+    model = view.results
+    n = len(result.predictions)
+    marks = [model.index(r, 5).data() for r in range(n)]
+    for r, p in enumerate(model.predictions):
+        assert marks[r] == (
+            f"unknown picture ({p.unknown_score:.3g})" if p.unknown_score > model.unknown_threshold else "no"
+        )
+
+    # Strictest: every picture is marked, the summary says so, and sorting puts them in unknown/.
+    view.set_unknown_threshold(0.0)
+    assert all(model.index(r, 5).data().startswith("unknown picture") for r in range(n))
+    assert f"{n} look unlike the training pictures" in view.summary.text()
+    assert "unknown picture" in model.index(0, 5).data() and "unlike the pictures" in model.index(0, 2).data(
+        Qt.ItemDataRole.ToolTipRole
+    )
+    assert all(p.unknown for p in view.result().predictions)
+    with qtbot.waitSignal(view.sorted_into, timeout=20000):
+        view.sort_into(move=False, dest=tmp_path / "sorted")
+    assert len(list((tmp_path / "sorted" / "unknown").iterdir())) == n
+    # Back to the run's own threshold with one click.
+    view.unknown_reset.click()
+    assert view.unknown_box.value() == pytest.approx(threshold, abs=0.01)
+    qtbot.waitUntil(lambda: not _session.tasks.busy(), timeout=10000)

@@ -5,12 +5,16 @@
   weights are not touched and the best class never changes.
 - Expected calibration error: 15 equal-width confidence bins, sum over bins of
   (bin share of pictures) * |accuracy - mean confidence|.
-- Unknown score: distance to the k-th nearest training picture in the space of L2-normalised
-  penultimate features (the input of the model's last Linear layer), Sun et al. 2022, "Out-of-
-  distribution detection with deep nearest neighbors". Higher = more unlike the training pictures.
-  The default threshold lets UNKNOWN_PASS_RATE of the validation pictures pass.
-  benchmarks/bench_unknown.py measures it against max-softmax, energy (Liu et al. 2020) and
-  Mahalanobis (Lee et al. 2018) on pictures from other sources.
+- Unknown score: Mahalanobis distance (Lee et al. 2018) of the picture's penultimate features (the
+  input of the model's last Linear layer) to the nearest class mean of the training pictures, with
+  one covariance shared by the classes. Higher = more unlike the training pictures. The default
+  threshold lets UNKNOWN_PASS_RATE of the validation pictures pass. Chosen by measurement:
+  benchmarks/bench_unknown.py compares it with max-softmax, energy (Liu et al. 2020) and kNN on
+  normalised features (Sun et al. 2022) on pictures from other sources (numbers in the README).
+  Stored as `offset` m (D,) (the training features' mean), `projection` L (D, D) with L L^T = the
+  inverse covariance, and the class means projected, `centres` (K, D) = (mean_k - m) L: score =
+  min_k |(f - m) L - centre_k|^2, only matrix products, so the ONNX and TorchScript exports compute
+  it in their graph. (Subtracting m first keeps the numbers small, so float32 stays exact enough.)
 
 A run keeps all of it in calibration.json (the Calibration below); a .cnnmodel bundle carries the
 same file, and the ONNX / TorchScript exports compute both the calibrated probabilities and the
@@ -37,8 +41,10 @@ SCHEMA_VERSION = 1
 ECE_BINS = 15
 UNKNOWN_PASS_RATE = 0.95
 KNN_K = 10
-MAX_BANK = 4000  # training pictures kept for the nearest-neighbour search (a seeded random subset)
-METHOD = "knn"
+METHOD = "mahalanobis"
+# Covariance shrinkage: this share of the features' mean variance is added to the diagonal, so that
+# a direction that never varies in training (a unit that is always 0) cannot make the inverse blow up.
+RIDGE = 1e-3
 NOT_CALIBRATED = "not calibrated (trained before calibration existed; temperature 1)"
 # Fewer validation pictures than this, or none wrong, say nothing reliable about over-confidence
 # (with no mistakes the likelihood always prefers a smaller temperature): the temperature stays 1.
@@ -224,26 +230,69 @@ def energy_scores(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 @dataclass
 class Mahalanobis:
-    """Lee et al. 2018 on the penultimate features: class means and one shared covariance (tied)."""
+    """Lee et al. 2018 on penultimate features: class means and one shared (tied) covariance.
 
-    means: np.ndarray
-    precision: np.ndarray
+    Kept as ``offset`` m (D,), ``projection`` L (D, D), with L L^T the inverse covariance, and
+    ``centres`` (K, D) = (class means - m) L, so that the score is min over classes of
+    |(f - m) L - centre|^2.
+    """
+
+    offset: np.ndarray
+    projection: np.ndarray
+    centres: np.ndarray
 
     @classmethod
     def fit(cls, features: np.ndarray, y: np.ndarray, num_classes: int) -> Mahalanobis:
         f = np.asarray(features, dtype=np.float64)
-        means = np.stack(
-            [f[y == c].mean(axis=0) if (y == c).any() else np.zeros(f.shape[1]) for c in range(num_classes)]
+        y = np.asarray(y, dtype=np.int64)
+        present = [c for c in range(num_classes) if (y == c).any()]
+        means = np.stack([f[y == c].mean(axis=0) for c in present])
+        centred = f - means[np.searchsorted(present, y)]
+        cov = centred.T @ centred / max(1, len(f))
+        total = float(np.trace(np.cov(f.T))) if len(f) > 1 else 0.0
+        cov += (RIDGE * max(total, float(np.trace(cov))) / max(1, cov.shape[0]) + 1e-12) * np.eye(
+            cov.shape[0]
         )
-        centred = f - means[y]
-        cov = centred.T @ centred / max(1, len(f)) + 1e-6 * np.eye(f.shape[1])
-        return cls(means, np.linalg.pinv(cov))
+        # Whitening: L = V diag(1/sqrt(eigenvalues)), so L L^T = cov^-1.
+        values, vectors = np.linalg.eigh(cov)
+        projection = vectors / np.sqrt(np.maximum(values, 1e-12))
+        offset = f.mean(axis=0)
+        return cls(
+            offset.astype(np.float32),
+            projection.astype(np.float32),
+            ((means - offset) @ projection).astype(np.float32),
+        )
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        f = np.asarray(features, dtype=np.float64)
-        d = f[:, None, :] - self.means[None, :, :]
-        dist = np.einsum("nkd,de,nke->nk", d, self.precision, d)
-        return dist.min(axis=1).astype(np.float32)
+        return mahalanobis_scores(features, self.offset, self.projection, self.centres)
+
+
+def mahalanobis_scores(
+    features: np.ndarray, offset: np.ndarray, projection: np.ndarray, centres: np.ndarray
+) -> np.ndarray:
+    """min over classes of |(f - m) L - centre|^2, in float32 torch as the exports compute it."""
+    f = torch.as_tensor(np.asarray(features, dtype=np.float32))
+    if len(f) == 0:
+        return np.zeros(0, np.float32)
+    offset_t, projection_t, centres_t = (torch.as_tensor(v) for v in (offset, projection, centres))
+    step = max(1, 2**24 // max(1, centres_t.shape[0] * centres_t.shape[1]))  # (N, K, D) at most 64 MB
+    return torch.cat(
+        [
+            _mahalanobis_torch(f[i : i + step], offset_t, projection_t, centres_t)
+            for i in range(0, len(f), step)
+        ]
+    ).numpy()
+
+
+def _mahalanobis_torch(
+    features: torch.Tensor, offset: torch.Tensor, projection: torch.Tensor, centres: torch.Tensor
+) -> torch.Tensor:
+    # The differences themselves, not |a|^2 - 2ab + |b|^2: that expansion loses all precision in
+    # float32 when the projected features are large, and the exports must give the app's scores.
+    a = (features.flatten(1).float() - offset) @ projection
+    differences = a.unsqueeze(1) - centres.unsqueeze(0)  # (N, K, D)
+    distances = (differences * differences).sum(dim=2)
+    return torch.clamp(distances.min(dim=1).values, min=0.0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -251,29 +300,35 @@ class Mahalanobis:
 
 
 def _encode(array: np.ndarray) -> dict[str, Any]:
-    a = np.ascontiguousarray(array, dtype=np.float16)
-    return {"dtype": "float16", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
+    a = np.ascontiguousarray(array, dtype="<f4")
+    return {"dtype": "float32", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
 def _decode(data: dict[str, Any]) -> np.ndarray:
-    raw = base64.b64decode(data["data"])
-    return np.frombuffer(raw, dtype=np.float16).reshape(data["shape"]).astype(np.float32)
+    if data.get("dtype") != "float32":
+        raise ValueError("unknown dtype")
+    raw = base64.b64decode(data["data"], validate=True)
+    array = np.frombuffer(raw, dtype="<f4").reshape(data["shape"]).astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError("not finite")
+    return array
 
 
 @dataclass(eq=False)
 class Calibration:
     """What a run needs to give calibrated probabilities and unknown scores.
 
-    ``temperature``: divide the logits by it before the softmax. ``bank``: (M, D) L2-normalised
-    penultimate features of training pictures; ``k``: which neighbour; ``threshold``: a picture
+    ``temperature``: divide the logits by it before the softmax. ``offset`` (D,), ``projection``
+    (D, D) and ``centres`` (K, D): the Mahalanobis score's data (see Mahalanobis); ``threshold``: a picture
     whose unknown score is above it is "unknown". ``fitted`` False: a run from before calibration
     (T = 1, no unknown score).
     """
 
     temperature: float = 1.0
     threshold: float | None = None
-    k: int = KNN_K
-    bank: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    projection: np.ndarray | None = None
+    centres: np.ndarray | None = None
     method: str = METHOD
     fitted: bool = False
     ece_before: float | None = None
@@ -286,7 +341,7 @@ class Calibration:
 
     @property
     def has_unknown(self) -> bool:
-        return self.bank is not None and self.threshold is not None and len(self.bank) > 0
+        return self.projection is not None and self.centres is not None and self.threshold is not None
 
     @property
     def status(self) -> str:
@@ -302,10 +357,23 @@ class Calibration:
     def unknown_scores(self, features: np.ndarray) -> np.ndarray | None:
         if not self.has_unknown:
             return None
-        return knn_scores(features, self.bank, self.k)
+        return mahalanobis_scores(features, self.offset, self.projection, self.centres)
 
-    def summary(self) -> dict[str, Any]:
-        """For evaluate --json: temperature, ece_before, ece_after, bins (after), bins_before, threshold."""
+    def summary(self, logits: np.ndarray | None = None, y: np.ndarray | None = None) -> dict[str, Any]:
+        """For evaluate --json: temperature, ece_before, ece_after, bins (after), bins_before, threshold.
+
+        With ``logits`` and labels ``y`` of some pictures, the ECE and bins are measured on them
+        (before: temperature 1; after: this calibration's); else they are the validation split's.
+        """
+        if logits is not None and y is not None:
+            before, after = softmax(logits), self.probabilities(logits)
+            measured = {
+                "ece_before": expected_calibration_error(before, y),
+                "ece_after": expected_calibration_error(after, y),
+                "bins": calibration_bins(after, y),
+                "bins_before": calibration_bins(before, y),
+            }
+            return {**self.summary(), **measured}
         return {
             "calibrated": self.fitted,
             "status": self.status,
@@ -331,13 +399,14 @@ class Calibration:
             "val_count": self.val_count,
             "note": self.note,
             "unknown": None
-            if self.bank is None
+            if self.projection is None or self.centres is None
             else {
                 "method": self.method,
-                "k": self.k,
                 "threshold": self.threshold,
                 "pass_rate": self.pass_rate,
-                "bank": _encode(self.bank),
+                "offset": _encode(self.offset),
+                "projection": _encode(self.projection),
+                "centres": _encode(self.centres),
             },
         }
 
@@ -365,10 +434,14 @@ class Calibration:
             if unknown.get("method") != METHOD:
                 raise ValueError(f"unknown method {unknown.get('method')!r}")
             cal.method = METHOD
-            cal.k = int(unknown["k"])
             cal.threshold = float(unknown["threshold"])
             cal.pass_rate = float(unknown.get("pass_rate", UNKNOWN_PASS_RATE))
-            cal.bank = _decode(unknown["bank"])
+            cal.offset = _decode(unknown["offset"])
+            cal.projection = _decode(unknown["projection"])
+            cal.centres = _decode(unknown["centres"])
+            p, c, m = cal.projection, cal.centres, cal.offset
+            if p.ndim != 2 or c.ndim != 2 or m.shape != (p.shape[0],) or c.shape[1] != p.shape[1]:
+                raise ValueError("shapes do not fit")
         return cal
 
     def to_json_bytes(self) -> bytes:
@@ -407,30 +480,33 @@ def fit_calibration(
     X_val: np.ndarray | torch.Tensor,
     y_val: np.ndarray,
     *,
+    y_train: np.ndarray | None = None,
+    num_classes: int | None = None,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
-    seed: int = 0,
-    max_bank: int = MAX_BANK,
-    k: int = KNN_K,
     pass_rate: float = UNKNOWN_PASS_RATE,
 ) -> Calibration:
-    """Fit the temperature on the validation pictures and the unknown score's bank and threshold.
+    """Fit the temperature on the validation pictures and the unknown score on the training pictures.
 
-    The bank is (a seeded subset of at most ``max_bank``) training pictures; the threshold is the
-    ``pass_rate`` quantile of the validation pictures' scores. Without validation pictures the
-    temperature stays 1 and the threshold comes from the training pictures themselves (leaving each
-    out of its own neighbours).
+    The class means and covariance come from the training pictures' features, grouped by
+    ``y_train`` (by the model's own predictions when not given); the threshold is the ``pass_rate``
+    quantile of the validation pictures' scores (of the training pictures' when there is no
+    validation split).
     """
     y_val = np.asarray(y_val, dtype=np.int64)
     if len(X_train) == 0:
         raise UserError("There are no training pictures to calibrate with.")
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(len(X_train), size=min(max_bank, len(X_train)), replace=False))
-    X_bank = X_train[torch.as_tensor(chosen)] if isinstance(X_train, torch.Tensor) else X_train[chosen]
-    _, train_features = model_outputs(model, X_bank, preprocessing, batch_size=batch_size, device=device)
-    bank = normalize_rows(train_features)
-    k = max(1, min(k, len(bank) - 1 if len(bank) > 1 else 1))
-    cal = Calibration(k=k, bank=bank, fitted=True, pass_rate=pass_rate)
+    train_logits, train_features = model_outputs(
+        model, X_train, preprocessing, batch_size=batch_size, device=device
+    )
+    if not np.isfinite(train_logits).all() or not np.isfinite(train_features).all():
+        raise UserError("The model's outputs are not numbers; it cannot be calibrated. Train again.")
+    labels = train_logits.argmax(axis=1) if y_train is None else np.asarray(y_train, dtype=np.int64)
+    k = num_classes or train_logits.shape[1]
+    maha = Mahalanobis.fit(train_features, labels, k)
+    cal = Calibration(
+        offset=maha.offset, projection=maha.projection, centres=maha.centres, fitted=True, pass_rate=pass_rate
+    )
     if len(y_val):
         logits, features = model_outputs(model, X_val, preprocessing, batch_size=batch_size, device=device)
         if not np.isfinite(logits).all():
@@ -453,10 +529,9 @@ def fit_calibration(
         cal.ece_before = expected_calibration_error(before, y_val)
         cal.ece_after = expected_calibration_error(after, y_val)
         cal.val_count = len(y_val)
-        scores = knn_scores(features, bank, k)
+        scores = maha.scores(features)
     else:
-        # Leave-one-out on the bank: each picture's (k+1)-th neighbour is its k-th other one.
-        scores = knn_scores(bank, bank, k + 1)
+        scores = maha.scores(train_features)
     cal.threshold = float(np.quantile(scores, pass_rate)) if len(scores) else None
     return cal
 
@@ -470,6 +545,7 @@ class CalibratedOutput:
     unknown_scores: np.ndarray | None
     unknown: np.ndarray | None
     threshold: float | None
+    logits: np.ndarray | None = None  # the model's own, before the temperature
 
 
 def predict_calibrated(
@@ -493,4 +569,4 @@ def predict_calibrated(
     scores = calibration.unknown_scores(features)
     limit = calibration.threshold if threshold is None else float(threshold)
     flags = None if scores is None or limit is None else scores > limit
-    return CalibratedOutput(probs, log_probs, scores, flags, limit if scores is not None else None)
+    return CalibratedOutput(probs, log_probs, scores, flags, limit if scores is not None else None, logits)

@@ -135,7 +135,7 @@ def evaluate_model(
         probs, y_true, class_names=class_names, losses=losses, paths=paths, split=split, run=run
     )
     if calibration is not None:
-        report.calibration = calibration.summary()
+        report.calibration = calibration.summary(out.logits, y_true)
         report.unknown_scores = scores
         report.unknown_threshold = threshold
     return report

@@ -21,9 +21,9 @@ class ProbabilityModel(nn.Module):
     of the logits divided by the run's calibrated temperature.
 
     With a calibration that has an unknown score, forward returns (probabilities, unknown_score):
-    the score is computed in the graph as core.evaluate.calibration.knn_scores does, from the input
-    of the model's last Linear layer (caught by a forward pre-hook, which tracing records) and the
-    training pictures' normalised features kept as a constant.
+    the score is computed in the graph as core.evaluate.calibration.mahalanobis_scores does, from the
+    input of the model's last Linear layer (caught by a forward pre-hook, which tracing records),
+    with the calibration's projection and centres as constants.
     """
 
     def __init__(self, model: nn.Module, calibration: Calibration | None = None) -> None:
@@ -35,8 +35,11 @@ class ProbabilityModel(nn.Module):
         self.with_unknown = bool(calibration is not None and calibration.has_unknown)
         self._seen: list[torch.Tensor] = []
         if self.with_unknown:
-            self.register_buffer("bank", torch.as_tensor(calibration.bank, dtype=torch.float32).clone())
-            self.k = max(1, min(int(calibration.k), len(calibration.bank)))
+            self.register_buffer(
+                "projection", torch.as_tensor(calibration.projection, dtype=torch.float32).clone()
+            )
+            self.register_buffer("offset", torch.as_tensor(calibration.offset, dtype=torch.float32).clone())
+            self.register_buffer("centres", torch.as_tensor(calibration.centres, dtype=torch.float32).clone())
             head = last_linear(model)
             if head is not None:
                 head.register_forward_pre_hook(self._keep)
@@ -52,12 +55,11 @@ class ProbabilityModel(nn.Module):
         probs = torch.softmax(logits, dim=1)
         if not self.with_unknown:
             return probs
-        features = (self._seen[-1] if self._seen else self.model(x).float()).flatten(1).float()
+        from cnnstudio.core.evaluate.calibration import _mahalanobis_torch
+
+        features = self._seen[-1] if self._seen else self.model(x).float()
         self._seen.clear()
-        features = features / torch.clamp(torch.linalg.vector_norm(features, dim=1, keepdim=True), min=1e-12)
-        similarity = features @ self.bank.T
-        kth = torch.topk(similarity, self.k, dim=1).values[:, -1]
-        return probs, torch.sqrt(torch.clamp(2.0 - 2.0 * kth, min=0.0))
+        return probs, _mahalanobis_torch(features, self.offset, self.projection, self.centres)
 
 
 def exportable(model: nn.Module, calibration: Calibration | None = None) -> ProbabilityModel:

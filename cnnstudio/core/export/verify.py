@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from cnnstudio.core.spec import Preprocessing
 
 TOLERANCE = 1e-4
-SCORE_TOLERANCE = 1e-4
+SCORE_TOLERANCE = 1e-4  # relative to max(1, |the app's score|): scores are squared distances
 # Two classes whose reference probabilities are this close are a tie: float rounding alone may
 # order them either way, so picking the other one is not a disagreement.
 TIE = 1e-6
@@ -66,7 +66,7 @@ class VerificationResult:
                 f"a different unknown flag for {self.images - self.same_unknown:,} of {self.images:,} images"
             )
         if self.unknown_checked and not self.max_score_diff < SCORE_TOLERANCE:
-            problems.append(f"unknown scores differ by up to {_short(self.max_score_diff)}")
+            problems.append(f"unknown scores differ by up to {_short(self.max_score_diff)} (relative)")
         return f"{name} export does NOT match the app on {where}: {'; '.join(problems)}"
 
     def to_dict(self) -> dict:
@@ -124,7 +124,7 @@ def compare_unknown(
     if scores is None or np.shape(scores) != reference.shape:
         return replace(result, unknown_checked=True, max_score_diff=float("inf"), same_unknown=0, ok=False)
     scores = np.asarray(scores, dtype=np.float64)
-    diff = np.abs(scores - reference)
+    diff = np.abs(scores - reference) / np.maximum(1.0, np.abs(reference))
     max_diff = (
         float(diff.max())
         if len(diff) and np.isfinite(diff).all()

@@ -40,6 +40,7 @@ from cnnstudio.gui.evaluation.image_panel import ImagePanel, Picture, rgb_to_qim
 from cnnstudio.gui.evaluation.issues_list import Issue, IssuesList, RowState
 from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_evaluate
 from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, MetricsTable, percent
+from cnnstudio.gui.evaluation.reliability import CalibrationPage
 from cnnstudio.gui.evaluation.report_file import split_words
 from cnnstudio.gui.evaluation.review import AcceptCommand, ReviewStore
 from cnnstudio.gui.evaluation.runs import trained_runs
@@ -178,6 +179,20 @@ class EvaluationSection(QWidget):
         self.middle_tabs.addTab(cell_page, "Pictures")
         self.middle_tabs.addTab(losses_page, "Worst mistakes")
         self.middle_tabs.addTab(self.issues, "Likely label errors")
+        self.unknown_caption = QLabel(
+            "The pictures that look unlike the training pictures (unknown score above the run's "
+            "threshold, which lets 95% of the validation pictures pass), most unusual first.",
+            self,
+            wordWrap=True,
+        )
+        self.unknown_gallery = GalleryView(self.loader, self)
+        unknown_page = QWidget(self)
+        unknown_layout = QVBoxLayout(unknown_page)
+        unknown_layout.addWidget(self.unknown_caption)
+        unknown_layout.addWidget(self.unknown_gallery, 1)
+        self.middle_tabs.addTab(unknown_page, "Unlike training")
+        self.calibration_page = CalibrationPage(self)
+        self.left_tabs.addTab(self.calibration_page, "Confidence")
 
         # ---- right: one picture ---------------------------------------------------------------------
         self.panel = ImagePanel(self)
@@ -357,6 +372,9 @@ class EvaluationSection(QWidget):
             self.top_losses.set_items([])
             self.issues.set_issues([], None)
             self.middle_tabs.setTabText(2, "Likely label errors")
+            self.unknown_gallery.set_items([])
+            self.middle_tabs.setTabText(3, "Unlike training")
+            self.calibration_page.set_calibration(None)
             self.panel.show_picture(None)
             return
         issues = report.label_issues()
@@ -402,6 +420,14 @@ class EvaluationSection(QWidget):
             self._row_state,
         )
         self.middle_tabs.setTabText(2, f"Likely label errors ({len(issues)})")
+        flagged = report.flagged_unknown()
+        self.unknown_gallery.set_items(
+            [self._item(row["index"], note=f"unknown score {row['unknown_score']:.3g}") for row in flagged]
+            if has_paths
+            else []
+        )
+        self.middle_tabs.setTabText(3, f"Unlike training ({len(flagged)})")
+        self.calibration_page.set_calibration(report.calibration)
         # Start on the most common mistake: that is what people look for first.
         off = report.confusion.copy()
         np.fill_diagonal(off, 0)

@@ -1,7 +1,8 @@
 """The Predict section's table: one row per picture (thumbnail, file, class, confidence, top 3).
 
 Rows keep the model's raw answer; the "unknown" threshold is applied when drawing and exporting, so
-moving the slider relabels at once without running the model again. Files that could not be read
+moving the slider relabels at once without running the model again. Likewise the unknown-score
+threshold: a picture whose score is above it is marked as unlike the training pictures. Files that could not be read
 are rows too, at the end, with the reason.
 """
 
@@ -15,11 +16,12 @@ from PySide6.QtGui import QBrush, QImage, QPixmap
 
 from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.style import muted_color
-from cnnstudio.gui.style.theme import error_color
+from cnnstudio.gui.style.theme import error_color, warning_color
 
 UNKNOWN = "unknown"  # core.export.UNKNOWN (not imported: core.export imports torch)
 THUMB = 48
-COLUMNS = ("Picture", "File", "Class", "Confidence", "Top 3")
+COLUMNS = ("Picture", "File", "Class", "Confidence", "Top 3", "Unknown?")
+UNKNOWN_COLUMN = 5
 
 
 class PredictionsModel(QAbstractTableModel):
@@ -29,6 +31,7 @@ class PredictionsModel(QAbstractTableModel):
         self.predictions: list = []  # core.export.Prediction, as the model gave them (threshold 0)
         self.problems: list = []  # core.export.PredictionProblem
         self.threshold = 0.0
+        self.unknown_threshold: float | None = None  # None: the model has no unknown score
         self._pixmaps: dict[str, QPixmap] = {}
         self._row_of: dict[str, int] = {}
         loader.loaded.connect(self._loaded)
@@ -64,12 +67,33 @@ class PredictionsModel(QAbstractTableModel):
         if self.predictions:
             self.dataChanged.emit(self.index(0, 2), self.index(len(self.predictions) - 1, 2))
 
+    def set_unknown_threshold(self, threshold: float | None) -> None:
+        self.unknown_threshold = threshold
+        if self.predictions:
+            last = len(self.predictions) - 1
+            self.dataChanged.emit(self.index(0, 2), self.index(last, UNKNOWN_COLUMN))
+
+    def is_unknown(self, prediction) -> bool:
+        """Unlike the training pictures: its unknown score is above the unknown threshold."""
+        score = getattr(prediction, "unknown_score", None)
+        return score is not None and self.unknown_threshold is not None and score > self.unknown_threshold
+
+    def unknown_count(self) -> int:
+        return sum(1 for p in self.predictions if self.is_unknown(p))
+
     def label(self, prediction) -> str:
         return prediction.label if prediction.confidence >= self.threshold else UNKNOWN
 
     def labelled(self) -> list:
         """The predictions with the threshold applied (what is exported and sorted)."""
-        return [replace(p, label=self.label(p)) for p in self.predictions]
+        return [
+            replace(
+                p,
+                label=self.label(p),
+                unknown=None if p.unknown_score is None else self.is_unknown(p),
+            )
+            for p in self.predictions
+        ]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -84,6 +108,7 @@ class PredictionsModel(QAbstractTableModel):
             2: lambda p: (self.label(p) == UNKNOWN, self.label(p).casefold(), -p.confidence),
             3: lambda p: p.confidence,
             4: lambda p: p.top[1][1] if len(p.top) > 1 else 0.0,  # how close the runner-up came
+            UNKNOWN_COLUMN: lambda p: -1.0 if p.unknown_score is None else p.unknown_score,
         }
         key = keys.get(column)
         if key is None:
@@ -106,6 +131,9 @@ class PredictionsModel(QAbstractTableModel):
     def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            if section == UNKNOWN_COLUMN:
+                return "Whether the picture looks unlike the pictures the model was trained on (its unknown score)."
         return None
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -120,9 +148,17 @@ class PredictionsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.SizeHintRole and col == 0:
             return QSize(THUMB + 8, THUMB + 6)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col in (2, UNKNOWN_COLUMN) and self.is_unknown(p):
+                return (
+                    f"This picture looks unlike the pictures the model was trained on (unknown score "
+                    f"{p.unknown_score:.3g}, above {self.unknown_threshold:.3g}). Its best guess, "
+                    f"{p.label}, may mean nothing; it goes into the unknown folder when sorting."
+                )
             return p.path
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and col in (2, UNKNOWN_COLUMN) and self.is_unknown(p):
+            return QBrush(warning_color())
         if role == Qt.ItemDataRole.ForegroundRole and col == 2 and self.label(p) == UNKNOWN:
             return QBrush(muted_color())
         if role == Qt.ItemDataRole.UserRole:
@@ -137,6 +173,10 @@ class PredictionsModel(QAbstractTableModel):
             return f"{p.confidence:.1%}"
         if col == 4:
             return " · ".join(f"{label}: {prob:.0%}" for label, prob in p.top)
+        if col == UNKNOWN_COLUMN:
+            if p.unknown_score is None or self.unknown_threshold is None:
+                return ""
+            return f"unknown picture ({p.unknown_score:.3g})" if self.is_unknown(p) else "no"
         return None
 
     def _problem_data(self, problem, col: int, role: int):

@@ -16,6 +16,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -110,6 +111,29 @@ class PredictSection(QWidget):
             "pictures may show none of the classes."
         )
         self.threshold_label = QLabel(self)
+        self.unknown_box = QDoubleSpinBox(self)
+        self.unknown_box.setDecimals(2)
+        self.unknown_box.setRange(0.0, 1e9)
+        self.unknown_box.setMaximumWidth(140)
+        self.unknown_box.setToolTip(
+            "How unlike the training pictures a picture may look before it is marked "
+            '"unknown picture" and sorted into the unknown folder. It starts at the value chosen '
+            "when the model was trained, which lets 95% of the validation pictures pass; lower "
+            "flags more pictures, higher fewer."
+        )
+        self.unknown_reset = QPushButton("Default", self)
+        self.unknown_info = QLabel(self)
+        self.unknown_info.setStyleSheet(f"color: {muted_color().name()}")
+        unknown_row = QHBoxLayout()
+        self.unknown_caption = QLabel(
+            "Mark pictures unlike the training pictures when their unknown score is above", self
+        )
+        unknown_row.addWidget(self.unknown_caption)
+        unknown_row.addWidget(self.unknown_box)
+        unknown_row.addWidget(self.unknown_reset)
+        unknown_row.addWidget(self.unknown_info)
+        unknown_row.addStretch(1)
+        self._default_unknown: float | None = None
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(QLabel('Call a picture "unknown" when the model is less sure than', self))
         threshold_row.addWidget(self.threshold)
@@ -136,6 +160,7 @@ class PredictSection(QWidget):
         header.resizeSection(1, 280)
         header.resizeSection(2, 140)
         header.resizeSection(3, 100)
+        header.resizeSection(4, 260)
         header.setStretchLastSection(True)
 
         self.summary = QLabel(self, wordWrap=True)
@@ -156,6 +181,7 @@ class PredictSection(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.drop_zone)
         layout.addLayout(threshold_row)
+        layout.addLayout(unknown_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.table, 1)
         layout.addLayout(bottom)
@@ -166,6 +192,9 @@ class PredictSection(QWidget):
         self.drop_zone.add_folder.clicked.connect(self._add_folder)
         self.drop_zone.clear.clicked.connect(self.clear)
         self.threshold.valueChanged.connect(self._threshold_changed)
+        self.unknown_box.valueChanged.connect(self._unknown_changed)
+        self.unknown_reset.clicked.connect(self._unknown_to_default)
+        self._show_unknown(None, calibrated=True)
         self.csv_button.clicked.connect(lambda: self.export_csv())
         self.copy_button.clicked.connect(lambda: self.sort_into(move=False))
         self.move_button.clicked.connect(lambda: self.sort_into(move=True))
@@ -334,6 +363,8 @@ class PredictSection(QWidget):
         loaded = self._models.get(source) if source else None
         if loaded is not None:
             self.model_info.setText(f"{len(loaded.class_names)} classes")
+        if result.unknown_threshold != self._default_unknown or self.results.unknown_threshold is None:
+            self._show_unknown(result.unknown_threshold, calibrated=result.calibrated)
         self.results.add(result.predictions, result.problems)
         self._update_summary()
         self.predicted.emit(result)
@@ -352,6 +383,37 @@ class PredictSection(QWidget):
         if self._queued:
             queued, self._queued = self._queued, []
             self._predict(queued)
+
+    # ---- unknown pictures ------------------------------------------------------------------------------
+    def _show_unknown(self, threshold: float | None, *, calibrated: bool) -> None:
+        """A new model's unknown threshold: the control starts at it (or says why there is none)."""
+        self._default_unknown = threshold
+        has = threshold is not None
+        for widget in (self.unknown_box, self.unknown_reset, self.unknown_caption):
+            widget.setEnabled(has)
+        if has:
+            self.unknown_box.blockSignals(True)
+            self.unknown_box.setValue(threshold)
+            self.unknown_box.blockSignals(False)
+            self.unknown_info.setText("")
+        elif not calibrated:
+            self.unknown_info.setText(
+                "This model was not calibrated (trained before calibration existed, or an ensemble): "
+                "it cannot mark pictures unlike its training pictures."
+            )
+        self.results.set_unknown_threshold(threshold)
+
+    def set_unknown_threshold(self, value: float) -> None:
+        self.unknown_box.setValue(value)
+
+    def _unknown_changed(self, value: float) -> None:
+        if self._default_unknown is not None:
+            self.results.set_unknown_threshold(value)
+            self._update_summary()
+
+    def _unknown_to_default(self) -> None:
+        if self._default_unknown is not None:
+            self.unknown_box.setValue(self._default_unknown)
 
     # ---- threshold, summary --------------------------------------------------------------------------
     def set_threshold(self, threshold: float) -> None:
@@ -372,6 +434,9 @@ class PredictSection(QWidget):
         if UNKNOWN in counts:
             parts.append(f"unknown: {counts[UNKNOWN]:,}")
         text = f"{n:,} picture{'s' if n != 1 else ''}: " + " · ".join(parts)
+        unlike = self.results.unknown_count()
+        if unlike:
+            text += f" · {unlike:,} look unlike the training pictures"
         if self.results.problems:
             text += f" · {len(self.results.problems)} could not be read"
         self.summary.setText(text)
@@ -392,6 +457,8 @@ class PredictSection(QWidget):
             predictions=self.results.labelled(),
             problems=list(self.results.problems),
             threshold=self.results.threshold,
+            unknown_threshold=self.results.unknown_threshold,
+            calibrated=self._default_unknown is not None,
         )
 
     def export_csv(self, path: str | Path | None = None) -> Path | None:

@@ -1,0 +1,132 @@
+"""Calibration and "unknown" pictures through the CLI: train, evaluate --json, predict --json/--csv/--sort-into."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from image_fixtures import write_tiny_image_folder
+from PIL import Image
+
+from cnnstudio.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("calcli")
+    data = write_tiny_image_folder(root / "data", classes=3, per_class=20, size=24)
+    argv = ["train", str(data), "--project", str(root / "project"), "--template", "tiny"]
+    argv += ["--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--json"]
+    assert main(argv) == 0
+    runs = sorted((root / "project" / "runs").iterdir())
+    odd = root / "odd"
+    odd.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(odd / f"noise_{i}.png")
+    return SimpleNamespace(root=root, data=data, project=root / "project", run=runs[-1], odd=odd)
+
+
+def test_training_leaves_a_calibration_in_the_run(trained):
+    saved = json.loads((trained.run / "calibration.json").read_text(encoding="utf-8"))
+    assert saved["fitted"] and saved["temperature"] > 0
+    assert saved["unknown"]["method"] == "mahalanobis" and saved["unknown"]["threshold"] > 0
+
+
+def test_evaluate_json_has_calibration_and_flagged_pictures(trained, capsys):
+    code, out, err = run_cli(capsys, "evaluate", trained.project, "--split", "val", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    cal = data["calibration"]
+    assert {"temperature", "ece_before", "ece_after", "bins"} <= set(cal)
+    assert len(cal["bins"]) == 15 and sum(b["count"] for b in cal["bins"]) == data["images"]
+    assert 0 <= cal["ece_after"] <= 1 and 0 <= cal["ece_before"] <= 1
+    flagged = data["unknown"]["flagged"]
+    threshold = data["unknown"]["threshold"]
+    assert all(row["unknown_score"] > threshold for row in flagged)
+    # The threshold lets about 95% of the validation pictures pass.
+    assert len(flagged) <= max(1, round(0.1 * data["images"]))
+    code, out, _ = run_cli(capsys, "evaluate", trained.project, "--split", "val")
+    assert "Calibration error (ECE, 15 bins)" in out and "unlike the training pictures" in out
+
+
+def test_predict_json_csv_and_sort_into_carry_unknown(trained, capsys, tmp_path):
+    table = tmp_path / "out.csv"
+    sorted_dir = tmp_path / "sorted"
+    code, out, err = run_cli(
+        capsys,
+        "predict",
+        trained.project,
+        trained.data / "class_0",
+        trained.odd,
+        "--json",
+        "--csv",
+        table,
+        "--sort-into",
+        sorted_dir,
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    threshold = data["unknown_threshold"]
+    assert data["calibrated"] is True and threshold > 0
+    for item in data["predictions"]:
+        assert item["unknown"] == (item["unknown_score"] > threshold)
+        assert item["label"] != "unknown"  # the best class stays in "label"
+    rows = list(csv.DictReader(table.read_text(encoding="utf-8-sig").splitlines()))
+    assert {"unknown", "unknown_score"} <= set(rows[0])
+    by_path = {r["path"]: r for r in rows}
+    for item in data["predictions"]:
+        assert by_path[item["path"]]["unknown"] == ("yes" if item["unknown"] else "no")
+        assert float(by_path[item["path"]]["unknown_score"]) == pytest.approx(item["unknown_score"], rel=1e-5)
+    moved = {Path(s["from"]).name: Path(s["to"]) for s in data["sorted"]}
+    for item in data["predictions"]:
+        folder = moved[Path(item["path"]).name].parent.name
+        assert folder == ("unknown" if item["unknown"] else item["label"])
+
+
+def test_a_strict_threshold_sends_every_picture_to_unknown(trained, capsys, tmp_path):
+    code, out, err = run_cli(
+        capsys,
+        "predict",
+        trained.project,
+        trained.odd,
+        "--unknown-threshold",
+        "0",
+        "--sort-into",
+        tmp_path / "s",
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "s" / "unknown").iterdir()) == [
+        f"noise_{i}.png" for i in range(3)
+    ]
+    assert "UNKNOWN" in out and "3 of them look unlike the training pictures" in out
+
+
+def test_bad_unknown_threshold_gets_a_plain_message(trained, capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", str(trained.project), str(trained.odd), "--unknown-threshold", "lots"])
+    assert "'lots' is not a number" in capsys.readouterr().err
+
+
+def test_a_run_from_before_calibration_says_so_and_can_be_calibrated(trained, capsys):
+    (trained.run / "calibration.json").unlink()
+    code, out, err = run_cli(capsys, "predict", trained.project, trained.odd, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["calibrated"] is False and all(p["unknown"] is None for p in data["predictions"])
+    assert "not calibrated" in err
+    code, out, _ = run_cli(capsys, "evaluate", trained.project, "--json")
+    assert json.loads(out)["calibration"]["calibrated"] is False
+    code, out, _ = run_cli(capsys, "evaluate", trained.project, "--recalibrate", "--json")
+    assert code == 0 and json.loads(out)["calibration"]["calibrated"] is True
+    assert (trained.run / "calibration.json").exists()
