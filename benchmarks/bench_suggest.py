@@ -109,7 +109,9 @@ def calibrated_suggestions(spec, names, X, y, start, pool, epochs: int, seed: in
     prep = spec.preprocessing()
     trainer = Trainer(spec, fold_config(epochs, seed), class_names=names, preprocessing=prep)
     trainer.fit((X[train], y[train]), (X[val], y[val]))
-    calibration = fit_calibration(trainer.model, prep, X[train], X[val], y[val])
+    calibration = fit_calibration(
+        trainer.model, prep, X[train], X[val], y[val], y_train=y[train], num_classes=len(names)
+    )
     out = predict_calibrated(trainer.model, X[pool], prep, calibration)
     unknown = np.zeros(len(pool), bool) if out.unknown is None else out.unknown
     taken = (out.probs.max(axis=1) >= 0.95) & ~unknown
