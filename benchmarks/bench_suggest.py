@@ -9,7 +9,9 @@ augmentation), from scratch at every step.
 
 1. Suggestions: train on the 300 labelled, suggest for the whole pool (core.suggest.predict_for_run's
    probabilities), accept every suggestion at confidence >= 0.95: how many, and how many are right.
-   Target: precision >= 0.97.
+   The same with the run calibrated as the app does it (trained on 25 per class, temperature and
+   unknown score fitted on the other 5 per class; unknown pictures are never accepted).
+   Target: precision >= 0.97 both ways.
 2. Active labelling: label 200 more pool pictures in 4 steps of 50, retraining after each step, in
    useful-first order (core.suggest.order_useful_first over the current model's probabilities:
    smallest margin, round-robin over predicted classes) versus random order. Test accuracy after the
@@ -96,6 +98,27 @@ def train_probs(spec, names, X_train, y_train, evals, epochs: int, seed: int) ->
     return [predict_probabilities(trainer.model, X, spec.preprocessing()) for X in evals]
 
 
+def calibrated_suggestions(spec, names, X, y, start, pool, epochs: int, seed: int):
+    """(accepted, right, precision, unknown) with a run calibrated the way train_project does it."""
+    from cnnstudio.core.evaluate.calibration import fit_calibration, predict_calibrated
+    from cnnstudio.core.train import Trainer
+
+    rng = np.random.default_rng(500 + seed)
+    val = stratified_pick(y, start, 5, rng)  # 15% of 30 per class would be 4.5: 5 per class
+    train = np.setdiff1d(start, val)
+    prep = spec.preprocessing()
+    trainer = Trainer(spec, fold_config(epochs, seed), class_names=names, preprocessing=prep)
+    trainer.fit((X[train], y[train]), (X[val], y[val]))
+    calibration = fit_calibration(
+        trainer.model, prep, X[train], X[val], y[val], y_train=y[train], num_classes=len(names)
+    )
+    out = predict_calibrated(trainer.model, X[pool], prep, calibration)
+    unknown = np.zeros(len(pool), bool) if out.unknown is None else out.unknown
+    taken = (out.probs.max(axis=1) >= 0.95) & ~unknown
+    right = int(((out.probs.argmax(axis=1) == y[pool]) & taken).sum())
+    return int(taken.sum()), right, right / max(1, int(taken.sum())), int(unknown.sum())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2)
@@ -115,6 +138,7 @@ def main() -> int:
     print(torch.get_num_threads())
     ok = True
     precisions, accepted_counts, gains = [], [], []
+    cal_precisions, cal_counts = [], []
     useful_accs, random_accs = [], []
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
@@ -137,6 +161,16 @@ def main() -> int:
         print(
             f"seed {seed}: {taken.sum()} of {len(pool)} suggestions at >= 0.95 accepted, "
             f"{right.sum()} right (precision {precision:.3f}); test accuracy with 300 labels {start_acc:.3f}"
+        )
+
+        # As the app does it: the project keeps 15% of the labelled pictures for validation, the run is
+        # calibrated on them (temperature, unknown score), and "accept above" skips unknown pictures.
+        cal = calibrated_suggestions(spec, names, X, y, start, pool, args.epochs, seed)
+        cal_precisions.append(cal[2])
+        cal_counts.append(cal[0])
+        print(
+            f"  calibrated (train 85% / validate 15% of the 300): {cal[0]} accepted at >= 0.95 and not unknown, "
+            f"{cal[1]} right (precision {cal[2]:.3f}); {cal[3]} flagged unknown"
         )
 
         finals = {}
@@ -196,15 +230,17 @@ def main() -> int:
 
     precision = statistics.mean(precisions)
     gain = statistics.mean(gains)
+    cal_precision = statistics.mean(cal_precisions)
     print(
         f"\nSUMMARY accepted at 0.95: {statistics.mean(accepted_counts):.0f} of {len(pool)} on average, "
-        f"precision {precision:.3f} (target >= {PRECISION_TARGET})"
+        f"precision {precision:.3f} (target >= {PRECISION_TARGET}); calibrated and not unknown: "
+        f"{statistics.mean(cal_counts):.0f}, precision {cal_precision:.3f} (target >= {PRECISION_TARGET})"
     )
     print(
         f"SUMMARY +200 labels, 4 steps of {STEP}: useful-first {statistics.mean(useful_accs):.3f}, "
-        f"random {statistics.mean(random_accs):.3f}, gain {gain * 100:+.1f} points (target >= {GAIN_TARGET * 100:.0f})"
+        f"random {statistics.mean(random_accs):.3f}, gain {gain * 100:+.1f} points (target >= {GAIN_TARGET * 100:.1f})"
     )
-    if precision < PRECISION_TARGET:
+    if min(precision, cal_precision) < PRECISION_TARGET:
         print("MISSED: suggestions accepted at 0.95 are not precise enough", file=sys.stderr)
         ok = False
     if gain < GAIN_TARGET:

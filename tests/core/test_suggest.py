@@ -77,12 +77,32 @@ def test_suggestions_for_every_unlabelled_picture(trained):
     right = sum(s.label == truth[s.path] for s in result.suggestions)
     assert right >= 0.8 * len(truth)
     for s in result.suggestions:
-        assert 0.0 <= s.confidence <= 1.0 and s.unknown is False
+        assert 0.0 <= s.confidence <= 1.0 and isinstance(s.unknown, bool)
+    # The run's calibration (temperature, unknown score) is what the suggestions use.
+    assert result.calibrated and (run_dir / "calibration.json").exists()
+    flagged = [s for s in result.suggestions if s.unknown]
+    if flagged:  # unknown pictures come last and "accept all above" never takes them
+        assert result.suggestions[-len(flagged) :] == flagged
+        assert not set(map(id, flagged)) & set(map(id, result.above(0.0)))
     margins = [s.margin for s in result.suggestions]
     # The first round of the round-robin holds each predicted class's most doubtful picture.
     first_round = {s.label for s in result.suggestions[: len({x.label for x in result.suggestions})]}
     assert len(first_round) == len({x.label for x in result.suggestions})
     assert margins[0] == min(margins)
+
+
+def test_a_run_without_calibration_gives_plain_softmax_and_no_unknown(trained, tmp_path):
+    import shutil
+
+    from cnnstudio.core.suggest import predict_for_run
+
+    folder, truth, run_dir = trained
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    (copy / "calibration.json").unlink()
+    pred = predict_for_run(copy, sorted(truth), Project.open(folder).cache_dir)
+    assert not pred.calibrated and not pred.unknown.any()
+    assert np.allclose(pred.probs.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_accept_records_marks_and_undo_restores(trained):

@@ -94,3 +94,11 @@ def test_training_label_errors_reviewed_in_the_queue(open_browser, qtbot):
     assert session.labels.sample(first["path"]).label == first["suggested"]
     session.undo_stack.undo()
     assert session.labels.sample(first["path"]).label == first["label"]
+
+
+def test_badge_tooltip_explains_the_suggestion(open_browser, qtbot):
+    session, browser, _truth, _ = _trained_browser(open_browser, qtbot)
+    browser.model.set_suggestions({session.index.samples[0].path: ("class_1", 0.42, True)}, None)
+    browser.show_filter("all")
+    tip = browser.model.data(browser.model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "The model suggests: class_1 (42% sure)" in tip and "unlike the training pictures" in tip

@@ -45,25 +45,30 @@ def predict_for_run(
 ) -> Predictions:
     """The run's class probabilities and "unknown" flags for these pictures (the one place they come from).
 
-    Pictures are decoded through the project's decode cache at the run's input size. Today the
-    probabilities are the softmax of the run's best weights and no picture is flagged unknown; the
-    calibrated confidence and the unknown score plug in here.
+    Pictures are decoded through the project's decode cache at the run's input size. The
+    probabilities are calibrated with the run's temperature and the flags come from its unknown
+    score (core.evaluate.calibration, calibration.json in the run); a run trained before calibration
+    existed gives plain softmax probabilities and no picture is flagged.
     """
     from cnnstudio.core.dataset import DecodeCache
-    from cnnstudio.core.evaluate import predict_probabilities
+    from cnnstudio.core.evaluate.calibration import Calibration, predict_calibrated
     from cnnstudio.core.spec import Preprocessing
     from cnnstudio.core.train import load_run_weights
 
-    model, _spec, prep_dict, class_names = load_run_weights(Path(run_dir), which="best")
+    run_dir = Path(run_dir)
+    model, _spec, prep_dict, class_names = load_run_weights(run_dir, which="best")
     prep = Preprocessing.from_dict(prep_dict) if isinstance(prep_dict, dict) else prep_dict
     channels = 1 if prep.channels == "L" else 3
+    calibration = Calibration.load(run_dir)
     if not paths:
-        return Predictions(np.zeros((0, len(class_names)), np.float32), np.zeros(0, bool), class_names)
+        empty = np.zeros((0, len(class_names)), np.float32)
+        return Predictions(empty, np.zeros(0, bool), class_names, calibration.fitted)
     X = DecodeCache(Path(cache_dir)).load(
         list(paths), prep.height, prep.width, channels, prep.fit, progress=progress, should_stop=should_stop
     )
-    probs = predict_probabilities(model, X, prep, batch_size=batch_size)
-    return Predictions(probs, np.zeros(len(paths), dtype=bool), list(class_names))
+    out = predict_calibrated(model, X, prep, calibration, batch_size=batch_size)
+    unknown = np.zeros(len(paths), dtype=bool) if out.unknown is None else np.asarray(out.unknown, bool)
+    return Predictions(np.asarray(out.probs, np.float32), unknown, list(class_names), calibration.fitted)
 
 
 def margins(probs: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.dataset.thumbnail_model import (
     ALL,
     CLASS,
+    ISSUES,
     PROBLEMS,
     UNLABELLED,
     ImageFilter,
@@ -436,7 +437,12 @@ class DatasetBrowser(QWidget):
         if selected:
             parts.append(f"{selected:,} selected")
             if self.session.classes():
-                parts.append("press 1–9 to label, Enter for a large view")
+                badges = self.model.suggestions and self.model.filter.kind in (UNLABELLED, ISSUES)
+                parts.append(
+                    "Enter accepts the suggestion, 1–9 another class"
+                    if badges
+                    else "press 1–9 to label, Enter for a large view"
+                )
         self.status.setText(" · ".join(parts))
 
     def _say(self, text: str) -> None:

@@ -72,20 +72,21 @@ class SuggestionBar(QWidget):
         self.issues_button = QToolButton(self, text="Likely label errors", checkable=True)
         self.issues_button.toggled.connect(self._toggle_issues)
         self.info = QLabel(self, wordWrap=True)
-        # Two short rows, so the bar fits the narrowest window (1000 pixels) next to the class list.
+        # Short rows, so the bar asks for no more width than the rest of the Data section.
         row = QHBoxLayout()
-        for w in (self.suggest_button, self.order, self.accept_button, self.threshold, self.accepted_button):
+        for w in (self.suggest_button, self.order, self.accept_button, self.threshold):
             row.addWidget(w)
         row.addStretch(1)
         row2 = QHBoxLayout()
-        row2.addWidget(self.check_button)
-        row2.addWidget(self.issues_button)
-        row2.addWidget(self.info, 1)
+        for w in (self.accepted_button, self.check_button, self.issues_button):
+            row2.addWidget(w)
+        row2.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 0)
         layout.setSpacing(2)
         layout.addLayout(row)
         layout.addLayout(row2)
+        layout.addWidget(self.info)
         self.session.labels_changed.connect(lambda _p: self._labels_changed())
         self.session.project_changed.connect(lambda _p: self.clear())
         self.session.index_changed.connect(lambda _i: self._show_badges())

@@ -172,7 +172,13 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return os.path.basename(sample.path)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(sample)
+            tip, suggestion = _tooltip(sample), self.suggestions.get(sample.path)
+            if suggestion is not None:
+                label, confidence, unknown = suggestion
+                tip += f"\nThe model suggests: {label} ({confidence:.0%} sure)"
+                if unknown:
+                    tip += "\n? It looks unlike the training pictures: check it yourself."
+            return tip
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
