@@ -53,7 +53,7 @@ def run_get(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.errors import UserError
     from cnnstudio.core.weights import catalogue, entry, fetch
-    from cnnstudio.core.weights.catalogue import source_of
+    from cnnstudio.core.weights.entries import source_of
 
     names = [item.name for item in catalogue()] if args.name == "all" else [entry(args.name).name]
     failed = 0

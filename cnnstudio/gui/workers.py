@@ -190,6 +190,9 @@ class TaskRunner(QObject):
                 _let_finish_alone(task)
                 self._tasks.remove(task)
 
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
 
 # Tasks still running after cancel_all (a step that does not look at the stop flag, on a busy
 # computer): kept here, without a parent and without listeners, until their thread ends, because Qt
@@ -206,7 +209,4 @@ def _let_finish_alone(task: Task) -> None:
             pass  # nothing connected
     task.setParent(None)
     _ORPHANS.add(task)
-    task.finished.connect(lambda: _ORPHANS.discard(task))
-
-    def busy(self) -> bool:
-        return bool(self._tasks)
+    task.finished.connect(lambda: (task.wait(), _ORPHANS.discard(task)))  # released once its thread has ended

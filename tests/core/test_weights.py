@@ -19,8 +19,8 @@ from cnnstudio.core.spec import Backbone, build_model, template
 from cnnstudio.core.spec.backbone_loader import make_backbone
 from cnnstudio.core.spec.backbones import BACKBONES
 from cnnstudio.core.weights import catalogue, entry, fetch, import_weights, list_weights
-from cnnstudio.core.weights.catalogue import FILE_MB, HASH_REGEX
-from cnnstudio.core.weights.fetch import partial_path
+from cnnstudio.core.weights.download import partial_path
+from cnnstudio.core.weights.entries import FILE_MB, HASH_REGEX
 
 NAME = "mobilenet-v3-small"
 

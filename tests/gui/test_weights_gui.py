@@ -12,7 +12,7 @@ from weights_server import WeightsServer, use_weights_file
 
 from cnnstudio.core.spec import template
 from cnnstudio.core.weights import entry
-from cnnstudio.core.weights.fetch import partial_path
+from cnnstudio.core.weights.download import partial_path
 from cnnstudio.gui.designer.view import ModelDesigner
 from cnnstudio.gui.designer.weights_dialog import SOURCE_SETTING
 

@@ -8,14 +8,14 @@ no torch (`cnnstudio weights list`, the Model section's first paint); importing 
 from cnnstudio.core.lazy import lazy_exports
 
 _HOMES = {
-    "ENV_SOURCE": "catalogue",
-    "WeightsEntry": "catalogue",
-    "catalogue": "catalogue",
-    "entry": "catalogue",
-    "list_weights": "catalogue",
-    "random_frozen_backbones": "catalogue",
-    "FetchCancelled": "fetch",
-    "fetch": "fetch",
+    "ENV_SOURCE": "entries",
+    "WeightsEntry": "entries",
+    "catalogue": "entries",
+    "entry": "entries",
+    "list_weights": "entries",
+    "random_frozen_backbones": "entries",
+    "FetchCancelled": "download",
+    "fetch": "download",
     "import_weights": "importer",
 }
 __all__ = list(_HOMES)

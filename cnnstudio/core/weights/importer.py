@@ -18,7 +18,7 @@ import torchvision
 from cnnstudio.core.atomic import write_bytes_atomic
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec.backbone_loader import read_state_dict
-from cnnstudio.core.weights.catalogue import WeightsEntry, catalogue, entry
+from cnnstudio.core.weights.entries import WeightsEntry, catalogue, entry
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -1,5 +1,5 @@
 """The "Get the pre-trained weights" dialog: what is downloaded, from where, how big, with progress
-and cancel. A worker thread runs core.weights.fetch with the task's stop flag; the source (a
+and cancel. A worker thread runs core.weights.download with the task's stop flag; the source (a
 mirror URL base or a folder, for offline sites) is remembered in the app's settings."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.weights import ENV_SOURCE, entry, fetch
-from cnnstudio.core.weights.catalogue import OFFICIAL_BASE, source_of
+from cnnstudio.core.weights.entries import OFFICIAL_BASE, source_of
 from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.style.theme import error_color
 from cnnstudio.gui.workers import Task, TaskRunner

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.weights.catalogue import ENV_SOURCE, WeightsEntry, entry, source_of
+from cnnstudio.core.weights.entries import ENV_SOURCE, WeightsEntry, entry, source_of
 
 CHUNK = 1 << 16
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all; 0 when unknown)
