@@ -67,7 +67,6 @@ class TrainingPanel(QWidget):
         self.jobs.finished.connect(self.training_finished)
         self._watched_window: QWidget | None = None
         self.advice: Advice | None = None
-        self.retrain_proposal = None
 
         self._build()
         session.project_changed.connect(self._project_changed)
@@ -166,6 +165,11 @@ class TrainingPanel(QWidget):
         return self.jobs.last_outcome
 
     @property
+    def retrain_proposal(self):
+        """The coach's proposal to fine-tune on new labels (core.suggest.retrain), or None."""
+        return self.jobs.retrain_proposal
+
+    @property
     def lr_find_batches(self) -> int:
         return self.jobs.lr_find_batches
 
@@ -242,7 +246,6 @@ class TrainingPanel(QWidget):
     def _update_retrain(self) -> None:
         """Show the coach's "fine-tune on the new labels" proposal when enough pictures were labelled."""
         proposal = self.jobs.update_retrain()
-        self.retrain_proposal = proposal
         self.retrain_button.setVisible(proposal is not None)
         if proposal is not None:  # labels changed since the last run: its curves' advice is old news
             self.show_advice(proposal.advice())
