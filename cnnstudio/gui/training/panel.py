@@ -10,9 +10,9 @@
 The panel holds the widgets and their layout; its job control (start, resume, continue, fine-tune,
 the LR finder, pause and stop, the checks before a start) is `panel.jobs`, a `TrainingController`
 (controller.py). Training runs in a worker thread (`TrainingWorker`, a task of the session's
-TaskRunner, so the status bar shows it); the GUI thread only draws, five times a second. Closing the window while a run trains
-asks first (an event filter on the window), then stops the run after the current batch with a
-checkpoint saved, so it can be resumed from the run history.
+TaskRunner, so the status bar shows it); the GUI thread only draws, five times a second. Closing the
+window while a run trains asks first (an event filter on the window), then stops the run after the
+current batch with a checkpoint saved, so it can be resumed from the run history.
 """
 
 from __future__ import annotations
