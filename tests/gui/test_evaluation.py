@@ -101,7 +101,7 @@ def test_relabel_changes_the_project_labels_and_undo_restores_them(qtbot, sectio
     before_label = session.labels.sample(path).label
     assert key not in project.labels  # its folder gives its label
     issue = _issue_for(view, path)
-    view.issues.set_issues([issue], view._row_state)
+    view.issues.set_issues([issue], view.jobs.row_state)
     row = view.issues.rows[path]
     assert row.relabel.isEnabled()
     qtbot.mouseClick(row.relabel, Qt.MouseButton.LeftButton)
@@ -133,7 +133,7 @@ def test_exclude_and_accept_are_undoable(qtbot, section):
     session, view = section
     project = session.project
     first, second = view.report.paths[:2]
-    view.issues.set_issues([_issue_for(view, first), _issue_for(view, second)], view._row_state)
+    view.issues.set_issues([_issue_for(view, first), _issue_for(view, second)], view.jobs.row_state)
 
     qtbot.mouseClick(view.issues.rows[first].exclude, Qt.MouseButton.LeftButton)
     assert project.key(first) in project.excluded
@@ -217,7 +217,7 @@ def test_another_folder_is_evaluated_and_cannot_be_relabelled(qtbot, section, tr
         view.set_folder(trained[0])
     assert view.report.num_samples == 30
     assert view.issues.summary.text()
-    assert not view._row_state(view.report.paths[0]).editable
+    assert not view.jobs.row_state(view.report.paths[0]).editable
 
 
 @pytest.mark.parametrize("k", [2, 10, 50])
@@ -270,7 +270,7 @@ def test_evaluation_follows_the_weights_it_names_during_and_after_training(qtbot
     view.show()
     try:
         session.open_project(Project.open(folder), check=False)
-        qtbot.waitUntil(lambda: view.report is not None and not view._evaluating, timeout=30000)
+        qtbot.waitUntil(lambda: view.report is not None and not view.jobs.evaluating, timeout=30000)
         before = view.report
         assert "model of epoch" in view.summary.text()
         # Training goes on (this process's pid: alive) and saves a new best model, other weights.
@@ -287,7 +287,7 @@ def test_evaluation_follows_the_weights_it_names_during_and_after_training(qtbot
         # Training ends: the evaluation is redone on the new weights without being asked.
         state_file.write_text(json.dumps(finished))
         view.check_up_to_date()
-        qtbot.waitUntil(lambda: view.report is not before and not view._evaluating, timeout=30000)
+        qtbot.waitUntil(lambda: view.report is not before and not view.jobs.evaluating, timeout=30000)
         assert "Out of date" not in view.summary.text()
         probs = view.report.probs
         assert np.allclose(probs, probs[0])  # zeroed weights: the same answer for every picture

@@ -61,7 +61,7 @@ def test_pause_resume_stop_keeps_a_checkpoint_and_the_run_resumes(qtbot, make_pa
     # Paused shows: in the progress bar and in the run list (state.json still says "running").
     assert panel.progress.run_bar.format() == "Paused"
     panel.reload_history()
-    live = panel._live_run.name
+    live = panel.jobs.live_run.name
     qtbot.waitUntil(lambda: panel.history.record(live) is not None, timeout=20000)
     tree = panel.history.tree
     row = next(

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.train.run import read_json_object
-from cnnstudio.gui.search.plots import themed_plot
 from cnnstudio.gui.style import class_color, muted_color, warning_color
+from cnnstudio.gui.widgets.plot import themed_plot
 
 if TYPE_CHECKING:
     from cnnstudio.core.compare import RunComparison

@@ -4,6 +4,8 @@ Left: the confusion matrix (counts or percentages) and the metrics table. Middle
 chosen cell (most confident first), the worst mistakes, and the likely label errors with Relabel,
 Accept and Exclude. Right: the chosen picture, its probabilities and a Grad-CAM overlay.
 
+The view holds the widgets and draws a report; evaluating, the check that training has since saved a
+better model, Grad-CAM and the fixes are `view.jobs`, an `EvaluationController` (controller.py).
 Evaluating, loading a saved evaluation and Grad-CAM run in the session's workers; every fix goes on
 the session's undo stack (labels through the dataset browser's LabelCommand, exclusions through its
 ExcludeCommand), so Ctrl+Z gives the project back its labels.
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -32,21 +34,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.errors import UserError
 from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.evaluation.confusion import ConfusionMatrixView
+from cnnstudio.gui.evaluation.controller import EvaluationController
 from cnnstudio.gui.evaluation.gallery import GalleryItem, GalleryView
-from cnnstudio.gui.evaluation.image_panel import ImagePanel, Picture, rgb_to_qimage
-from cnnstudio.gui.evaluation.issues_list import Issue, IssuesList, RowState
-from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_evaluate
+from cnnstudio.gui.evaluation.image_panel import ImagePanel, Picture
+from cnnstudio.gui.evaluation.issues_list import Issue, IssuesList
 from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, MetricsTable, percent
 from cnnstudio.gui.evaluation.reliability import CalibrationPage
 from cnnstudio.gui.evaluation.report_file import split_words
-from cnnstudio.gui.evaluation.review import AcceptCommand, ReviewStore
+from cnnstudio.gui.evaluation.review import ReviewStore
 from cnnstudio.gui.evaluation.runs import model_state, trained_runs, weights_stamp
 from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
-from cnnstudio.gui.style.theme import error_color
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport
@@ -80,20 +80,12 @@ class EvaluationSection(QWidget):
         self.report: EvaluationReport | None = None
         self.run_dir: Path | None = None
         self.folder: Path | None = None
-        self.models = ModelCache()
         self.review = ReviewStore(None)
         self.loader = ThumbnailLoader(parent=self)
-        self._generation = 0
-        self._cam_generation = 0
-        self._evaluating = False
         self._filling = False
         self._sized_for = 0
-        self._stamp: tuple[int, int] | None = None  # the weights the shown evaluation belongs to
-        self._summary_text = ""
-        # Training may write a new best model at any time: the shown evaluation is checked against it.
-        self.watch = QTimer(self, interval=1500)
-        self.watch.timeout.connect(self.check_up_to_date)
-        self.watch.start()
+        self.summary_text = ""
+        self.jobs = EvaluationController(self)
 
         # ---- top bar -------------------------------------------------------------------------------
         self.run_combo = QComboBox(self)
@@ -234,7 +226,7 @@ class EvaluationSection(QWidget):
         self.issues.exclude_requested.connect(self.exclude)
         self.panel.relabel_requested.connect(self.relabel)
         self.panel.exclude_requested.connect(self.exclude)
-        self.panel.gradcam_toggled.connect(self._gradcam_toggled)
+        self.panel.gradcam_toggled.connect(self.jobs.gradcam_toggled)
         session.project_changed.connect(self._project_changed)
         # Bound methods, not lambdas: Qt drops these connections when the section is deleted.
         session.labels_changed.connect(self._labels_changed)
@@ -249,40 +241,7 @@ class EvaluationSection(QWidget):
 
     def check_up_to_date(self) -> None:
         """Redo (or, while the run trains, mark out of date) an evaluation whose weights changed."""
-        if self._evaluating or self.report is None or self.run_dir is None or self.folder is not None:
-            if self.report is not None and self.run_dir is not None and not self._evaluating:
-                self._show_model_state()
-            return
-        if not self.isVisible():
-            return
-        stamp = weights_stamp(self.run_dir)
-        if stamp == self._stamp:
-            self._show_model_state()
-            return
-        if model_state(self.run_dir).training:
-            self._show_model_state(stale=True)
-        else:
-            self.evaluate()
-
-    def _show_model_state(self, stale: bool = False) -> None:
-        """The summary, with which model it belongs to and whether training still goes on."""
-        if self.run_dir is None or self.report is None:
-            return
-        state = model_state(self.run_dir)
-        if stale or (self._stamp is not None and weights_stamp(self.run_dir) != self._stamp):
-            note = (
-                "<br><span style='color:{c}'><b>Out of date:</b> training has since saved a better model "
-                "({w}). This result is of an older one; it is evaluated again when training ends, "
-                "or click Evaluate again.</span>"
-            ).format(c=error_color().name(), w=state.words() or "a later epoch")
-        elif state.training:
-            note = (
-                f"<br><span style='color:{muted_color().name()}'>Training is still under way: this is "
-                "the best model so far; a better one later replaces it and is evaluated again.</span>"
-            )
-        else:
-            note = ""
-        self.summary.setText(self._summary_text + note)
+        self.jobs.check_up_to_date()
 
     def refresh_runs(self) -> None:
         current = self.run_combo.currentData()
@@ -304,7 +263,7 @@ class EvaluationSection(QWidget):
         self._set_enabled(True)
         i = self.run_combo.findData(current) if current else -1
         self.run_combo.setCurrentIndex(max(0, i))
-        if i < 0 or (self.report is None and not self._evaluating):
+        if i < 0 or (self.report is None and not self.jobs.evaluating):
             self._choice_changed()
 
     def _set_enabled(self, on: bool) -> None:
@@ -313,9 +272,7 @@ class EvaluationSection(QWidget):
         self.report_button.setEnabled(on and self.report is not None)
 
     def _project_changed(self, project) -> None:
-        self._generation += 1
-        self._evaluating = False
-        self.models.clear()
+        self.jobs.reset()
         self.folder = None
         # Folders added for the last project go; the choice starts on the validation pictures.
         while self.split_combo.count() > len(SPLITS) + 1:
@@ -371,53 +328,20 @@ class EvaluationSection(QWidget):
 
     # ---- evaluating ------------------------------------------------------------------------------------
     def evaluate(self, force: bool = False) -> None:
-        project = self.session.project
-        data = self.run_combo.currentData()
-        if project is None or not data:
-            return
-        run_dir = Path(data)
-        split, folder = self.split, self.folder
-        self._generation += 1
-        generation = self._generation
-        where = f"the pictures in {folder.name}" if folder else f"the {split_words(split)}"
-        self.summary.setText(f"Evaluating run {run_dir.name} on {where}…")
-        self.evaluate_button.setEnabled(False)
-        self._evaluating = True
-        stamp = weights_stamp(run_dir)
-
-        def done(report: EvaluationReport) -> None:
-            if generation == self._generation:
-                self._evaluating = False
-                self.evaluate_button.setEnabled(True)
-                self.show_report(report, run_dir)
-                self._stamp = stamp
-                self._show_model_state()
-
-        def failed(text: str) -> None:
-            if generation == self._generation:
-                self._evaluating = False
-                self.evaluate_button.setEnabled(True)
-                self.show_report(None)
-                self.summary.setText(f"<span style='color:{error_color().name()}'>{text}</span>")
-
-        self.session.tasks.start(
-            f"Evaluating run {run_dir.name}",
-            lambda ctx: load_or_evaluate(project, run_dir, split, folder, force=force, progress=ctx.progress),
-            on_success=done,
-            on_error=failed,
-        )
+        """Evaluate the chosen run on the chosen pictures (in a worker; see EvaluationController)."""
+        self.jobs.evaluate(force)
 
     def show_report(self, report: EvaluationReport | None, run_dir: Path | None = None) -> None:
         """Show a report (None: clear). Also used by the preview with a report made elsewhere."""
         self.report = report
         self.run_dir = run_dir
-        self._cam_generation += 1
+        self.jobs.forget_overlay()
         project = self.session.project
         self.review = ReviewStore(run_dir, key=project.key if project is not None else str)
         self.report_button.setEnabled(report is not None)
-        self._stamp = weights_stamp(run_dir) if run_dir is not None else None
+        self.jobs.stamp = weights_stamp(run_dir) if run_dir is not None else None
         if report is None:
-            self._summary_text = ""
+            self.summary_text = ""
             self.summary.setText("")
             self.confusion.set_matrix(None, None)
             self.metrics.set_report(None)
@@ -434,14 +358,14 @@ class EvaluationSection(QWidget):
         issues = report.label_issues()
         mistakes = int((report.y_true != report.y_pred).sum())
         which = model_state(run_dir).words() if run_dir is not None else ""
-        self._summary_text = (
+        self.summary_text = (
             f"<span style='font-size:18px; font-weight:600'>{percent(report.accuracy)}</span> "
             f"accuracy on {report.num_samples:,} {split_words(report.split)} · {mistakes:,} "
             f"mistake{'s' if mistakes != 1 else ''} · F1 averaged over classes {percent(report.macro['f1'])}"
             + (f" · run {run_dir.name}" if run_dir else "")
             + (f", {which}" if which else "")
         )
-        self.summary.setText(self._summary_text)
+        self.summary.setText(self.summary_text)
         self.confusion.set_matrix(report.confusion, report.class_names)
         # Many classes: give the matrix most of the width (its cells stay readable).
         k = len(report.class_names)
@@ -474,7 +398,7 @@ class EvaluationSection(QWidget):
                 for row in issues
                 if row["path"]
             ],
-            self._row_state,
+            self.jobs.row_state,
         )
         self.middle_tabs.setTabText(2, f"Likely label errors ({len(issues)})")
         flagged = report.flagged_unknown()
@@ -573,71 +497,24 @@ class EvaluationSection(QWidget):
     def show_picture(self, i: int) -> None:
         if self.report is None or self.report.paths is None:
             return
-        self._cam_generation += 1
+        self.jobs.forget_overlay()
         picture = self.picture(i)
-        state = self._row_state(picture.path)
+        state = self.jobs.row_state(picture.path)
         self.panel.show_picture(picture, state.label, editable=state.editable and not state.excluded)
 
-    # ---- Grad-CAM --------------------------------------------------------------------------------------
-    def _gradcam_toggled(self, on: bool) -> None:
-        picture = self.panel.picture
-        if not on or picture is None or self.panel.overlay is not None or self.run_dir is None:
-            if on and self.run_dir is None and picture is not None:
-                self.panel.set_overlay(None, "Grad-CAM needs the run's model, which is not available here.")
-            return
-        self._cam_generation += 1
-        generation = self._cam_generation
-        run_dir, path = self.run_dir, picture.path
-        class_index = picture.class_names.index(picture.predicted)
-        self.panel.set_gradcam_busy()
-
-        def done(overlay: np.ndarray) -> None:
-            if generation == self._cam_generation:
-                image = rgb_to_qimage(overlay)
-                self.panel.set_overlay(
-                    image, f"Where the model saw {picture.predicted}: red most, blue least (the scale below)."
-                )
-                self.overlay_shown.emit(image)
-
-        def failed(text: str) -> None:
-            if generation == self._cam_generation:
-                self.panel.set_overlay(None, text)
-
-        self.session.tasks.start(
-            "Working out where the model looked",
-            lambda ctx: grad_cam_overlay(self.models, run_dir, path, class_index),
-            on_success=done,
-            on_error=failed,
-            quiet=True,
-        )
-
-    # ---- fixes -----------------------------------------------------------------------------------------
-    def _row_state(self, path: str) -> RowState:
-        project, labels = self.session.project, self.session.labels
-        accepted = self.review.is_accepted(path)
-        if self.folder is not None or project is None:
-            return RowState(
-                None, False, accepted, False, "Not part of this project: it cannot be changed here."
-            )
-        if labels is None:
-            return RowState(None, False, accepted, False, "The project's pictures are still being listed.")
-        excluded = project.key(path) in project.excluded
-        sample = labels.sample(path)
-        if sample is None and not excluded:
-            return RowState(None, False, accepted, False, "This picture is no longer in the project.")
-        return RowState(sample.label if sample else None, excluded, accepted, True)
-
+    # ---- fixes (see EvaluationController) ------------------------------------------------------------
     def _labels_changed(self, _paths: list) -> None:
-        self._refresh_states()
+        self.refresh_states()
 
     def _index_changed(self, _index) -> None:
-        self._refresh_states()
+        self.refresh_states()
 
-    def _refresh_states(self) -> None:
+    def refresh_states(self) -> None:
+        """Redraw what may be done to the pictures shown (labels, exclusions, accepted)."""
         self.issues.refresh()
         picture = self.panel.picture
         if picture is not None and self.report is not None:
-            state = self._row_state(picture.path)
+            state = self.jobs.row_state(picture.path)
             # Redraw the verdict and the menu only; keep the overlay.
             overlay, status = self.panel.overlay, self.panel.gradcam_status.text()
             blocked = self.panel.blockSignals(True)  # no new Grad-CAM: the picture is the same
@@ -648,29 +525,15 @@ class EvaluationSection(QWidget):
 
     def relabel(self, path: str, label: str) -> None:
         """Give one picture a new label in the project (undoable)."""
-        labels = self.session.labels
-        if labels is None:
-            self.session.message.emit("The project's pictures are still being listed; try again in a moment.")
-            return
-        try:
-            edit = labels.assign([path], label)
-        except UserError as exc:
-            self.session.error.emit(str(exc))
-            return
-        self.session.apply_edit(edit)
+        self.jobs.relabel(path, label)
 
     def exclude(self, path: str) -> None:
         """Leave one picture out of the project (undoable; the file stays)."""
-        from cnnstudio.gui.dataset.commands import ExcludeCommand
-
-        if self.session.project is None or self.session.index is None:
-            return
-        name = path.rsplit("/", 1)[-1]
-        self.session.push(ExcludeCommand(self.session, [path], f"Exclude {name}"))
+        self.jobs.exclude(path)
 
     def accept(self, path: str) -> None:
         """The label is right: take the picture off the likely label errors of this run (undoable)."""
-        self.session.push(AcceptCommand(self.review, [path], self._refresh_states))
+        self.jobs.accept(path)
 
     # ---- exports ---------------------------------------------------------------------------------------
     def export_report(self, path: str | Path | None = None) -> tuple[Path, Path] | None:

@@ -7,8 +7,10 @@ sortable table of trials, plots of the metric against each setting and over time
     panel.stop()           # stops the trial in training after its batch; finished trials are kept
     panel.use_best()       # the best trial's design and training settings become the project's
 
-The search runs as a task of the session's TaskRunner (core.search in a worker thread); its events
-(trial started, epoch, trial finished) come back as partial results and update the table and plots.
+The panel holds the widgets and what they show; starting, continuing and stopping a search, reading
+a study and applying the best trial are `panel.jobs`, a `SearchController` (controller.py). The search
+runs as a task of the session's TaskRunner (core.search in a worker thread); its events (trial
+started, epoch, trial finished) come back as partial results and update the table and plots.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -40,26 +41,15 @@ from cnnstudio.core.errors import UserError
 from cnnstudio.core.search.records import SearchEvent, TrialRecord
 from cnnstudio.core.search.settings import SearchSettings
 from cnnstudio.core.search.storage import list_studies, next_study_name, study_name_ok
+from cnnstudio.gui.search.controller import NEW, SearchController, params_words
 from cnnstudio.gui.search.plots import SearchPlots
 from cnnstudio.gui.search.space_form import SearchForm
-from cnnstudio.gui.search.trials_model import RECORD_ROLE, TrialsModel, TrialsProxy, format_value
+from cnnstudio.gui.search.trials_model import RECORD_ROLE, TrialsModel, TrialsProxy
 from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.style.theme import error_color
 
 if TYPE_CHECKING:
     from cnnstudio.gui.session import ProjectSession
-
-NEW = ""  # the study chooser's "New search" item
-
-
-def params_words(params: dict[str, Any]) -> str:
-    from cnnstudio.core.search.space import PARAMS
-
-    parts = []
-    for name, value in params.items():
-        label = PARAMS[name].label.lower() if name in PARAMS else name
-        parts.append(f"{label} {format_value(value)}")
-    return ", ".join(parts)
 
 
 class SearchPanel(QWidget):
@@ -72,14 +62,9 @@ class SearchPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.tasks = session.tasks
-        self.task = None
-        self._search = None  # the running core Search (set in the worker thread)
-        self._state = "idle"  # idle | running | stopping
+        self.jobs = SearchController(self)
         self._study_info: dict[str, Any] | None = None  # spec, config, settings of the chosen study
-        self._load_task = None
-        self._target = 0
         self._current: tuple[int, dict] | None = None
-        self.last_summary = None
         self.dialogs: list[QWidget] = []
         self._build()
         session.project_changed.connect(self._project_changed)
@@ -92,9 +77,9 @@ class SearchPanel(QWidget):
         self.study_choice.currentIndexChanged.connect(self._study_chosen)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("a name for the new search")
-        self.name_edit.textChanged.connect(self._update_buttons)
+        self.name_edit.textChanged.connect(self.update_buttons)
         self.form = SearchForm()
-        self.form.changed.connect(self._update_buttons)
+        self.form.changed.connect(self.update_buttons)
         self.kept_note = QLabel(
             "This search keeps the settings it was made with; Continue adds trials up to the number below."
         )
@@ -170,7 +155,7 @@ class SearchPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda _index: self.open_selected_run())
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self.update_buttons())
         self.use_best_button = QPushButton("Use the best settings")
         self.use_best_button.setToolTip(
             "Make the best trial's design and training settings the project's own (Model and Train show them)."
@@ -216,24 +201,32 @@ class SearchPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 
-    # ---- state -----------------------------------------------------------------------------------
+    # ---- state (the controller's) -----------------------------------------------------------------
     @property
     def state(self) -> str:
-        return self._state
+        return self.jobs.state
+
+    @property
+    def task(self):
+        return self.jobs.task
+
+    @property
+    def last_summary(self):
+        return self.jobs.last_summary
+
+    @property
+    def study_info(self) -> dict[str, Any] | None:
+        return self._study_info
 
     def is_searching(self) -> bool:
-        return self._state != "idle"
+        return self.jobs.is_searching()
 
-    def _set_state(self, state: str) -> None:
-        self._state = state
-        self._update_buttons()
-
-    def _chosen_study(self) -> str:
+    def chosen_study(self) -> str:
         return self.study_choice.currentData() or NEW
 
-    def _update_buttons(self) -> None:
-        idle = self._state == "idle"
-        new = self._chosen_study() == NEW
+    def update_buttons(self) -> None:
+        idle = self.state == "idle"
+        new = self.chosen_study() == NEW
         has_project = self.session.project is not None
         problem = self.form.problem_text() if new else None
         name = self.name_edit.text().strip()
@@ -247,7 +240,7 @@ class SearchPanel(QWidget):
             )
         else:
             self.start_button.setToolTip(problem or "")
-        self.stop_button.setEnabled(self._state == "running")
+        self.stop_button.setEnabled(self.state == "running")
         self.study_choice.setEnabled(idle)
         self.name_edit.setVisible(new)
         self.name_edit.setEnabled(idle)
@@ -266,7 +259,7 @@ class SearchPanel(QWidget):
 
     def section_shown(self) -> None:
         if not self.is_searching():
-            self._fill_studies(select=self._chosen_study() or None)
+            self._fill_studies(select=self.chosen_study() or None)
 
     def _fill_studies(self, select: str | None) -> None:
         project = self.session.project
@@ -282,7 +275,7 @@ class SearchPanel(QWidget):
         self._study_chosen()
 
     def _study_chosen(self, *_args) -> None:
-        name = self._chosen_study()
+        name = self.chosen_study()
         project = self.session.project
         self._study_info = None
         self.model.set_records([])
@@ -290,7 +283,7 @@ class SearchPanel(QWidget):
         self.notice.hide()
         if project is None:
             self.headline.setText("Open a project to search for good training settings.")
-            self._update_buttons()
+            self.update_buttons()
             return
         if name == NEW:
             self.name_edit.setText(next_study_name(project))
@@ -300,10 +293,10 @@ class SearchPanel(QWidget):
             self.progress.setMaximum(max(1, self.form.trials.value()))
             self.progress.setValue(0)
             self.current.setText("")
-            self._set_study_columns(
+            self.set_study_columns(
                 self.form.settings() if self.form.problem_text() is None else SearchSettings()
             )
-            self._update_buttons()
+            self.update_buttons()
             return
         self.headline.setText(f"Reading the search {name!r}…")
         self.load_study(name)
@@ -322,33 +315,8 @@ class SearchPanel(QWidget):
         self.form.set_design(types, hidden)
 
     def load_study(self, name: str) -> None:
-        """Read a study's settings and trials in a worker (opening it loads Optuna and torch)."""
-        project = self.session.project
-
-        def job(_ctx):
-            from cnnstudio.core.search import Search
-
-            search = Search.open(project, name)
-            try:
-                return {
-                    "name": name,
-                    "spec": search.spec,
-                    "config": search.config,
-                    "settings": search.settings,
-                    "trials": search.trials(),
-                    "notes": search.notes,
-                }
-            finally:
-                search.close()
-
-        def loaded(info: dict[str, Any]) -> None:
-            if self._chosen_study() != info["name"] or self.is_searching():
-                return
-            self.show_study(info)
-
-        self._load_task = self.tasks.start(
-            f"Reading the search {name}", job, on_success=loaded, on_error=self._show_error, quiet=True
-        )
+        """Read a study's settings and trials in a worker, then show it."""
+        self.jobs.load_study(name)
 
     def show_study(self, info: dict[str, Any]) -> None:
         self._study_info = info
@@ -358,22 +326,22 @@ class SearchPanel(QWidget):
         done = sum(1 for t in trials if t.counts_as_done)
         if self.form.trials.value() <= done:
             self.form.trials.setValue(done + 10)
-        self._set_study_columns(settings)
+        self.set_study_columns(settings)
         self.model.set_records(trials)
         self.plots.set_records(trials)
-        self._show_progress(trials)
+        self.show_progress(trials)
         self.current.setText("")
         if info.get("notes"):
-            self._notice(" ".join(info["notes"]))
-        self._update_buttons()
+            self.show_notice(" ".join(info["notes"]))
+        self.update_buttons()
 
-    def _set_study_columns(self, settings: SearchSettings) -> None:
+    def set_study_columns(self, settings: SearchSettings) -> None:
         params = list(settings.space.params)
         logs = {p.name for p in settings.space.params.values() if p.is_range and p.log}
         self.model.set_study(settings.metric, params)
         self.plots.set_study(settings.metric, params, logs)
 
-    def _show_progress(self, trials: list[TrialRecord], target: int | None = None) -> None:
+    def show_progress(self, trials: list[TrialRecord], target: int | None = None) -> None:
         done = sum(1 for t in trials if t.counts_as_done)
         target = target or max(done, self.form.trials.value())
         self.progress.setMaximum(max(1, target))
@@ -391,95 +359,28 @@ class SearchPanel(QWidget):
             parts.append(f"best so far: {metric.label.lower()} {best.value:.4g} (trial {best.number})")
         self.headline.setText(" · ".join(parts))
 
-    # ---- running ---------------------------------------------------------------------------------
+    # ---- running (see SearchController) --------------------------------------------------------
     def start(self) -> bool:
         """Start a new search with the settings shown, or continue the chosen one. False when it cannot."""
-        project = self.session.project
-        if project is None or self.is_searching():
-            return False
-        name = self._chosen_study()
-        settings = None
-        if name == NEW:
-            name = self.name_edit.text().strip()
-            try:
-                settings = self.form.settings()
-            except UserError as exc:
-                self._show_error(str(exc))
-                return False
-            if not study_name_ok(name):
-                self._show_error("Give the search a name: letters, digits, '-', '_' or '.'.")
-                return False
-            self._set_study_columns(settings)
-            self.model.set_records([])
-            self.plots.set_records([])
-        trials, minutes = self.form.budget()
-        self._target = trials
-        self.notice.hide()
-        self.current.setText("Starting…")
-        self.progress.setMaximum(trials)
-
-        def job(ctx):
-            from cnnstudio.core.search import Search
-
-            search = Search.open(project, name, settings=settings)
-            self._search = search
-            try:
-                ctx.partial(
-                    {
-                        "name": name,
-                        "spec": search.spec,
-                        "config": search.config,
-                        "settings": search.settings,
-                        "trials": search.trials(),
-                        "notes": search.notes,
-                    }
-                )
-                return search.run(
-                    trials=trials, minutes=minutes, on_event=ctx.partial, should_stop=ctx.should_stop
-                )
-            finally:
-                self._search = None
-                search.close()
-
-        self.task = self.tasks.start(
-            f"Searching ({name})",
-            job,
-            on_success=self._finished,
-            on_error=self._failed,
-            on_partial=self._event,
-        )
-        self.task.cancelled.connect(lambda: self._finished(None))
-        self._set_state("running")
-        self.search_started.emit(name)
-        return True
+        return self.jobs.start()
 
     def stop(self) -> None:
         """Stop after the current batch of the trial in training; finished trials are kept."""
-        if self._state != "running":
-            return
-        search = self._search
-        if search is not None:
-            search.stop()
-        elif self.task is not None:
-            self.task.cancel()
-        self.current.setText("Stopping after the current batch…")
-        self._set_state("stopping")
+        self.jobs.stop()
 
     def stop_and_wait(self, timeout_s: float = 60) -> None:
-        self.stop()
-        if self.task is not None:
-            self.task.wait(int(timeout_s * 1000))
+        self.jobs.stop_and_wait(timeout_s)
 
-    def _event(self, event) -> None:
+    def show_event(self, event) -> None:
         if isinstance(event, dict):  # the study, opened: show what it holds so far
             self._study_info = event
             self._fill_studies_keep(event["name"])
-            self._set_study_columns(event["settings"])
+            self.set_study_columns(event["settings"])
             self.model.set_records(event["trials"])
             self.plots.set_records(event["trials"])
-            self._show_progress(event["trials"], self._target)
+            self.show_progress(event["trials"], self.jobs.target)
             if event.get("notes"):
-                self._notice(" ".join(event["notes"]))
+                self.show_notice(" ".join(event["notes"]))
             return
         if not isinstance(event, SearchEvent):
             return
@@ -503,8 +404,8 @@ class SearchPanel(QWidget):
         elif event.kind == "trial_finished":
             self.model.upsert(event.record)
             self.plots.set_records(self.model.records)
-            self._show_progress(self.model.records, self._target)
-        self._update_buttons()
+            self.show_progress(self.model.records, self.jobs.target)
+        self.update_buttons()
 
     def _fill_studies_keep(self, name: str) -> None:
         if self.study_choice.findData(name) < 0:
@@ -514,43 +415,14 @@ class SearchPanel(QWidget):
             self.study_choice.blockSignals(False)
             self.form.set_editable(False)
 
-    def _finished(self, summary) -> None:
-        if self.task is None:
-            return
-        self.task = None
-        self.last_summary = summary
-        self._set_state("idle")
-        self.current.setText("")
-        if summary is not None:
-            self.model.set_records(summary.trials)
-            self.plots.set_records(summary.trials)
-            self._show_progress(summary.trials, self._target)
-            self._notice(_ending(summary), error=False)
-        else:
-            self._notice("The search was stopped; its finished trials are kept.", error=False)
-            name = self._chosen_study()
-            if name != NEW:
-                self.load_study(name)
-        self.search_finished.emit(summary)
-
-    def _failed(self, text: str) -> None:
-        self.task = None
-        self._set_state("idle")
-        self.current.setText("")
-        self._notice(text, error=True)
-        name = self._chosen_study()
-        if name != NEW:
-            self.load_study(name)
-        self.search_finished.emit(None)
-
-    def _notice(self, text: str, error: bool = False) -> None:
+    def show_notice(self, text: str, error: bool = False) -> None:
         color = error_color().name() if error else muted_color().name()
         self.notice.setStyleSheet(f"color: {color};")
         self.notice.setText(text)
         self.notice.show()
 
-    def _show_error(self, text: str) -> None:
-        self._notice(text, error=True)
+    def show_error(self, text: str) -> None:
+        self.show_notice(text, error=True)
         self.headline.setText("")
 
     # ---- actions ---------------------------------------------------------------------------------
@@ -577,33 +449,7 @@ class SearchPanel(QWidget):
 
     def use_best(self, ask: bool = True) -> bool:
         """Make the best trial's design and training settings the project's (asks first)."""
-        from cnnstudio.core.search.trial import trial_settings
-
-        best = self.model.best()
-        project = self.session.project
-        if best is None or self._study_info is None or project is None:
-            return False
-        info = self._study_info
-        spec, config = trial_settings(info["spec"], info["config"], info["settings"], best.params)
-        if ask:
-            answer = QMessageBox.question(
-                self,
-                "Use the best settings",
-                f"Make trial {best.number}'s settings the project's own?\n\n{params_words(best.params)}, "
-                f"{config.epochs} epochs.\n\nThe model design and the training settings are replaced "
-                "(the search and its runs stay as they are).",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return False
-        project.spec = spec.to_dict()
-        project.train_config = config.to_dict()
-        self.session.save()
-        self.session.message.emit(
-            f"The best settings of the search (trial {best.number}) are now the project's design and training settings."
-        )
-        self._notice(f"Trial {best.number}'s settings are now the project's: {params_words(best.params)}.")
-        self.best_settings_applied.emit()
-        return True
+        return self.jobs.use_best(ask)
 
     def open_selected_run(self) -> None:
         selected = [r for r in self.selected_records() if r.run]
@@ -631,16 +477,3 @@ class SearchPanel(QWidget):
         dialog.destroyed.connect(lambda *_: self.dialogs.remove(dialog) if dialog in self.dialogs else None)
         self.dialogs.append(dialog)
         dialog.show()
-
-
-def _ending(summary) -> str:
-    why = {
-        "trials": "it reached the number of trials",
-        "time": "the time was up",
-        "grid": "every combination was tried",
-        "stopped": "you stopped it; finished trials are kept, and Continue redoes the stopped one",
-    }.get(summary.ended_because, "")
-    text = f"The search ended: {why}." if why else "The search ended."
-    if summary.best is not None:
-        text += f" Best: trial {summary.best.number} ({params_words(summary.best.params)})."
-    return text

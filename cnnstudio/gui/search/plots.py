@@ -19,30 +19,10 @@ from cnnstudio.core.search.records import TrialRecord
 from cnnstudio.core.search.settings import METRICS, Metric
 from cnnstudio.core.search.space import PARAMS
 from cnnstudio.gui.style import muted_color
+from cnnstudio.gui.widgets.plot import themed_plot
 
 DONE_COLOR = "#4e79a7"
 BEST_COLOR = "#f28e2b"
-
-
-def themed_plot(title: str, x_label: str, y_label: str, min_height: int = 160) -> pg.PlotWidget:
-    """A pyqtgraph plot in the palette's colours (light or dark), without its menu and buttons."""
-    palette = QGuiApplication.palette()
-    widget = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
-    text = palette.color(QPalette.ColorRole.Text)
-    item = widget.getPlotItem()
-    item.setTitle(title, color=text.name(), size="10pt")
-    item.showGrid(x=True, y=True, alpha=0.15)
-    for name in ("left", "bottom"):
-        axis = item.getAxis(name)
-        axis.setPen(pg.mkPen(text))
-        axis.setTextPen(pg.mkPen(text))
-        axis.enableAutoSIPrefix(False)  # "accuracy (x0.001)" with ticks at 500 reads as nonsense
-    item.setLabel("bottom", x_label)
-    item.setLabel("left", y_label)
-    item.setMenuEnabled(False)
-    item.hideButtons()
-    widget.setMinimumHeight(min_height)
-    return widget
 
 
 class SearchPlots(QWidget):

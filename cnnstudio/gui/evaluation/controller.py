@@ -1,0 +1,217 @@
+"""The Evaluate section's jobs, apart from its widgets: evaluating a run, noticing that training
+has since saved a better model, Grad-CAM, and the fixes (relabel, accept, exclude).
+
+    jobs = EvaluationController(view)   # the view creates it; view.jobs
+    jobs.evaluate(force=False)          # the run and pictures chosen in the view, in a worker
+    jobs.check_up_to_date()             # redo (or mark out of date) when the run's weights changed
+    jobs.row_state(path)                # what may be done to one picture (label, excluded, accepted)
+    jobs.relabel(path, label); jobs.accept(path); jobs.exclude(path)   # on the session's undo stack
+
+A generation number drops the answer of an evaluation (or a Grad-CAM) that a newer one replaced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer
+
+from cnnstudio.core.errors import UserError
+from cnnstudio.gui.evaluation.image_panel import rgb_to_qimage
+from cnnstudio.gui.evaluation.issues_list import RowState
+from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_evaluate
+from cnnstudio.gui.evaluation.report_file import split_words
+from cnnstudio.gui.evaluation.review import AcceptCommand
+from cnnstudio.gui.evaluation.runs import model_state, weights_stamp
+from cnnstudio.gui.style import muted_color
+from cnnstudio.gui.style.theme import error_color
+
+if TYPE_CHECKING:
+    from cnnstudio.core.evaluate import EvaluationReport
+    from cnnstudio.gui.evaluation.view import EvaluationSection
+
+WATCH_MS = 1500  # how often the shown evaluation is checked against the run's best model
+
+
+class EvaluationController(QObject):
+    def __init__(self, view: EvaluationSection):
+        super().__init__(view)
+        self.view = view
+        self.session = view.session
+        self.models = ModelCache()
+        self.generation = 0
+        self.cam_generation = 0
+        self.evaluating = False
+        self.stamp: tuple[int, int] | None = None  # the weights the shown evaluation belongs to
+        # Training may write a new best model at any time: the shown evaluation is checked against it.
+        self.watch = QTimer(self, interval=WATCH_MS)
+        self.watch.timeout.connect(self.check_up_to_date)
+        self.watch.start()
+
+    def reset(self) -> None:
+        """Another project: forget its models and drop the answers of jobs under way."""
+        self.generation += 1
+        self.evaluating = False
+        self.models.clear()
+
+    # ---- evaluating ------------------------------------------------------------------------------------
+    def evaluate(self, force: bool = False) -> None:
+        view = self.view
+        project = self.session.project
+        data = view.run_combo.currentData()
+        if project is None or not data:
+            return
+        run_dir = Path(data)
+        split, folder = view.split, view.folder
+        self.generation += 1
+        generation = self.generation
+        where = f"the pictures in {folder.name}" if folder else f"the {split_words(split)}"
+        view.summary.setText(f"Evaluating run {run_dir.name} on {where}…")
+        view.evaluate_button.setEnabled(False)
+        self.evaluating = True
+        stamp = weights_stamp(run_dir)
+
+        def done(report: EvaluationReport) -> None:
+            if generation == self.generation:
+                self.evaluating = False
+                view.evaluate_button.setEnabled(True)
+                view.show_report(report, run_dir)
+                self.stamp = stamp
+                self.show_model_state()
+
+        def failed(text: str) -> None:
+            if generation == self.generation:
+                self.evaluating = False
+                view.evaluate_button.setEnabled(True)
+                view.show_report(None)
+                view.summary.setText(f"<span style='color:{error_color().name()}'>{text}</span>")
+
+        self.session.tasks.start(
+            f"Evaluating run {run_dir.name}",
+            lambda ctx: load_or_evaluate(project, run_dir, split, folder, force=force, progress=ctx.progress),
+            on_success=done,
+            on_error=failed,
+        )
+
+    # ---- staleness -------------------------------------------------------------------------------------
+    def check_up_to_date(self) -> None:
+        """Redo (or, while the run trains, mark out of date) an evaluation whose weights changed."""
+        view = self.view
+        if self.evaluating or view.report is None or view.run_dir is None or view.folder is not None:
+            if view.report is not None and view.run_dir is not None and not self.evaluating:
+                self.show_model_state()
+            return
+        if not view.isVisible():
+            return
+        stamp = weights_stamp(view.run_dir)
+        if stamp == self.stamp:
+            self.show_model_state()
+            return
+        if model_state(view.run_dir).training:
+            self.show_model_state(stale=True)
+        else:
+            self.evaluate()
+
+    def show_model_state(self, stale: bool = False) -> None:
+        """The summary, with which model it belongs to and whether training still goes on."""
+        view = self.view
+        if view.run_dir is None or view.report is None:
+            return
+        state = model_state(view.run_dir)
+        if stale or (self.stamp is not None and weights_stamp(view.run_dir) != self.stamp):
+            note = (
+                "<br><span style='color:{c}'><b>Out of date:</b> training has since saved a better model "
+                "({w}). This result is of an older one; it is evaluated again when training ends, "
+                "or click Evaluate again.</span>"
+            ).format(c=error_color().name(), w=state.words() or "a later epoch")
+        elif state.training:
+            note = (
+                f"<br><span style='color:{muted_color().name()}'>Training is still under way: this is "
+                "the best model so far; a better one later replaces it and is evaluated again.</span>"
+            )
+        else:
+            note = ""
+        view.summary.setText(view.summary_text + note)
+
+    # ---- Grad-CAM --------------------------------------------------------------------------------------
+    def forget_overlay(self) -> None:
+        """Another picture or report: a Grad-CAM under way no longer belongs to what is shown."""
+        self.cam_generation += 1
+
+    def gradcam_toggled(self, on: bool) -> None:
+        view = self.view
+        panel = view.panel
+        picture = panel.picture
+        if not on or picture is None or panel.overlay is not None or view.run_dir is None:
+            if on and view.run_dir is None and picture is not None:
+                panel.set_overlay(None, "Grad-CAM needs the run's model, which is not available here.")
+            return
+        self.cam_generation += 1
+        generation = self.cam_generation
+        run_dir, path = view.run_dir, picture.path
+        class_index = picture.class_names.index(picture.predicted)
+        panel.set_gradcam_busy()
+
+        def done(overlay: np.ndarray) -> None:
+            if generation == self.cam_generation:
+                image = rgb_to_qimage(overlay)
+                panel.set_overlay(
+                    image, f"Where the model saw {picture.predicted}: red most, blue least (the scale below)."
+                )
+                view.overlay_shown.emit(image)
+
+        def failed(text: str) -> None:
+            if generation == self.cam_generation:
+                panel.set_overlay(None, text)
+
+        self.session.tasks.start(
+            "Working out where the model looked",
+            lambda ctx: grad_cam_overlay(self.models, run_dir, path, class_index),
+            on_success=done,
+            on_error=failed,
+            quiet=True,
+        )
+
+    # ---- fixes -----------------------------------------------------------------------------------------
+    def row_state(self, path: str) -> RowState:
+        project, labels = self.session.project, self.session.labels
+        accepted = self.view.review.is_accepted(path)
+        if self.view.folder is not None or project is None:
+            return RowState(
+                None, False, accepted, False, "Not part of this project: it cannot be changed here."
+            )
+        if labels is None:
+            return RowState(None, False, accepted, False, "The project's pictures are still being listed.")
+        excluded = project.key(path) in project.excluded
+        sample = labels.sample(path)
+        if sample is None and not excluded:
+            return RowState(None, False, accepted, False, "This picture is no longer in the project.")
+        return RowState(sample.label if sample else None, excluded, accepted, True)
+
+    def relabel(self, path: str, label: str) -> None:
+        """Give one picture a new label in the project (undoable)."""
+        labels = self.session.labels
+        if labels is None:
+            self.session.message.emit("The project's pictures are still being listed; try again in a moment.")
+            return
+        try:
+            edit = labels.assign([path], label)
+        except UserError as exc:
+            self.session.error.emit(str(exc))
+            return
+        self.session.apply_edit(edit)
+
+    def exclude(self, path: str) -> None:
+        """Leave one picture out of the project (undoable; the file stays)."""
+        from cnnstudio.gui.dataset.commands import ExcludeCommand
+
+        if self.session.project is None or self.session.index is None:
+            return
+        name = path.rsplit("/", 1)[-1]
+        self.session.push(ExcludeCommand(self.session, [path], f"Exclude {name}"))
+
+    def accept(self, path: str) -> None:
+        """The label is right: take the picture off the likely label errors of this run (undoable)."""
+        self.session.push(AcceptCommand(self.view.review, [path], self.view.refresh_states))
