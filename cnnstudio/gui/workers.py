@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -162,25 +163,30 @@ class TaskRunner(QObject):
         quiet: bool = False,
         background: bool = False,
     ) -> Task:
-        task = Task(title, job, cancellable=cancellable, quiet=quiet, background=background, parent=self)
+        # No Qt parent: a running thread must outlive whatever runner or window started it (Qt aborts the
+        # whole process when a running QThread is destroyed); _LIVE keeps it until its thread has ended.
+        task = Task(title, job, cancellable=cancellable, quiet=quiet, background=background)
+        _LIVE.add(task)
+        task.finished.connect(partial(_release, task))
         if on_success is not None:
             task.succeeded.connect(on_success)
         if on_error is not None:
             task.failed.connect(on_error)
         if on_partial is not None:
             task.partial.connect(on_partial)
-        task.done.connect(lambda: self._ended(task))
+        task.done.connect(self._task_done)  # a method of this runner: no call once the runner is gone
         self._tasks.append(task)
         self.task_started.emit(task)
         task.start()
         return task
 
-    def _ended(self, task: Task) -> None:
+    @Slot()
+    def _task_done(self) -> None:
+        task = self.sender()
         task.wait()
         if task in self._tasks:
             self._tasks.remove(task)
             self.task_ended.emit(task)
-        task.deleteLater()
 
     def cancel_all(self, wait_ms: int = 5000) -> None:
         for task in list(self._tasks):
@@ -194,19 +200,20 @@ class TaskRunner(QObject):
         return bool(self._tasks)
 
 
-# Tasks still running after cancel_all (a step that does not look at the stop flag, on a busy
-# computer): kept here, without a parent and without listeners, until their thread ends, because Qt
-# aborts the whole process when a running QThread is destroyed with its runner or window.
-_ORPHANS: set[Task] = set()
+_LIVE: set[Task] = set()  # every task whose thread has not ended yet
+
+
+def _release(task: Task) -> None:
+    task.wait()  # the thread has ended (finished comes last), so the object can go
+    _LIVE.discard(task)
 
 
 def _let_finish_alone(task: Task) -> None:
+    """A task still running after cancel_all (a step that does not look at the stop flag, on a busy
+    computer): nobody listens to it any more; it ends on its own and is released then."""
     for signal in (task.progressed, task.partial, task.text_changed, task.succeeded, task.failed,
                    task.cancelled, task.done):  # fmt: skip
         try:
             signal.disconnect()
         except (RuntimeError, TypeError):
             pass  # nothing connected
-    task.setParent(None)
-    _ORPHANS.add(task)
-    task.finished.connect(lambda: (task.wait(), _ORPHANS.discard(task)))  # released once its thread has ended

@@ -8,6 +8,8 @@ quiet background task, debounced, so dragging a slider never stalls the window.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QImage, QPixmap
@@ -150,12 +152,19 @@ class AugmentPreview(QWidget):
                 ]
             )
 
-        def decoded(images: np.ndarray) -> None:
-            if key == self._key:
-                self.images = images
-                self._redraw()
+        self.tasks.start(
+            "Loading preview pictures",
+            lambda ctx: (key, decode(ctx)),
+            on_success=self._decoded,  # a method: Qt drops the call when this widget is gone
+            quiet=True,
+            background=True,
+        )
 
-        self.tasks.start("Loading preview pictures", decode, on_success=decoded, quiet=True, background=True)
+    def _decoded(self, result: tuple[Any, np.ndarray]) -> None:
+        key, images = result
+        if key == self._key:
+            self.images = images
+            self._redraw()
 
     def set_config(self, config) -> None:
         self.config = config
@@ -174,21 +183,23 @@ class AugmentPreview(QWidget):
             return
         self._busy = True
         images, config, seed = self.images, self.config, self.seed
-
-        def ended() -> None:
-            self._busy = False
-            if self._again:
-                self._again = False
-                self._redraw()
-
         task = self.tasks.start(
             "Drawing the augmentation preview",
-            lambda _ctx: _augment(images, config, seed),
-            on_success=lambda out: self._show(images, out),
+            lambda _ctx: (images, _augment(images, config, seed)),
+            on_success=self._drawn,  # methods: Qt drops the calls when this widget is gone
             quiet=True,
             background=True,
         )
-        task.done.connect(ended)
+        task.done.connect(self._drawing_ended)
+
+    def _drawn(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        self._show(*result)
+
+    def _drawing_ended(self) -> None:
+        self._busy = False
+        if self._again:
+            self._again = False
+            self._redraw()
 
     def _show(self, images: np.ndarray | None, augmented: np.ndarray | None = None) -> None:
         self.message.setVisible(images is None)
