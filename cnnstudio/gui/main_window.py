@@ -12,8 +12,8 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, QSize
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -54,7 +54,9 @@ class MainWindow(QMainWindow):
         self._shown_folder: Path | None = None
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
-        self.resize(1360, 860)
+        screen = QGuiApplication.primaryScreen()  # a small screen gets a window that fits it
+        size = QSize(1360, 860)
+        self.resize(size.boundedTo(screen.availableGeometry().size()) if screen is not None else size)
 
         self.welcome = WelcomePage(self)
         self.welcome.open_folder.connect(lambda: self.new_project_from_folder())
