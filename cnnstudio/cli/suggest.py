@@ -54,7 +54,7 @@ def _probability(text: str) -> float:
 def run(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.errors import UserError
-    from cnnstudio.core.labels import LabelEditor
+    from cnnstudio.core.labels.edits import LabelEditor
     from cnnstudio.core.pipeline import open_or_create_project
     from cnnstudio.core.suggest import DEFAULT_FOLDS, accept_suggestions, suggest, training_label_errors
 

@@ -352,7 +352,7 @@ class DatasetBrowser(QWidget):
     def write_labels(self, mode: str | None = None, destination: str | Path | None = None):
         """Ask (a dialog with the plan and a confirm button), then write in a worker. With `mode`
         given (tests), no dialog: the plan is carried out as given."""
-        from cnnstudio.core.labels import plan_write, write_labels
+        from cnnstudio.core.labels.folders import plan_write, write_labels
 
         session = self.session
         if session.index is None:
@@ -391,7 +391,7 @@ class DatasetBrowser(QWidget):
         )
 
     def undo_last_write(self):
-        from cnnstudio.core.labels import list_write_journals, undo_write
+        from cnnstudio.core.labels.folders import list_write_journals, undo_write
 
         session = self.session
         if session.project is None:

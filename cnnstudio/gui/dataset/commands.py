@@ -8,12 +8,12 @@ from PySide6.QtGui import QUndoCommand
 
 if TYPE_CHECKING:
     from cnnstudio.core.dataset import Sample
-    from cnnstudio.core.labels import LabelEdit
+    from cnnstudio.core.labels.edits import LabelEdit
     from cnnstudio.gui.session import ProjectSession
 
 
 class LabelCommand(QUndoCommand):
-    """A label or class edit (assign, create, rename, merge, delete), built by core.labels.LabelEditor."""
+    """A label or class edit (assign, create, rename, merge, delete), built by core.labels.edits.LabelEditor."""
 
     def __init__(self, session: ProjectSession, edit: LabelEdit):
         super().__init__(edit.description)
@@ -66,7 +66,7 @@ class ResplitCommand(QUndoCommand):
         self.before_splits = [(s, s.split) for s in session.index.samples]
 
     def redo(self) -> None:
-        from cnnstudio.core.labels import resplit
+        from cnnstudio.core.labels.resplit import resplit
 
         resplit(self.session.project, self.session.index, self.seed)
         self.session.schedule_save()

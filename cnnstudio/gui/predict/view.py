@@ -551,7 +551,7 @@ class PredictSection(QWidget):
                 return
 
         journal = None
-        if move:  # the same undo journal as "Write labels to folders" (core.labels)
+        if move:  # the same undo journal as "Write labels to folders" (core/labels/journal.py)
             from cnnstudio.core.export.sorting import new_sort_journal
             from cnnstudio.core.paths import user_data_dir
 
