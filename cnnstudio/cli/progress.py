@@ -90,7 +90,7 @@ class TerminalProgress:
         prefix = "\r" if self.tty else ""
         self.stream.write(prefix + "  ".join(parts) + " " * 10 + "\n")
         if logs.get("feature_cache_speedup"):
-            from cnnstudio.core.coach import cache_note
+            from cnnstudio.core.train.coach import cache_note
 
             note = cache_note([logs]).strip()
             if note:
