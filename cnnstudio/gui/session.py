@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from cnnstudio.gui.commands import LabelCommand
 from cnnstudio.gui.workers import TaskContext, TaskRunner
 
 if TYPE_CHECKING:
@@ -204,8 +205,6 @@ class ProjectSession(QObject):
 
     def apply_edit(self, edit: LabelEdit) -> None:
         """Make a label edit undoable and apply it (an edit that changes nothing is dropped)."""
-        from cnnstudio.gui.dataset.commands import LabelCommand
-
         if not edit.empty:
             self.push(LabelCommand(self, edit))
 

@@ -321,7 +321,7 @@ def test_thumbnails_load_in_the_background_and_are_cached_on_disk(open_browser, 
     cached = list((session.project.cache_dir / "thumbs").rglob("*.png"))
     assert len(cached) == 6
     # A second loader reads the cache rather than the images.
-    from cnnstudio.gui.dataset.thumbnail_loader import make_thumbnail
+    from cnnstudio.gui.thumbnails import make_thumbnail
 
     again = make_thumbnail(session.index.samples[0].path, session.project.cache_dir / "thumbs")
     assert again.size() == image.size()

@@ -26,13 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.gui.commands import ExcludeCommand
 from cnnstudio.gui.dataset.class_list import ClassRow
 from cnnstudio.gui.dataset.class_panel import ClassPanel
-from cnnstudio.gui.dataset.commands import ExcludeCommand
 from cnnstudio.gui.dataset.keys import class_keys, unlabel_key
 from cnnstudio.gui.dataset.problems import ProblemsPanel, show_in_folder
 from cnnstudio.gui.dataset.split_view import SplitPanel
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.dataset.thumbnail_model import (
     ALL,
     CLASS,
@@ -45,6 +44,7 @@ from cnnstudio.gui.dataset.thumbnail_model import (
 from cnnstudio.gui.dataset.thumbnail_view import ThumbnailView
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import class_color, icon
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 _SPLIT_CHOICES = (("Any split", None), ("Training", "train"), ("Validation", "val"), ("Test", "test"))
 

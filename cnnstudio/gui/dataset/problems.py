@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.dataset.commands import ExcludeCommand
+from cnnstudio.gui.commands import ExcludeCommand
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import icon
 

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.evaluation.confusion import ConfusionMatrixView
 from cnnstudio.gui.evaluation.gallery import GalleryItem, GalleryView
 from cnnstudio.gui.evaluation.image_panel import ImagePanel, Picture, rgb_to_qimage
@@ -47,6 +46,7 @@ from cnnstudio.gui.evaluation.runs import model_state, trained_runs, weights_sta
 from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport
@@ -661,7 +661,7 @@ class EvaluationSection(QWidget):
 
     def exclude(self, path: str) -> None:
         """Leave one picture out of the project (undoable; the file stays)."""
-        from cnnstudio.gui.dataset.commands import ExcludeCommand
+        from cnnstudio.gui.commands import ExcludeCommand
 
         if self.session.project is None or self.session.index is None:
             return
