@@ -29,12 +29,9 @@ KNOWN_LONG_MODULES = {
     "gui/training/panel.py",
 }
 
-# Import cycles today (each a strongly connected component of the import graph), left for the parts
-# of issue 19 that untie export/ensemble/pipeline and the GUI session, and for the helpers finishing
-# core/evaluate and core/export.
+# Import cycles today (each a strongly connected component of the import graph), left for the part
+# of issue 19 that unties export/ensemble/pipeline.
 KNOWN_CYCLES = {
-    frozenset({"cnnstudio.core.evaluate.calibration", "cnnstudio.core.evaluate.inference"}),
-    frozenset({"cnnstudio.core.export.exported_program", "cnnstudio.core.export.verify"}),
     frozenset(
         {
             "cnnstudio.core.ensemble",
@@ -48,9 +45,6 @@ KNOWN_CYCLES = {
             "cnnstudio.core.pipeline",
         }
     ),
-    frozenset({"cnnstudio.gui.dataset.commands", "cnnstudio.gui.session"}),
-    frozenset({"cnnstudio.cli.train", "cnnstudio.cli.train_distributed"}),
-    frozenset({"cnnstudio.gui.dataset.browser", "cnnstudio.gui.dataset.suggestions"}),
 }
 
 
