@@ -262,7 +262,7 @@ def _add_problems(data: Path) -> None:
 def test_problems_are_listed_with_show_in_folder_and_copies_keep_one(open_browser, qtbot, monkeypatch):
     opened = []
     monkeypatch.setattr(
-        "cnnstudio.gui.dataset.problems.QDesktopServices.openUrl", lambda url: opened.append(url) or True
+        "cnnstudio.gui.folders.QDesktopServices.openUrl", lambda url: opened.append(url) or True
     )
     session, browser, data = open_browser(classes=2, per_class=4, prepare=_add_problems)
     panel = browser.problems

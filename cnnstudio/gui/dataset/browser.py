@@ -30,7 +30,7 @@ from cnnstudio.gui.commands import ExcludeCommand
 from cnnstudio.gui.dataset.class_list import ClassRow
 from cnnstudio.gui.dataset.class_panel import ClassPanel
 from cnnstudio.gui.dataset.keys import class_keys, unlabel_key
-from cnnstudio.gui.dataset.problems import ProblemsPanel, show_in_folder
+from cnnstudio.gui.dataset.problems import ProblemsPanel
 from cnnstudio.gui.dataset.split_view import SplitPanel
 from cnnstudio.gui.dataset.thumbnail_model import (
     ALL,
@@ -42,6 +42,7 @@ from cnnstudio.gui.dataset.thumbnail_model import (
     ThumbnailModel,
 )
 from cnnstudio.gui.dataset.thumbnail_view import ThumbnailView
+from cnnstudio.gui.folders import show_in_folder
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import class_color, icon
 from cnnstudio.gui.thumbnails import ThumbnailLoader
