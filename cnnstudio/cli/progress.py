@@ -1,4 +1,5 @@
-"""Terminal progress: a bar per epoch with images/s and ETA (stderr, so --json output stays clean)."""
+"""Terminal progress: a bar per epoch with images/s and ETA, and the count line every command uses
+(stderr, so --json output stays clean)."""
 
 from __future__ import annotations
 

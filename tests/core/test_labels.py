@@ -1,4 +1,4 @@
-"""core.labels: class and label edits that undo exactly, and writing labels to folders with a journal."""
+"""core/labels/: class and label edits that undo exactly, and writing labels to folders with a journal."""
 
 from __future__ import annotations
 
