@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args) -> int:
-    from cnnstudio.cli.train import train_and_report
+    from cnnstudio.cli.training import train_and_report
     from cnnstudio.core.demo import open_demo_project
     from cnnstudio.core.spec import template
     from cnnstudio.core.train import TrainConfig

@@ -7,8 +7,9 @@ bundle (.cnnmodel) or as one ONNX graph (.onnx), loaded back and checked like ev
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from cnnstudio.cli.args import open_project, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,11 +40,8 @@ def run(args) -> int:
         weigh_by_validation,
     )
     from cnnstudio.core.errors import UserError
-    from cnnstudio.core.project import PROJECT_FILE, Project
 
-    if not (args.project / PROJECT_FILE).exists():
-        raise UserError(f"{args.project} is not a CNN Studio project (it has no {PROJECT_FILE}).")
-    project = Project.open(args.project)
+    project = open_project(args.project)
     if len(args.runs) < 2:
         raise UserError("An ensemble needs at least two runs.")
     print_step("Loading the runs and decoding the pictures...")
@@ -67,7 +65,7 @@ def run(args) -> int:
             "evaluation": {split: e.to_dict() for split, e in evaluations.items()},
             "export": export.to_dict() if export is not None else None,
         }
-        print(json.dumps(out, indent=2))
+        print_json(out)
         return 0
     print(f"Ensemble of {len(ensemble.members)} runs ({ensemble.weighting} weights):")
     for m, w in zip(ensemble.members, ensemble.weights, strict=True):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from cnnstudio.cli.args import open_project, print_json, require_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,14 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args) -> int:
-    from cnnstudio.cli.train import report_summary
-    from cnnstudio.core.errors import UserError
+    from cnnstudio.cli.training import report_summary
     from cnnstudio.core.pipeline import evaluate_run, find_run
-    from cnnstudio.core.project import Project
 
-    if args.folder is not None and not args.folder.is_dir():
-        raise UserError(f"{args.folder} is not a folder.")
-    project = Project.open(args.project)
+    require_folder(args.folder)
+    project = open_project(args.project)
     run_dir = find_run(project, args.run)
     if args.recalibrate:
         from cnnstudio.core.pipeline import calibrate_run
@@ -47,7 +45,7 @@ def run(args) -> int:
         out = {"run": run_dir.name, "split": report.split, **report_summary(report)}
         out["calibration"] = report.calibration
         out["unknown"] = {"threshold": report.unknown_threshold, "flagged": flagged}
-        print(json.dumps(out, indent=2))
+        print_json(out)
     else:
         print(f"Run {run_dir.name} on {report.split} ({len(report.y_true)} images)")
         print(report.format_table())

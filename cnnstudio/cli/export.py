@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from cnnstudio.cli.args import open_project, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,9 +44,8 @@ def run(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.export import export_run
     from cnnstudio.core.pipeline import find_run
-    from cnnstudio.core.project import Project
 
-    project = Project.open(args.project)
+    project = open_project(args.project)
     run_dir = find_run(project, args.run)  # a wrong project or run is reported before any work
     print_step(f"Exporting run {run_dir.name} as {args.fmt} and checking it on the validation images...")
     result = export_run(
@@ -57,7 +57,7 @@ def run(args) -> int:
         overwrite=args.force,
     )
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print_json(result.to_dict())
         return 0
     print(result.message)
     print(f"Saved {result.path}")

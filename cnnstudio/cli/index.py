@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-import time
 from typing import Any
 
+from cnnstudio.cli.args import print_json
+from cnnstudio.cli.progress import count_progress
+
 MAX_LISTED_PROBLEMS = 20
-PROGRESS_INTERVAL_S = 0.1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,12 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
         # A picture over Pillow's size limit is listed as a problem; the warning would only repeat it.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        progress = _ProgressLine() if sys.stderr.isatty() else None
-        try:
-            check_images(index, workers=args.workers, progress=progress)
-        finally:
-            if progress is not None:
-                progress.clear()
+        progress = count_progress("pictures", label="Checking pictures")
+        check_images(index, workers=args.workers, progress=progress)
     split_warnings: list[str] = []
     if not args.quick:  # the quick listing stays a listing: no split, no file read
         from cnnstudio.core.dataset import assign_splits
@@ -71,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     health.warnings.extend(split_warnings)
     report = _report(index, health, checked=not args.quick)
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=1))
+        print_json(report, indent=1, ensure_ascii=False)
     else:
         print(_text(report, index.source))
     return 0
@@ -133,22 +128,3 @@ def _text(report: dict[str, Any], source: Any) -> str:
         lines.append("Warnings:")
         lines.extend(f"  - {w}" for w in report["warnings"])
     return "\n".join(lines)
-
-
-class _ProgressLine:
-    """ "Checking pictures: 1200 of 5000" on stderr, rewritten in place a few times a second."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self._last < PROGRESS_INTERVAL_S:
-            return
-        self._last = now
-        sys.stderr.write(f"\rChecking pictures: {done} of {total}")
-        sys.stderr.flush()
-
-    def clear(self) -> None:
-        sys.stderr.write("\r" + " " * 60 + "\r")
-        sys.stderr.flush()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from cnnstudio.cli.args import non_negative_float, print_json, probability
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,14 +41,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--threshold",
-        type=_probability,
+        type=probability,
         default=0.0,
         metavar="T",
         help='label pictures whose confidence is below T (0 to 1) as "unknown"',
     )
     p.add_argument(
         "--unknown-threshold",
-        type=_score,
+        type=non_negative_float,
         default=None,
         metavar="S",
         help="flag pictures whose unknown score is above S as unlike the training pictures "
@@ -56,26 +57,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print one JSON object with the predictions")
     p.set_defaults(func=run)
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1 (or 0% and 100%)")
-    return value
-
-
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a number of 0 or more")
-    return value
 
 
 def run(args) -> int:
@@ -118,7 +99,7 @@ def run(args) -> int:
         out = result.to_dict()
         if args.sort_into is not None:
             out["sorted"] = [{"from": a, "to": b} for a, b in sorted_files]
-        print(json.dumps(out, indent=2, ensure_ascii=False))
+        print_json(out, ensure_ascii=False)
     else:
         print(result.format_table())
         if result.problems:

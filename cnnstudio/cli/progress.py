@@ -1,4 +1,5 @@
-"""Terminal progress: a bar per epoch with images/s and ETA (stderr, so --json output stays clean)."""
+"""Terminal progress: a bar per epoch with images/s and ETA, and the count line every command uses
+(stderr, so --json output stays clean)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ class TerminalProgress:
         prefix = "\r" if self.tty else ""
         self.stream.write(prefix + "  ".join(parts) + " " * 10 + "\n")
         if logs.get("feature_cache_speedup"):
-            from cnnstudio.core.coach import cache_note
+            from cnnstudio.core.train.coach import cache_note
 
             note = cache_note([logs]).strip()
             if note:
@@ -109,14 +110,24 @@ def print_step(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def count_progress(noun: str = "pictures"):
-    """A progress(done, total) callback that rewrites "  1,200/5,000 pictures" on stderr, or None
-    when stderr is not a terminal (a log or a pipe gets no carriage-return lines)."""
+PROGRESS_INTERVAL_S = 0.1  # the count line is rewritten at most 10 times a second
+
+
+def count_progress(noun: str = "pictures", label: str | None = None):
+    """A progress(done, total) callback that rewrites "  1,200/5,000 pictures" on stderr (with a
+    `label`: "Checking pictures: 1,200 of 5,000"), at most every PROGRESS_INTERVAL_S and always at
+    the end, or None when stderr is not a terminal (a log or a pipe gets no carriage-return lines)."""
     if not sys.stderr.isatty():
         return None
+    last = [0.0]
 
     def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\r  {done:,}/{total:,} {noun}" + ("\n" if done >= total else ""))
+        now = time.monotonic()
+        if done < total and now - last[0] < PROGRESS_INTERVAL_S:
+            return
+        last[0] = now
+        text = f"{label}: {done:,} of {total:,}" if label else f"  {done:,}/{total:,} {noun}"
+        sys.stderr.write("\r" + text + ("\n" if done >= total else ""))
         sys.stderr.flush()
 
     return progress

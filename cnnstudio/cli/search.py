@@ -10,9 +10,10 @@ the same --study and --storage share one study; --workers N starts N processes h
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from cnnstudio.cli.args import positive_float, positive_int, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,12 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--trials",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="trials in the study in all (default 20, or the whole grid)",
     )
     p.add_argument(
-        "--minutes", type=_positive_float, default=None, help="start no trial after this many minutes"
+        "--minutes", type=positive_float, default=None, help="start no trial after this many minutes"
     )
     p.add_argument(
         "--space",
@@ -50,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="default: val_accuracy",
     )
-    p.add_argument("--epochs", type=_positive_int, default=None, help="epochs per trial (default 5)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs per trial (default 5)")
     p.add_argument(
         "--pruning",
         choices=["halving", "median", "none"],
@@ -70,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="run the search in this many processes on this computer at once (default 1)",
     )
@@ -80,18 +81,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help="print one JSON object with the trials and the best one"
     )
     p.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    from cnnstudio.cli.train import _positive_int as parse
-
-    return parse(text)
-
-
-def _positive_float(text: str) -> float:
-    from cnnstudio.cli.train import _positive_float as parse
-
-    return parse(text)
 
 
 OPTIONS = ("strategy", "metric", "epochs", "pruning", "seed")
@@ -170,7 +159,7 @@ def run(args) -> int:
     finally:
         search.close()
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
+        print_json(summary.to_dict())
     else:
         print_summary(summary, search.settings.metric_info)
     return 0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from cnnstudio.cli.args import print_json
 from cnnstudio.core.errors import UserError
 
 # Kept here (not imported from core) so that `cnnstudio --help` stays light; a test checks it
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     spec = template(args.template) if args.template else ModelSpec.load(args.file)
     report = infer_shapes(spec, args.classes)
     if args.json:
-        print(json.dumps({"spec": spec.to_dict(), "report": report.to_dict()}, indent=2))
+        print_json({"spec": spec.to_dict(), "report": report.to_dict()})
     else:
         print(f"Model: {spec.name}")
         print(report.format_table())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from cnnstudio.cli.args import print_json, probability
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--accept-above",
-        type=_probability,
+        type=probability,
         metavar="P",
         help="record every suggestion with confidence at least P (0 to 1, or a percentage) that is not "
         "unknown as that picture's label",
@@ -41,20 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1 (or 0% and 100%)")
-    return value
-
-
 def run(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.errors import UserError
-    from cnnstudio.core.labels import LabelEditor
+    from cnnstudio.core.labels.edits import LabelEditor
     from cnnstudio.core.pipeline import open_or_create_project
     from cnnstudio.core.suggest import DEFAULT_FOLDS, accept_suggestions, suggest, training_label_errors
 
@@ -68,7 +59,7 @@ def run(args) -> int:
             project, args.run, folds=folds, epochs=args.epochs, progress=count_progress("folds")
         )
         if args.json:
-            print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+            print_json(report.to_dict(), ensure_ascii=False)
         else:
             issues = report.issues[: args.limit] if args.limit is not None else report.issues
             for item in issues:
@@ -93,7 +84,7 @@ def run(args) -> int:
     shown = result.suggestions[: args.limit] if args.limit is not None else result.suggestions
     if args.json:
         out = {"run": result.run, "suggestions": [s.to_dict() for s in shown], "accepted": accepted}
-        print(json.dumps(out, indent=2, ensure_ascii=False))
+        print_json(out, ensure_ascii=False)
         return 0
     print_step(f"Suggestions by run {result.run}, most useful to check first:")
     width = max((len(s.label) for s in shown), default=5)

@@ -141,7 +141,7 @@ def lost_contact(exc: BaseException) -> bool:
 
 
 def _run_process(args, env) -> int:
-    from cnnstudio.cli.train import config_from_args, train_and_report
+    from cnnstudio.cli.training import config_from_args, train_and_report
     from cnnstudio.core.pipeline import (
         find_run,
         open_or_create_project,

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from cnnstudio.cli.args import print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def run_list(args) -> int:
     rows = list_weights()
     if args.json:
         keys = ("name", "present", "path", "bytes", "source")
-        print(json.dumps({"weights": [{k: row[k] for k in keys} for row in rows]}, indent=2))
+        print_json({"weights": [{k: row[k] for k in keys} for row in rows]})
         return 0
     for row in rows:
         state = "here" if row["present"] else "not here"

@@ -267,7 +267,7 @@ class ExportDialog(QDialog):
         self.export_failed.emit(text)
 
     def _show_in_folder(self) -> None:
-        from cnnstudio.gui.dataset.problems import show_in_folder
+        from cnnstudio.gui.folders import show_in_folder
 
         if self.result is not None:
             show_in_folder(str(self.result.path))

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from cnnstudio.gui.commands import LabelCommand
 from cnnstudio.gui.workers import TaskContext, TaskRunner
 
 if TYPE_CHECKING:
     from cnnstudio.core.dataset import DatasetIndex, HealthSummary, Sample
-    from cnnstudio.core.labels import LabelEdit, LabelEditor
+    from cnnstudio.core.labels.edits import LabelEdit, LabelEditor
     from cnnstudio.core.project import Project
 
 _SAVE_DELAY_MS = 400
@@ -146,7 +147,7 @@ class ProjectSession(QObject):
         self._set_index(index, checked)
 
     def _set_index(self, index: DatasetIndex, checked: bool = False) -> None:
-        from cnnstudio.core.labels import LabelEditor
+        from cnnstudio.core.labels.edits import LabelEditor
 
         assert self.project is not None
         self.index = index
@@ -204,8 +205,6 @@ class ProjectSession(QObject):
 
     def apply_edit(self, edit: LabelEdit) -> None:
         """Make a label edit undoable and apply it (an edit that changes nothing is dropped)."""
-        from cnnstudio.gui.dataset.commands import LabelCommand
-
         if not edit.empty:
             self.push(LabelCommand(self, edit))
 
@@ -221,7 +220,7 @@ class ProjectSession(QObject):
     def save(self) -> None:
         self._save_timer.stop()
         if self.project is not None and self.index is not None:
-            from cnnstudio.core.labels import fill_missing_splits
+            from cnnstudio.core.labels.resplit import fill_missing_splits
 
             if fill_missing_splits(self.project, self.index):
                 self.splits_changed.emit()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cnnstudio.core.coach import Advice, CoachContext, coach
+from cnnstudio.core.train.coach import Advice, CoachContext, coach
 
 
 def epochs(loss, val_loss=None, accuracy=None, val_accuracy=None):

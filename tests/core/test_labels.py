@@ -1,4 +1,4 @@
-"""core.labels: class and label edits that undo exactly, and writing labels to folders with a journal."""
+"""core/labels/: class and label edits that undo exactly, and writing labels to folders with a journal."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.labels import (
-    LabelEditor,
-    check_class_name,
-    fill_missing_splits,
-    list_write_journals,
-    plan_write,
-    resplit,
-    undo_write,
-    write_labels,
-)
+from cnnstudio.core.labels.edits import LabelEditor, check_class_name
+from cnnstudio.core.labels.folders import list_write_journals, plan_write, undo_write, write_labels
+from cnnstudio.core.labels.resplit import fill_missing_splits, resplit
 from cnnstudio.core.project import Project
 
 

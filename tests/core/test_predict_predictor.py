@@ -201,7 +201,7 @@ def test_from_a_bundle(loaded, folder, tmp_path):
 
 def test_a_journalled_move_is_undone_even_after_a_failure_part_way(loaded, folder, tmp_path):
     from cnnstudio.core.export.sorting import SortError, new_sort_journal, undo_sort
-    from cnnstudio.core.labels import read_journal
+    from cnnstudio.core.labels.journal import read_journal
 
     pictures = tmp_path / "pictures"
     shutil.copytree(folder, pictures)

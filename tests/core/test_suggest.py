@@ -9,7 +9,7 @@ import pytest
 from image_fixtures import write_tiny_image_folder
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.labels import LabelEditor
+from cnnstudio.core.labels.edits import LabelEditor
 from cnnstudio.core.pipeline import train_project
 from cnnstudio.core.project import Project
 from cnnstudio.core.spec import template

@@ -269,7 +269,7 @@ def test_cli_train_shows_the_phase_and_a_second_run_reuses_it(tmp_path, tiny_ima
 
 
 def test_an_augmented_run_measures_how_much_faster_it_would_be_without(tmp_path):
-    from cnnstudio.core.coach import CoachContext, coach
+    from cnnstudio.core.train.coach import CoachContext, coach
 
     torch.manual_seed(0)
     spec = frozen_spec(size=64)

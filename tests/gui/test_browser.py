@@ -262,7 +262,7 @@ def _add_problems(data: Path) -> None:
 def test_problems_are_listed_with_show_in_folder_and_copies_keep_one(open_browser, qtbot, monkeypatch):
     opened = []
     monkeypatch.setattr(
-        "cnnstudio.gui.dataset.problems.QDesktopServices.openUrl", lambda url: opened.append(url) or True
+        "cnnstudio.gui.folders.QDesktopServices.openUrl", lambda url: opened.append(url) or True
     )
     session, browser, data = open_browser(classes=2, per_class=4, prepare=_add_problems)
     panel = browser.problems
@@ -321,7 +321,7 @@ def test_thumbnails_load_in_the_background_and_are_cached_on_disk(open_browser, 
     cached = list((session.project.cache_dir / "thumbs").rglob("*.png"))
     assert len(cached) == 6
     # A second loader reads the cache rather than the images.
-    from cnnstudio.gui.dataset.thumbnail_loader import make_thumbnail
+    from cnnstudio.gui.thumbnails import make_thumbnail
 
     again = make_thumbnail(session.index.samples[0].path, session.project.cache_dir / "thumbs")
     assert again.size() == image.size()

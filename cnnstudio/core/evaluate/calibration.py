@@ -98,7 +98,8 @@ def model_outputs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(logits (N, K), penultimate features (N, D)) float32 of uint8 (N, C, H, W) pictures."""
     from cnnstudio.core.evaluate._modes import evaluation_mode
-    from cnnstudio.core.evaluate.inference import _batches, _check_images
+    from cnnstudio.core.evaluate.batches import batches as _batches
+    from cnnstudio.core.evaluate.batches import check_images as _check_images
 
     _check_images(X_uint8)
     device = torch.device(device)

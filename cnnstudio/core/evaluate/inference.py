@@ -10,6 +10,8 @@ from torch import nn
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.evaluate._modes import evaluation_mode
+from cnnstudio.core.evaluate.batches import batches as _batches
+from cnnstudio.core.evaluate.batches import check_images as _check_images
 from cnnstudio.core.evaluate.report import EvaluationReport
 
 if TYPE_CHECKING:
@@ -20,20 +22,6 @@ class Normalizer(Protocol):
     """What is needed of core.spec's Preprocessing: uint8 (N,C,H,W) tensor -> float32 tensor."""
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor: ...
-
-
-def _check_images(X: np.ndarray | torch.Tensor) -> None:
-    if X.ndim != 4:
-        raise ValueError(f"images must be an array of shape (N, C, H, W); got shape {tuple(X.shape)}")
-    if X.dtype not in (np.uint8, torch.uint8):
-        raise ValueError(f"images must be uint8 (0-255), as the decode cache stores them; got {X.dtype}")
-
-
-def _batches(X: np.ndarray | torch.Tensor, batch_size: int):
-    for start in range(0, len(X), batch_size):
-        chunk = X[start : start + batch_size]
-        # A memory-mapped cache slice is read here, one batch at a time.
-        yield chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(chunk))
 
 
 def _log_probabilities(

@@ -78,7 +78,7 @@ def load_exported_program(path: Path | str):
 def exported_program_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(probabilities, unknown scores or None) of a .pt2 export, preparing the input from its metadata."""
     from cnnstudio.core.export.metadata import PREPROCESSING_KEY
-    from cnnstudio.core.export.verify import module_outputs
+    from cnnstudio.core.export.outputs import module_outputs
     from cnnstudio.core.spec import Preprocessing
 
     module, document = load_exported_program(path)

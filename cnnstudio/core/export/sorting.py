@@ -1,7 +1,7 @@
 """Copy (or move) predicted pictures into one folder per class, never overwriting a file.
 
 With a `journal` (a file path), every target is claimed and the whole plan written to the journal
-before the first picture is touched, the same journal core.labels writes for "Write labels to
+before the first picture is touched, the same journal core/labels/journal.py writes for "Write labels to
 folders"; `undo_sort(journal)` then puts every picture back, even after a failure or a crash half-way.
 """
 
@@ -142,7 +142,7 @@ def sort_into(
 def undo_sort(journal: Path | str, progress=None) -> list[tuple[str, str]]:
     """Put the pictures of a sort back where they were (copies are deleted); returns the (from, to)
     pairs of the files now back at their old names, for a view to follow them."""
-    from cnnstudio.core.labels import read_journal, undo_file_journal
+    from cnnstudio.core.labels.journal import read_journal, undo_file_journal
 
     moved = read_journal(journal).get("mode") == "move"
     before = read_journal(journal).get("ops", [])
@@ -155,7 +155,7 @@ def undo_sort(journal: Path | str, progress=None) -> list[tuple[str, str]]:
 
 
 def _created_folders(dest: Path, folders: set[str]) -> list[str]:
-    from cnnstudio.core.labels import folders_to_create
+    from cnnstudio.core.labels.journal import folders_to_create
 
     return folders_to_create((str(dest / f / "x"), str(dest / f / "x")) for f in sorted(folders))
 

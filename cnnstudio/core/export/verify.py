@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnstudio.core.errors import UserError
-
-if TYPE_CHECKING:
-    from cnnstudio.core.spec import Preprocessing
+from cnnstudio.core.export.outputs import BATCH, joined, module_outputs, normalize_numpy
 
 TOLERANCE = 1e-4
 SCORE_TOLERANCE = 1e-4  # relative to max(1, |the app's score|): scores are squared distances
@@ -32,7 +29,6 @@ FORMAT_NAMES = {
     "torchscript": "TorchScript",
     "pt2": "torch.export (.pt2)",
 }
-BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -143,21 +139,9 @@ def compare_unknown(
     return replace(result, unknown_checked=True, max_score_diff=max_diff, same_unknown=same_unknown, ok=ok)
 
 
-def normalize_numpy(X_uint8: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-    """((x * scale) - mean) / std in float32, as a programmer does it from the metadata alone."""
-    x = np.asarray(X_uint8, dtype=np.float32) * np.float32(preprocessing.scale)
-    mean = np.asarray(preprocessing.mean, dtype=np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(preprocessing.std, dtype=np.float32).reshape(1, -1, 1, 1)
-    return (x - mean) / std
-
-
 def onnx_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:
     """Run an exported ONNX file with onnxruntime, preparing the input from its own metadata."""
     return onnx_outputs(path, X_uint8)[0]
-
-
-def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
-    return np.concatenate(parts) if parts else empty
 
 
 def onnx_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -181,8 +165,8 @@ def onnx_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.
         if with_unknown:
             scores.append(outputs[1])
     return (
-        _joined(probs, np.zeros((0, 0), np.float32)),
-        _joined(scores, np.zeros(0, np.float32)) if with_unknown else None,
+        joined(probs, np.zeros((0, 0), np.float32)),
+        joined(scores, np.zeros(0, np.float32)) if with_unknown else None,
     )
 
 
@@ -201,28 +185,6 @@ def torchscript_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarr
     module = load_torchscript(path, extra_files=extra)
     prep = Preprocessing.from_dict(json.loads(extra[EXTRA_FILE])[PREPROCESSING_KEY])
     return module_outputs(module, prep, X_uint8)
-
-
-def module_outputs(module, prep: Preprocessing, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(probabilities, unknown scores or None) of an exported module that takes normalised images and
-    returns probabilities, or (probabilities, unknown_score) when it carries the unknown score."""
-    import torch
-
-    probs, scores = [], []
-    with_unknown = False
-    with torch.inference_mode():
-        for i in range(0, len(X_uint8), BATCH):
-            x = torch.from_numpy(normalize_numpy(X_uint8[i : i + BATCH], prep))
-            out = module(x)
-            if isinstance(out, tuple | list):
-                with_unknown = True
-                scores.append(out[1].float().numpy())
-                out = out[0]
-            probs.append(out.float().numpy())
-    return (
-        _joined(probs, np.zeros((0, 0), np.float32)),
-        _joined(scores, np.zeros(0, np.float32)) if with_unknown else None,
-    )
 
 
 def bundle_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:

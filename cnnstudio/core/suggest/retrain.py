@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.core.coach import Advice
+from cnnstudio.core.train.coach import Advice
 
 MIN_NEW, MAX_NEW, SHARE = 10, 50, 0.10
 

@@ -22,7 +22,7 @@ from cnnstudio.core.errors import UserError
 
 if TYPE_CHECKING:
     from cnnstudio.core.dataset import DatasetIndex
-    from cnnstudio.core.labels import LabelEdit, LabelEditor
+    from cnnstudio.core.labels.edits import LabelEdit, LabelEditor
     from cnnstudio.core.project import Project
 
 
@@ -185,7 +185,7 @@ def suggest(
     `run`: a run id or folder; default the best finished run. Plain errors: no finished run, no
     unlabelled pictures, a run trained for other classes than the project has now.
     """
-    from cnnstudio.core.labels import LabelEditor
+    from cnnstudio.core.labels.edits import LabelEditor
     from cnnstudio.core.pipeline import find_run
     from cnnstudio.core.train.run import read_json_object
 

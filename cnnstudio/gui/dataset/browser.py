@@ -26,13 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.gui.commands import ExcludeCommand
 from cnnstudio.gui.dataset.class_list import ClassRow
 from cnnstudio.gui.dataset.class_panel import ClassPanel
-from cnnstudio.gui.dataset.commands import ExcludeCommand
 from cnnstudio.gui.dataset.keys import class_keys, unlabel_key
-from cnnstudio.gui.dataset.problems import ProblemsPanel, show_in_folder
+from cnnstudio.gui.dataset.problems import ProblemsPanel
 from cnnstudio.gui.dataset.split_view import SplitPanel
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.dataset.thumbnail_model import (
     ALL,
     CLASS,
@@ -43,8 +42,10 @@ from cnnstudio.gui.dataset.thumbnail_model import (
     ThumbnailModel,
 )
 from cnnstudio.gui.dataset.thumbnail_view import ThumbnailView
+from cnnstudio.gui.folders import show_in_folder
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import class_color, icon
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 _SPLIT_CHOICES = (("Any split", None), ("Training", "train"), ("Validation", "val"), ("Test", "test"))
 
@@ -352,7 +353,7 @@ class DatasetBrowser(QWidget):
     def write_labels(self, mode: str | None = None, destination: str | Path | None = None):
         """Ask (a dialog with the plan and a confirm button), then write in a worker. With `mode`
         given (tests), no dialog: the plan is carried out as given."""
-        from cnnstudio.core.labels import plan_write, write_labels
+        from cnnstudio.core.labels.folders import plan_write, write_labels
 
         session = self.session
         if session.index is None:
@@ -391,7 +392,7 @@ class DatasetBrowser(QWidget):
         )
 
     def undo_last_write(self):
-        from cnnstudio.core.labels import list_write_journals, undo_write
+        from cnnstudio.core.labels.folders import list_write_journals, undo_write
 
         session = self.session
         if session.project is None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -26,14 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.dataset.commands import ExcludeCommand
+from cnnstudio.gui.commands import ExcludeCommand
+from cnnstudio.gui.folders import show_in_folder
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import icon
-
-
-def show_in_folder(path: str) -> bool:
-    """Open the folder holding `path` in the file manager."""
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
 
 
 def keeper(group: list[str]) -> str:

@@ -87,7 +87,7 @@ class SplitPanel(QWidget):
         self._timer.start()
 
     def resplit(self, seed: int) -> None:
-        from cnnstudio.gui.dataset.commands import ResplitCommand
+        from cnnstudio.gui.commands import ResplitCommand
 
         if self.session.index is not None:
             self.session.push(ResplitCommand(self.session, seed))

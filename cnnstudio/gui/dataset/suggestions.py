@@ -11,7 +11,7 @@ with the class it looks like: Enter relabels it so, 1-9 give another class.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,13 +28,32 @@ from cnnstudio.gui.dataset.thumbnail_model import ACCEPTED, ISSUES, UNLABELLED, 
 
 if TYPE_CHECKING:
     from cnnstudio.core.suggest import LabelErrorReport, SuggestionSet
-    from cnnstudio.gui.dataset.browser import DatasetBrowser
+    from cnnstudio.gui.dataset.thumbnail_model import ThumbnailModel
+    from cnnstudio.gui.dataset.thumbnail_view import ThumbnailView
+    from cnnstudio.gui.session import ProjectSession
 
 USEFUL_FIRST, BY_NAME = "useful", "name"
 
 
+class SuggestionHost(Protocol):
+    """What the bar uses of the Data section's browser (gui/dataset/browser.py's DatasetBrowser).
+
+    The browser creates the bar; the bar knows it only through this, so the import runs one way.
+    """
+
+    session: ProjectSession
+    model: ThumbnailModel
+    grid: ThumbnailView
+
+    def show_filter(self, kind: str = ..., label: str | None = None) -> None: ...
+
+    def label_selected(self, label: str | None, advance: bool = True) -> None: ...
+
+    def _advance(self, row: int, path: str) -> None: ...
+
+
 class SuggestionBar(QWidget):
-    def __init__(self, browser: DatasetBrowser, parent=None):
+    def __init__(self, browser: SuggestionHost, parent=None):
         super().__init__(parent)
         self.browser = browser
         self.session = browser.session

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, QUrl, Signal
 
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
     from cnnstudio.core.dataset import Sample

@@ -179,7 +179,7 @@ class ImageViewer(QDialog):
         self.show_row(min(self.row, self.model.rowCount() - 1))
 
     def _show_in_folder(self) -> None:
-        from cnnstudio.gui.dataset.problems import show_in_folder
+        from cnnstudio.gui.folders import show_in_folder
 
         if self.model.rowCount():
             show_in_folder(self.model.sample(self.row).path)

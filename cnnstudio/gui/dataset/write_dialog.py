@@ -1,7 +1,7 @@
 """ "Write labels to folders": choose copy (into a new folder) or move (in place), see what will happen, confirm.
 
 Nothing is touched until the user presses the button that names what will happen ("Copy 1,797
-images"). The plan comes from core.labels.plan_write, so what this dialog says is what is done.
+images"). The plan comes from core.labels.folders.plan_write, so what this dialog says is what is done.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class WriteLabelsDialog(QDialog):
             self.destination.setText(folder)
 
     def update_plan(self) -> None:
-        from cnnstudio.core.labels import plan_write
+        from cnnstudio.core.labels.folders import plan_write
 
         self.destination.setEnabled(self.mode == "copy")
         session = self.session

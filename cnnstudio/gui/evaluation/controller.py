@@ -205,7 +205,7 @@ class EvaluationController(QObject):
 
     def exclude(self, path: str) -> None:
         """Leave one picture out of the project (undoable; the file stays)."""
-        from cnnstudio.gui.dataset.commands import ExcludeCommand
+        from cnnstudio.gui.commands import ExcludeCommand
 
         if self.session.project is None or self.session.index is None:
             return

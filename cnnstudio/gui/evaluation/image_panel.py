@@ -278,7 +278,7 @@ class ImagePanel(QWidget):
             self.gradcam_toggled.emit(on)
 
     def _show_in_folder(self) -> None:
-        from cnnstudio.gui.dataset.problems import show_in_folder
+        from cnnstudio.gui.folders import show_in_folder
 
         if self.picture is not None:
             show_in_folder(self.picture.path)

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.evaluation.gallery import fit_rect
 from cnnstudio.gui.style import muted_color
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 ROW_THUMB = 64
 MAX_ROWS = 300  # the most doubtful first; more than this nobody works through in one sitting

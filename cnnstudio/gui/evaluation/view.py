@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.evaluation.confusion import ConfusionMatrixView
 from cnnstudio.gui.evaluation.controller import EvaluationController
 from cnnstudio.gui.evaluation.gallery import GalleryItem, GalleryView
@@ -47,6 +46,7 @@ from cnnstudio.gui.evaluation.review import ReviewStore
 from cnnstudio.gui.evaluation.runs import model_state, trained_runs, weights_stamp
 from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport

@@ -14,9 +14,9 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, Qt
 from PySide6.QtGui import QBrush, QImage, QPixmap
 
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.style.theme import error_color, warning_color
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 UNKNOWN = "unknown"  # core.export.UNKNOWN (not imported: core.export imports torch)
 THUMB = 48

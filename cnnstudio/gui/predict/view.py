@@ -31,10 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
 from cnnstudio.gui.evaluation.runs import trained_runs
 from cnnstudio.gui.predict.results_model import THUMB, UNKNOWN, PredictionsModel
 from cnnstudio.gui.style import icon, muted_color
+from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
     from cnnstudio.core.export import LoadedModel, PredictionResult
@@ -551,7 +551,7 @@ class PredictSection(QWidget):
                 return
 
         journal = None
-        if move:  # the same undo journal as "Write labels to folders" (core.labels)
+        if move:  # the same undo journal as "Write labels to folders" (core/labels/journal.py)
             from cnnstudio.core.export.sorting import new_sort_journal
             from cnnstudio.core.paths import user_data_dir
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog
 
-from cnnstudio.core.coach import CoachContext, coach
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.train.coach import CoachContext, coach
 from cnnstudio.gui.training.feed import FeedUpdate
 from cnnstudio.gui.training.jobs import PreparedCache, data_key, lr_find_job, training_job
 from cnnstudio.gui.training.kept import kept_model_words

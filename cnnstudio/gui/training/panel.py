@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.coach import Advice
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.train.coach import Advice
 from cnnstudio.gui.style import muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
 from cnnstudio.gui.training.augment_preview import AugmentPreview, pick_samples

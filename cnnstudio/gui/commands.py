@@ -1,21 +1,41 @@
-"""Undoable edits: each wraps a plain-data change from core and the session's signals."""
+"""Undoable edits: each wraps a plain-data change from core and the session's signals.
+
+Shared by every section that edits the project (Data, Evaluate) and by the session itself. The
+dependency runs one way: the session imports these commands; the commands know the session only
+as `EditSession`, the few things they use of it (gui/session.py's ProjectSession is one).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtGui import QUndoCommand
 
 if TYPE_CHECKING:
-    from cnnstudio.core.dataset import Sample
-    from cnnstudio.core.labels import LabelEdit
-    from cnnstudio.gui.session import ProjectSession
+    from cnnstudio.core.dataset import DatasetIndex, Sample
+    from cnnstudio.core.labels.edits import LabelEdit, LabelEditor
+    from cnnstudio.core.project import Project
+
+
+class EditSession(Protocol):
+    """What an undo command uses of the open project's session."""
+
+    project: Project
+    index: DatasetIndex
+    labels: LabelEditor
+    splits_changed: Any  # a Qt signal without arguments
+
+    def edit_applied(self, paths: list[str]) -> None: ...
+
+    def replace_samples(self, samples: list[Sample]) -> None: ...
+
+    def schedule_save(self) -> None: ...
 
 
 class LabelCommand(QUndoCommand):
-    """A label or class edit (assign, create, rename, merge, delete), built by core.labels.LabelEditor."""
+    """A label or class edit (assign, create, rename, merge, delete), built by core.labels.edits.LabelEditor."""
 
-    def __init__(self, session: ProjectSession, edit: LabelEdit):
+    def __init__(self, session: EditSession, edit: LabelEdit):
         super().__init__(edit.description)
         self.session = session
         self.edit = edit
@@ -33,7 +53,7 @@ class LabelCommand(QUndoCommand):
 class ExcludeCommand(QUndoCommand):
     """Leave images out of the project (duplicates: "Keep one"). The files themselves stay."""
 
-    def __init__(self, session: ProjectSession, paths: list[str], text: str):
+    def __init__(self, session: EditSession, paths: list[str], text: str):
         super().__init__(text)
         self.session = session
         project = session.project
@@ -57,7 +77,7 @@ class ExcludeCommand(QUndoCommand):
 class ResplitCommand(QUndoCommand):
     """Draw a new train/validation/test split with another seed."""
 
-    def __init__(self, session: ProjectSession, seed: int):
+    def __init__(self, session: EditSession, seed: int):
         super().__init__(f"Re-split with seed {seed}")
         self.session = session
         self.seed = seed
@@ -66,7 +86,7 @@ class ResplitCommand(QUndoCommand):
         self.before_splits = [(s, s.split) for s in session.index.samples]
 
     def redo(self) -> None:
-        from cnnstudio.core.labels import resplit
+        from cnnstudio.core.labels.resplit import resplit
 
         resplit(self.session.project, self.session.index, self.seed)
         self.session.schedule_save()
