@@ -27,8 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args) -> int:
     from cnnstudio.cli.train import report_summary
     from cnnstudio.core.errors import UserError
-    from cnnstudio.core.pipeline import evaluate_run, find_run
+    from cnnstudio.core.pipeline import evaluate_run
     from cnnstudio.core.project import Project
+    from cnnstudio.core.runs import find_run
 
     if args.folder is not None and not args.folder.is_dir():
         raise UserError(f"{args.folder} is not a folder.")

@@ -71,8 +71,8 @@ def train_in_processes(
 ):
     """Like `pipeline.train_project`, with `nproc` processes (one per GPU); returns a TrainingResult."""
     from cnnstudio.core.pipeline import TrainingResult, evaluate_run, prepare_data
+    from cnnstudio.core.runs import read_json_object, read_metrics
     from cnnstudio.core.train.callbacks import History
-    from cnnstudio.core.train.run import read_json_object, read_metrics
 
     if init_weights is not None and not isinstance(init_weights, (str, Path)):
         raise UserError("Fine-tuning from weights in memory cannot use several processes; choose 1.")
@@ -162,7 +162,7 @@ def train_in_processes(
 
 def _follow(proc, runs_dir: Path, before: set, resume, callbacks, should_stop, config):
     """Pass the run's new metrics rows to the callbacks until the child ends; (run_dir, stopped)."""
-    from cnnstudio.core.train.run import read_json_object, read_metrics
+    from cnnstudio.core.runs import read_json_object, read_metrics
 
     run_dir = Path(resume) if resume is not None else None
     seen, begun, stopped = set(), False, False

@@ -99,7 +99,7 @@ class Ensemble:
 
 
 def _find_runs(project: Project, runs: list[str | Path]) -> list[Path]:
-    from cnnstudio.core.pipeline import find_run
+    from cnnstudio.core.runs import find_run
 
     found: list[Path] = []
     for run in runs:

@@ -57,7 +57,7 @@ def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
     from cnnstudio.core.project import PROJECT_FILE, Project
 
     if (path / PROJECT_FILE).exists():
-        from cnnstudio.core.pipeline import find_run
+        from cnnstudio.core.runs import find_run
 
         project = Project.open(path)
         run_dir = find_run(project, run)

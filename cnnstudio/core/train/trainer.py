@@ -30,6 +30,16 @@ from typing import Any
 import torch
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs import (
+    CONFIG_FILE,
+    library_versions,
+    metrics_at_checkpoint,
+    note_resume,
+    read_json,
+    write_config,
+    write_metrics,
+    write_state,
+)
 from cnnstudio.core.train import checkpoints as ckpt
 from cnnstudio.core.train import distributed
 from cnnstudio.core.train.callbacks import CallbackList, History
@@ -47,16 +57,6 @@ from cnnstudio.core.train.features import feature_inputs, plan_features, prepare
 from cnnstudio.core.train.memory_format import use_channels_last
 from cnnstudio.core.train.monitor import Best, EarlyStopping, monitored_key
 from cnnstudio.core.train.optim import Schedule, balanced_class_weights, build_optimizer, trainable_parameters
-from cnnstudio.core.train.run import (
-    CONFIG_FILE,
-    library_versions,
-    metrics_at_checkpoint,
-    note_resume,
-    read_json,
-    write_config,
-    write_metrics,
-    write_state,
-)
 from cnnstudio.core.train.spec_bridge import (
     build_from_spec,
     is_spec,

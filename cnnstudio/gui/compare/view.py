@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.train.run import read_json_object
+from cnnstudio.core.runs import read_json_object
 from cnnstudio.gui.search.plots import themed_plot
 from cnnstudio.gui.style import class_color, muted_color, warning_color
 

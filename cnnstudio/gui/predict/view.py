@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.runs import trained_runs
 from cnnstudio.gui.dataset.thumbnail_loader import ThumbnailLoader
-from cnnstudio.gui.evaluation.runs import trained_runs
 from cnnstudio.gui.predict.results_model import THUMB, UNKNOWN, PredictionsModel
 from cnnstudio.gui.style import icon, muted_color
 

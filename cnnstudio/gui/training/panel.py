@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.coach import Advice, CoachContext, coach
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs import BEST_WEIGHTS, RunRecord
 from cnnstudio.gui.style import muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
 from cnnstudio.gui.training.augment_preview import AugmentPreview, pick_samples
@@ -46,7 +47,6 @@ from cnnstudio.gui.training.jobs import PreparedCache, data_key, find_devices, l
 from cnnstudio.gui.training.kept import kept_model_words
 from cnnstudio.gui.training.plots import TrainingPlots
 from cnnstudio.gui.training.progress_view import ProgressView
-from cnnstudio.gui.training.runs import RunRecord
 from cnnstudio.gui.training.settings_form import SettingsForm
 from cnnstudio.gui.training.text import duration
 from cnnstudio.gui.training.weights_check import confirm_random_weights
@@ -265,9 +265,9 @@ class TrainingPanel(QWidget):
     def fine_tune_on_new_labels(self) -> bool:
         """Start the proposed fine-tune: the last run's design and weights, its settings with the
         proposal's learning rate and epochs, through the same path as "Fine-tune from this run"."""
+        from cnnstudio.core.runs import load_run
         from cnnstudio.core.spec import ModelSpec
         from cnnstudio.core.train.config import TrainConfig
-        from cnnstudio.gui.training.runs import load_run
 
         proposal = self.retrain_proposal
         record = load_run(proposal.run_dir) if proposal is not None else None
@@ -425,7 +425,7 @@ class TrainingPanel(QWidget):
             spec,
             config,
             label=f"{spec.name or 'run'}-finetuned",
-            init_weights=record.path / "best.safetensors",
+            init_weights=record.path / BEST_WEIGHTS,
         )
 
     def find_learning_rate(self):

@@ -1,21 +1,29 @@
-"""The runs of a project that can be evaluated, exported or used to predict (Qt-free, no torch).
+"""The runs of a project that have weights: listed, found by name, described, the best finished one.
 
-Reads only the small files of each run folder (config.json, state.json), so listing is quick enough
-for the GUI thread.
+They can be evaluated, exported or used to predict. Reads only the small files of each run folder
+(config.json, state.json), so listing is quick enough for the GUI thread (no torch).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cnnstudio.core.train.run import read_json_object
+from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs.files import CONFIG_FILE, STATE_FILE, WEIGHT_FILES, pid_alive, read_json_object
 
 if TYPE_CHECKING:
     from cnnstudio.core.project import Project
 
-WEIGHT_FILES = ("best.safetensors", "last.safetensors")
+
+def run_folders(runs_dir: Path) -> list[Path]:
+    """Every run folder (one with a config.json) under runs_dir, oldest first (by name: start time)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.exists():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / CONFIG_FILE).exists())
 
 
 @dataclass(frozen=True)
@@ -31,8 +39,8 @@ def has_weights(run_dir: Path) -> bool:
 
 
 def describe_run(run_dir: Path) -> RunChoice:
-    config = read_json_object(run_dir / "config.json")
-    state = read_json_object(run_dir / "state.json")
+    config = read_json_object(run_dir / CONFIG_FILE)
+    state = read_json_object(run_dir / STATE_FILE)
     parts = [run_dir.name]
     status = state.get("status")
     done, total = state.get("epochs_done"), state.get("epochs")
@@ -98,9 +106,7 @@ class ModelState:
 
 
 def model_state(run_dir: Path) -> ModelState:
-    from cnnstudio.core.train.run import pid_alive
-
-    state = read_json_object(run_dir / "state.json")
+    state = read_json_object(run_dir / STATE_FILE)
     best = state.get("best") if isinstance(state.get("best"), dict) else {}
     epoch = best.get("epoch")
     done, total = state.get("epochs_done"), state.get("epochs")
@@ -111,3 +117,52 @@ def model_state(run_dir: Path) -> ModelState:
         total if isinstance(total, int) else None,
         training,
     )
+
+
+def find_run(project: Project, run: str | None) -> Path:
+    """A run by id (folder name), or the newest run that has weights."""
+    runs = [p for p in project.list_runs() if has_weights(p)]
+    if run is not None:
+        for p in runs:
+            if p.name == run:
+                return p
+        names = ", ".join(p.name for p in runs) or "none yet"
+        raise UserError(f"There is no run called {run!r} in this project. Runs: {names}.")
+    if not runs:
+        raise UserError("This project has no trained run yet. Train one first (cnnstudio train).")
+    return runs[-1]
+
+
+def best_finished_run(project: Project) -> Path:
+    """The finished run with the best monitored value (ties: the newest); a plain error when none."""
+    best: tuple[float, int] | None = None
+    chosen: Path | None = None
+    for i, run in enumerate(project.list_runs()):
+        if not has_weights(run):
+            continue
+        state = read_json_object(run / STATE_FILE)
+        if state.get("status") != "finished":
+            continue
+        b = state.get("best") or {}
+        value = b.get("value")
+        if not isinstance(value, (int, float)):
+            score = float("-inf")
+        else:
+            score = float(value) if "acc" in str(b.get("monitor", "")) else -float(value)
+        if best is None or (score, i) >= best:
+            best, chosen = (score, i), run
+    if chosen is None:
+        raise UserError(
+            "This project has no finished run to make suggestions with. Train one first (cnnstudio train)."
+        )
+    return chosen
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """What the run history shows: config and state, read from the run folder."""
+    out: dict[str, Any] = {"run": run_dir.name}
+    for name, file in (("config", CONFIG_FILE), ("state", STATE_FILE)):
+        f = run_dir / file
+        if f.exists():
+            out[name] = json.loads(f.read_text(encoding="utf-8"))
+    return out
