@@ -17,8 +17,6 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from cnnstudio.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -74,12 +72,3 @@ def load_exported_program(path: Path | str):
     program = torch.export.load(str(path), extra_files=extra)
     return program.module(), json.loads(extra[EXTRA_FILE])
 
-
-def exported_program_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(probabilities, unknown scores or None) of a .pt2 export, preparing the input from its metadata."""
-    from cnnstudio.core.export.metadata import PREPROCESSING_KEY
-    from cnnstudio.core.export.verify import module_outputs
-    from cnnstudio.core.spec import Preprocessing
-
-    module, document = load_exported_program(path)
-    return module_outputs(module, Preprocessing.from_dict(document[PREPROCESSING_KEY]), X_uint8)

@@ -203,6 +203,16 @@ def torchscript_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarr
     return module_outputs(module, prep, X_uint8)
 
 
+def exported_program_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, unknown scores or None) of a .pt2 export, preparing the input from its metadata."""
+    from cnnstudio.core.export.exported_program import load_exported_program
+    from cnnstudio.core.export.metadata import PREPROCESSING_KEY
+    from cnnstudio.core.spec import Preprocessing
+
+    module, document = load_exported_program(path)
+    return module_outputs(module, Preprocessing.from_dict(document[PREPROCESSING_KEY]), X_uint8)
+
+
 def module_outputs(module, prep: Preprocessing, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(probabilities, unknown scores or None) of an exported module that takes normalised images and
     returns probabilities, or (probabilities, unknown_score) when it carries the unknown score."""
@@ -266,8 +276,6 @@ def verify_export(
         elif fmt == "bundle":
             probs, scores = bundle_outputs(path, X)
         elif fmt == "pt2":
-            from cnnstudio.core.export.exported_program import exported_program_outputs
-
             probs, scores = exported_program_outputs(path, X)
         else:
             raise ValueError(f"unknown export format {fmt!r}")

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.runs.files import CONFIG_FILE, STATE_FILE, WEIGHT_FILES, pid_alive, read_json_object
 
-if TYPE_CHECKING:
-    from cnnstudio.core.project import Project
+
+class ProjectRuns(Protocol):
+    """What these functions need of a core.project.Project (which imports this package)."""
+
+    def list_runs(self) -> list[Path]: ...
 
 
 def run_folders(runs_dir: Path) -> list[Path]:
@@ -52,7 +55,7 @@ def describe_run(run_dir: Path) -> RunChoice:
     return RunChoice(run_dir, run_dir.name, " · ".join(parts), tuple(str(n) for n in names))
 
 
-def trained_runs(project: Project | None) -> list[RunChoice]:
+def trained_runs(project: ProjectRuns | None) -> list[RunChoice]:
     """Runs with saved weights, newest first (run folders are named by their start time)."""
     if project is None:
         return []
@@ -119,7 +122,7 @@ def model_state(run_dir: Path) -> ModelState:
     )
 
 
-def find_run(project: Project, run: str | None) -> Path:
+def find_run(project: ProjectRuns, run: str | None) -> Path:
     """A run by id (folder name), or the newest run that has weights."""
     runs = [p for p in project.list_runs() if has_weights(p)]
     if run is not None:
@@ -133,7 +136,7 @@ def find_run(project: Project, run: str | None) -> Path:
     return runs[-1]
 
 
-def best_finished_run(project: Project) -> Path:
+def best_finished_run(project: ProjectRuns) -> Path:
     """The finished run with the best monitored value (ties: the newest); a plain error when none."""
     best: tuple[float, int] | None = None
     chosen: Path | None = None

@@ -268,7 +268,7 @@ class PredictSection(QWidget):
         """In a worker: the model (kept, so the next prediction starts at once)."""
         loaded = self._models.get(source)
         if loaded is None:
-            from cnnstudio.core.export import load_model
+            from cnnstudio.core.models import load_model
 
             loaded = load_model(source)
             self._models[source] = loaded
