@@ -48,7 +48,7 @@ COLUMN_MIN, COLUMN_MAX = 110, 260
 
 def run_label(run_dir: Path) -> str:
     """'preview t3 — finished, 11-28 22:28' from the run's small files (no torch)."""
-    from cnnstudio.core.compare import run_state, run_title
+    from cnnstudio.core.runs import run_state, run_title
 
     config = read_json_object(run_dir / "config.json")
     state = run_state(read_json_object(run_dir / "state.json"))
