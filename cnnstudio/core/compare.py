@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.runs import read_json_object, read_metrics, run_state, run_title
+from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, read_json_object, read_metrics, run_state, run_title
 
 # Training settings in the order a person reads them, with their words.
 TRAIN_LABELS = {
@@ -227,10 +227,10 @@ def compare_runs(run_dirs: list[Path | str], split: str = "val") -> RunCompariso
         raise UserError("Choose at least one run to compare.")
     configs, states, columns = [], [], []
     for run in runs:
-        config = read_json_object(run / "config.json")
+        config = read_json_object(run / CONFIG_FILE)
         if not config:
             raise UserError(f"{run} is not a training run (it has no readable config.json).")
-        state = read_json_object(run / "state.json")
+        state = read_json_object(run / STATE_FILE)
         search = (config.get("run_info") or {}).get("search")
         trial = f"{search.get('study')} t{search.get('trial')}" if isinstance(search, dict) else None
         configs.append(config)
