@@ -53,7 +53,8 @@ class _Clock:
 def cli_run(project, spec, config, data) -> float:
     """Seconds of Trainer.fit from begin to end, with the CLI's progress callback."""
     from cnnstudio.cli.progress import TerminalProgress
-    from cnnstudio.core.train import Trainer, new_run_dir
+    from cnnstudio.core.runs import new_run_dir
+    from cnnstudio.core.train import Trainer
 
     clock = _Clock()
     trainer = Trainer(

@@ -102,7 +102,7 @@ def user_path_epoch(spec, X, y, X_val, y_val, batch_size: int = 32):
     """One epoch as `cnnstudio train` runs it (run folder, checkpoints, metrics.csv, validation,
     TerminalProgress, default augmentation); returns training images per second."""
     from cnnstudio.cli.progress import TerminalProgress
-    from cnnstudio.core.train import new_run_dir
+    from cnnstudio.core.runs import new_run_dir
 
     config = TrainConfig(epochs=1, batch_size=batch_size, device="cpu", precision="full")
     with tempfile.TemporaryDirectory(prefix="cnnstudio-bench-train-") as tmp:

@@ -38,7 +38,8 @@ def run(args) -> int:
 def export_and_predict(project, result) -> tuple[dict, list[str]]:
     """Export the run as a verified bundle, then predict the test pictures with that file."""
     from cnnstudio.cli.progress import print_step
-    from cnnstudio.core.export import Predictor, export_run, load_model
+    from cnnstudio.core.export import Predictor, export_run
+    from cnnstudio.core.models import load_model
 
     print_step("Exporting the run as a .cnnmodel bundle and checking it...")
     target = project.folder / "exports" / f"digits-{result.run_dir.name}.cnnmodel"

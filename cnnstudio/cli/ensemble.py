@@ -89,5 +89,7 @@ def run(args) -> int:
 
 def _run_ref(text: str):
     """A run folder when the argument is one, else a run name."""
+    from cnnstudio.core.runs import CONFIG_FILE
+
     path = Path(text)
-    return path if (path / "config.json").exists() else text
+    return path if (path / CONFIG_FILE).exists() else text

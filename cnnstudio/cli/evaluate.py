@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args) -> int:
     from cnnstudio.cli.training import report_summary
-    from cnnstudio.core.pipeline import evaluate_run, find_run
+    from cnnstudio.core.pipeline import evaluate_run
+    from cnnstudio.core.runs import find_run
 
     require_folder(args.folder)
     project = open_project(args.project)

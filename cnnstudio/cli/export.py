@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.export import export_run
-    from cnnstudio.core.pipeline import find_run
+    from cnnstudio.core.runs import find_run
 
     project = open_project(args.project)
     run_dir = find_run(project, args.run)  # a wrong project or run is reported before any work

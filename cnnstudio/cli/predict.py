@@ -62,7 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.errors import UserError
-    from cnnstudio.core.export import Predictor, load_model, sort_into
+    from cnnstudio.core.export import Predictor, sort_into
+    from cnnstudio.core.models import load_model
 
     if args.move and args.sort_into is None:
         raise UserError("--move needs --sort-into DIR: it says where the pictures go.")

@@ -143,12 +143,12 @@ def lost_contact(exc: BaseException) -> bool:
 def _run_process(args, env) -> int:
     from cnnstudio.cli.training import config_from_args, train_and_report
     from cnnstudio.core.pipeline import (
-        find_run,
         open_or_create_project,
         prepare_data,
         resolve_spec,
         train_project,
     )
+    from cnnstudio.core.runs import find_run
     from cnnstudio.core.train import distributed
 
     data = None

@@ -53,7 +53,8 @@ def train_and_report(
     """`after(result) -> (dict, lines)`: more steps once the run is evaluated (the demo exports and
     predicts); the dict joins the JSON summary, the lines follow the text report."""
     from cnnstudio.cli.progress import TerminalProgress, count_progress, print_step
-    from cnnstudio.core.pipeline import find_run, prepare_data, train_project
+    from cnnstudio.core.pipeline import prepare_data, train_project
+    from cnnstudio.core.runs import find_run
 
     print_step(f"Project: {project.folder}")
     print_step("Checking and decoding the images...")

@@ -10,15 +10,13 @@ Reading metrics.csv goes through core.train (which imports torch): call this fro
 
 from __future__ import annotations
 
-import os
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.train.run import pid_alive, read_json_object
+from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, read_json_object, read_metrics, run_state, run_title
 
 # Training settings in the order a person reads them, with their words.
 TRAIN_LABELS = {
@@ -120,21 +118,8 @@ class RunComparison:
         }
 
 
-def run_state(state: dict[str, Any]) -> str:
-    """A run's status from its state.json; "running" from a process that is gone reads "interrupted"."""
-    status = str(state.get("status") or "unknown")
-    if status == "running" and state.get("pid") != os.getpid() and not pid_alive(int(state.get("pid") or 0)):
-        return "interrupted"
-    return status
 
 
-def run_title(run_dir: Path, config: dict[str, Any]) -> str:
-    """A short name: "preview t3" for a search trial, else the label after the run's start time."""
-    search = (config.get("run_info") or {}).get("search")
-    if isinstance(search, dict):
-        return f"{search.get('study')} t{search.get('trial')}"
-    match = re.match(r"^\d{8}-\d{6}-(.+)$", run_dir.name)
-    return match.group(1) if match else run_dir.name
 
 
 def _number(value: Any) -> str:
@@ -215,7 +200,6 @@ def run_settings(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def _epoch_rows(run_dir: Path) -> list[dict[str, Any]]:
-    from cnnstudio.core.train.run import read_metrics
 
     return [r for r in read_metrics(run_dir) if r["kind"] == "epoch"]
 
@@ -243,10 +227,10 @@ def compare_runs(run_dirs: list[Path | str], split: str = "val") -> RunCompariso
         raise UserError("Choose at least one run to compare.")
     configs, states, columns = [], [], []
     for run in runs:
-        config = read_json_object(run / "config.json")
+        config = read_json_object(run / CONFIG_FILE)
         if not config:
             raise UserError(f"{run} is not a training run (it has no readable config.json).")
-        state = read_json_object(run / "state.json")
+        state = read_json_object(run / STATE_FILE)
         search = (config.get("run_info") or {}).get("search")
         trial = f"{search.get('study')} t{search.get('trial')}" if isinstance(search, dict) else None
         configs.append(config)

@@ -6,14 +6,14 @@ CLI's progress bars are thin adapters over the same code.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.paths import user_data_dir
 from cnnstudio.core.project import PROJECT_FILE, Project, SplitData
+from cnnstudio.core.runs import BEST_WEIGHTS
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport
@@ -120,8 +120,9 @@ def train_project(
     `epochs` with `resume` trains that run to a new total (a finished run trained further).
     A run that failed (unstable loss, out of memory) is not evaluated: `result.history.error` says why.
     """
+    from cnnstudio.core.runs import new_run_dir
     from cnnstudio.core.spec import infer_shapes
-    from cnnstudio.core.train import Trainer, distributed, new_run_dir
+    from cnnstudio.core.train import Trainer, distributed
 
     data = data or prepare_data(project, spec)
     report = infer_shapes(spec, len(data.class_names))
@@ -180,7 +181,7 @@ def resolve_init_weights(source: Path | str | None):
         state, _spec = bundle_weights_for_init(source)
         return state
     if source.is_dir():
-        best = source / "best.safetensors"
+        best = source / BEST_WEIGHTS
         if not best.exists():
             raise UserError(f"{source} has no trained weights to start from.")
         return best
@@ -189,22 +190,6 @@ def resolve_init_weights(source: Path | str | None):
     return source
 
 
-def find_run(project: Project, run: str | None) -> Path:
-    """A run by id (folder name), or the newest run that has weights."""
-    runs = [
-        p
-        for p in project.list_runs()
-        if (p / "best.safetensors").exists() or (p / "last.safetensors").exists()
-    ]
-    if run is not None:
-        for p in runs:
-            if p.name == run:
-                return p
-        names = ", ".join(p.name for p in runs) or "none yet"
-        raise UserError(f"There is no run called {run!r} in this project. Runs: {names}.")
-    if not runs:
-        raise UserError("This project has no trained run yet. Train one first (cnnstudio train).")
-    return runs[-1]
 
 
 def evaluate_run(
@@ -315,11 +300,3 @@ def calibrate_run(project: Project, run_dir: Path, *, data: PreparedData | None 
     return calibration
 
 
-def run_summary(run_dir: Path) -> dict[str, Any]:
-    """What the run history shows: config and state, read from the run folder."""
-    out: dict[str, Any] = {"run": run_dir.name}
-    for name in ("config", "state"):
-        f = run_dir / f"{name}.json"
-        if f.exists():
-            out[name] = json.loads(f.read_text(encoding="utf-8"))
-    return out

@@ -348,6 +348,6 @@ class Project:
         return h.hexdigest()[:16]
 
     def list_runs(self) -> list[Path]:
-        if not self.runs_dir.exists():
-            return []
-        return sorted(p for p in self.runs_dir.iterdir() if (p / "config.json").exists())
+        from cnnstudio.core.runs import run_folders
+
+        return run_folders(self.runs_dir)

@@ -71,8 +71,8 @@ def train_in_processes(
 ):
     """Like `pipeline.train_project`, with `nproc` processes (one per GPU); returns a TrainingResult."""
     from cnnstudio.core.pipeline import TrainingResult, evaluate_run, prepare_data
+    from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, read_json_object, read_metrics
     from cnnstudio.core.train.callbacks import History
-    from cnnstudio.core.train.run import read_json_object, read_metrics
 
     if init_weights is not None and not isinstance(init_weights, (str, Path)):
         raise UserError("Fine-tuning from weights in memory cannot use several processes; choose 1.")
@@ -115,7 +115,7 @@ def train_in_processes(
         for row in read_metrics(run_dir)
         if row["kind"] == "epoch"
     ]
-    state = read_json_object(run_dir / "state.json")
+    state = read_json_object(run_dir / STATE_FILE)
     history.status = state.get("status", "crashed")
     history.reason = state.get("reason", "")
     history.message = state.get("message", "")
@@ -149,7 +149,7 @@ def train_in_processes(
         for split in ("val", "test"):
             if len(data.splits[split].y):
                 reports[split] = evaluate_run(project, run_dir, split=split, data=data)
-    config_saved = read_json_object(run_dir / "config.json")
+    config_saved = read_json_object(run_dir / CONFIG_FILE)
     return TrainingResult(
         run_dir,
         history,
@@ -162,7 +162,7 @@ def train_in_processes(
 
 def _follow(proc, runs_dir: Path, before: set, resume, callbacks, should_stop, config):
     """Pass the run's new metrics rows to the callbacks until the child ends; (run_dir, stopped)."""
-    from cnnstudio.core.train.run import read_json_object, read_metrics
+    from cnnstudio.core.runs import CONFIG_FILE, read_json_object, read_metrics
 
     run_dir = Path(resume) if resume is not None else None
     seen, begun, stopped = set(), False, False
@@ -172,8 +172,8 @@ def _follow(proc, runs_dir: Path, before: set, resume, callbacks, should_stop, c
             new = sorted(p for p in runs_dir.iterdir() if p.name not in before and p.is_dir())
             run_dir = new[0] if new else None
         if run_dir is not None:
-            if not begun and (run_dir / "config.json").exists():
-                saved = read_json_object(run_dir / "config.json")
+            if not begun and (run_dir / CONFIG_FILE).exists():
+                saved = read_json_object(run_dir / CONFIG_FILE)
                 images = saved.get("images") or {}
                 _call(
                     callbacks,

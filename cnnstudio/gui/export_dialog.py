@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.evaluation.runs import trained_runs
+from cnnstudio.core.runs import trained_runs
 from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnstudio.core.train.run import read_metrics
+from cnnstudio.core.runs import read_metrics
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the tests find processes through /proc")
 

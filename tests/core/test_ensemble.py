@@ -16,7 +16,6 @@ from cnnstudio.core.ensemble import (
     evaluate_ensemble,
     export_ensemble,
     is_ensemble_bundle,
-    load_any_model,
     load_ensemble,
     member_probabilities,
 )
@@ -24,7 +23,9 @@ from cnnstudio.core.ensemble.model import EnsembleModule, input_adapter
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.evaluate import predict_probabilities
 from cnnstudio.core.export import Predictor, read_onnx_metadata
+from cnnstudio.core.export import load_model as single_model
 from cnnstudio.core.export.verify import onnx_probabilities
+from cnnstudio.core.models import load_model
 from cnnstudio.core.pipeline import train_project
 from cnnstudio.core.project import Project
 from cnnstudio.core.spec import Input, Preprocessing, build_model, template
@@ -90,7 +91,7 @@ def test_the_bundle_and_the_onnx_graph_verify_and_predict(trained, tmp_path):
     assert bundle.verification.ok and bundle.format == "bundle", bundle.message
     assert bundle.path.exists() and is_ensemble_bundle(bundle.path)
     assert not list((tmp_path / "out").glob(".*partial*"))
-    loaded = load_any_model(bundle.path)
+    loaded = load_model(bundle.path)
     assert loaded.class_names == ensemble.class_names and "ensemble of 2" in loaded.source
     assert (
         loaded.card["kind"] == "ensemble"
@@ -104,6 +105,9 @@ def test_the_bundle_and_the_onnx_graph_verify_and_predict(trained, tmp_path):
     )
     prediction = Predictor(loaded).predict([project.source / "class_1"])
     assert len(prediction.predictions) == 14 and not prediction.problems
+    # core.export opens single models only (it does not import core.ensemble) and says so in words.
+    with pytest.raises(UserError, match="ensemble of models"):
+        single_model(bundle.path)
 
     onnx = export_ensemble(project, ensemble, tmp_path / "out" / "digits.onnx", arrays=arrays)
     assert onnx.verification.ok and onnx.format == "onnx", onnx.message

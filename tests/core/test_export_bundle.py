@@ -19,7 +19,7 @@ import torch
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.evaluate import predict_probabilities
-from cnnstudio.core.export import bundle as bundle_module
+from cnnstudio.core.export import archive as archive_module
 from cnnstudio.core.export import bundle_weights_for_init, load_model, read_bundle, write_bundle
 from cnnstudio.core.spec import build_model, template
 
@@ -220,7 +220,7 @@ def test_hostile_and_broken_bundles_are_refused_and_create_nothing(good, tmp_pat
 
 
 def test_a_lowered_weights_limit_is_enforced(good, monkeypatch):
-    monkeypatch.setitem(bundle_module.MAX_MEMBER_BYTES, "weights.safetensors", 1000)
+    monkeypatch.setitem(archive_module.MAX_MEMBER_BYTES, "weights.safetensors", 1000)
     with pytest.raises(UserError, match="weights.safetensors is larger than"):
         read_bundle(good)
 

@@ -12,11 +12,11 @@ from cnnstudio.core.errors import UserError
 from cnnstudio.core.labels.edits import LabelEditor
 from cnnstudio.core.pipeline import train_project
 from cnnstudio.core.project import Project
+from cnnstudio.core.runs import best_finished_run
 from cnnstudio.core.spec import template
 from cnnstudio.core.suggest import (
     accept_suggestions,
     accepted_paths,
-    best_finished_run,
     order_useful_first,
     out_of_sample_probabilities,
     suggest,

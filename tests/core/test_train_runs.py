@@ -26,7 +26,8 @@ from test_train_support import (
 )
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.train import Callback, Trainer, load_run_weights, new_run_dir, read_metrics, read_weights
+from cnnstudio.core.runs import new_run_dir, read_metrics
+from cnnstudio.core.train import Callback, Trainer, load_run_weights, read_weights
 from cnnstudio.core.train import device as device_module
 from cnnstudio.core.train.checkpoints import load_last
 

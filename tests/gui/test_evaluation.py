@@ -298,7 +298,7 @@ def test_evaluation_follows_the_weights_it_names_during_and_after_training(qtbot
 
 def test_evaluate_shows_the_same_validation_accuracy_as_the_run_list(section):
     """One number: the run list gives the kept model's validation accuracy, which Evaluate measures."""
-    from cnnstudio.gui.training.runs import load_run
+    from cnnstudio.core.runs import load_run
 
     _session, view = section
     assert view.report.split == "val"

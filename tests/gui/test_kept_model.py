@@ -22,8 +22,7 @@ def test_summary_gives_the_kept_models_accuracy_and_says_why_another_epoch_score
 
 
 def test_run_list_shows_the_kept_epochs_accuracy(tmp_path):
-    from cnnstudio.core.train.run import write_metrics, write_state
-    from cnnstudio.gui.training.runs import load_run
+    from cnnstudio.core.runs import load_run, write_metrics, write_state
 
     run_dir = tmp_path / "20260101-000001-a"
     run_dir.mkdir()

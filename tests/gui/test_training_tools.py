@@ -34,9 +34,9 @@ def test_the_lr_finder_plots_and_its_suggestion_is_one_click_away(qtbot, make_pa
 
 def _fake_run(runs_dir, name, val_accuracy, status="finished"):
     """A run folder as the trainer writes it (config, state, metrics), without training."""
+    from cnnstudio.core.runs import write_config, write_metrics, write_state
     from cnnstudio.core.spec import template
     from cnnstudio.core.train import TrainConfig
-    from cnnstudio.core.train.run import write_config, write_metrics, write_state
 
     run_dir = runs_dir / name
     run_dir.mkdir(parents=True)

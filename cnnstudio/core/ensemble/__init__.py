@@ -24,7 +24,6 @@ from cnnstudio.core.ensemble.build import (
 from cnnstudio.core.ensemble.bundle import (
     ENSEMBLE_FORMAT,
     is_ensemble_bundle,
-    load_any_model,
     load_ensemble_bundle,
     write_ensemble_bundle,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "export_ensemble",
     "format_for",
     "is_ensemble_bundle",
-    "load_any_model",
     "load_ensemble",
     "load_ensemble_bundle",
     "member_probabilities",

@@ -99,12 +99,12 @@ class Ensemble:
 
 
 def _find_runs(project: Project, runs: list[str | Path]) -> list[Path]:
-    from cnnstudio.core.pipeline import find_run
+    from cnnstudio.core.runs import CONFIG_FILE, find_run
 
     found: list[Path] = []
     for run in runs:
         path = Path(run)
-        if path.is_dir() and (path / "config.json").exists():
+        if path.is_dir() and (path / CONFIG_FILE).exists():
             path = path.resolve()
         else:
             path = find_run(project, str(run))

@@ -10,9 +10,10 @@ members, size limits, no pickle, nothing written while reading):
 - weights.safetensors: every member's weights, member i's under "members.<i>."
 - card.json: the members, their weights and validation accuracy, the ensemble's evaluation.
 
-`load_ensemble_bundle(path)` gives a core.export LoadedModel whose model is the EnsembleModule, so
-the Predictor and the export verification take it like any model. `load_any_model` opens either
-kind of bundle (or a project, or a run).
+The zip is read and written by core.export.archive (the same members, limits and checks as a single
+model's bundle). `load_ensemble_bundle(path)` gives a core.export LoadedModel whose model is the
+EnsembleModule, so the Predictor and the export verification take it like any model;
+core.models.load_model opens either kind of bundle (or a project, or a run).
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.export.archive import (
+    CARD_JSON,
+    MODEL_JSON,
+    WEIGHTS,
+    json_bytes,
+    parse_json,
+    parse_weights,
+    read_archive,
+    refuse,
+    state_float32,
+    write_archive,
+)
 
 if TYPE_CHECKING:
     from cnnstudio.core.ensemble.build import Ensemble
@@ -34,12 +47,9 @@ _PEEK_BYTES = 4 * 2**20
 
 def write_ensemble_bundle(path: Path | str, ensemble: Ensemble, card: dict[str, Any]) -> Path:
     """Write the ensemble as a .cnnmodel file (atomically, reproducible bytes) and return its path."""
-    import io
-
     from safetensors.torch import save as safetensors_save
 
-    from cnnstudio.core.export.bundle import CARD_JSON, MODEL_JSON, WEIGHTS, portable_spec
-    from cnnstudio.core.export.bundle_write import _add, _json_bytes, _state_float32, _write_atomic
+    from cnnstudio.core.export.bundle import portable_spec
 
     ensemble.check_exportable()
     if any(m.spec is None for m in ensemble.members):
@@ -65,22 +75,16 @@ def write_ensemble_bundle(path: Path | str, ensemble: Ensemble, card: dict[str, 
             for m, w in zip(ensemble.members, ensemble.weights, strict=True)
         ],
     }
-    weights = safetensors_save(_state_float32(module), metadata={"format": ENSEMBLE_FORMAT})
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        _add(zf, MODEL_JSON, _json_bytes(model_json), zipfile.ZIP_DEFLATED)
-        _add(zf, WEIGHTS, weights, zipfile.ZIP_STORED)
-        _add(zf, CARD_JSON, _json_bytes(card), zipfile.ZIP_DEFLATED)
-    path = Path(path)
-    _write_atomic(path, buffer.getvalue())
-    return path
+    weights = safetensors_save(state_float32(module), metadata={"format": ENSEMBLE_FORMAT})
+    return write_archive(
+        path,
+        [(MODEL_JSON, json_bytes(model_json), True), (WEIGHTS, weights, False), (CARD_JSON, json_bytes(card), True)],
+    )
 
 
 def is_ensemble_bundle(path: Path | str) -> bool:
     """True when `path` is a zip whose model.json says it is an ensemble (reads model.json only)."""
     import json
-
-    from cnnstudio.core.export.bundle import MODEL_JSON
 
     try:
         with zipfile.ZipFile(path) as zf:
@@ -98,37 +102,20 @@ def load_ensemble_bundle(path: Path | str) -> LoadedModel:
     """Open and check an ensemble bundle; UserError when it is not a valid one."""
     from cnnstudio.core.ensemble.build import Ensemble, Member
     from cnnstudio.core.export import LoadedModel
-    from cnnstudio.core.export.bundle import (
-        CARD_JSON,
-        MAX_FILE_BYTES,
-        MODEL_JSON,
-        WEIGHTS,
-        _parse_json,
-        _parse_weights,
-        _read_members,
-        _refuse,
-        load_weights_checked,
-        portable_spec,
-    )
+    from cnnstudio.core.export.bundle import load_weights_checked, portable_spec
     from cnnstudio.core.spec import ModelSpec, Preprocessing, build_model
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"The model file {path} does not exist.")
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise _refuse(path, "it is larger than a model file can be")
-        with open(path, "rb") as f:
-            members = _read_members(path, f)
-    except OSError as exc:
-        raise UserError(f"The model file {path} cannot be read ({exc.strerror or exc}).") from exc
-    data = _parse_json(path, MODEL_JSON, members[MODEL_JSON])
-    card = _parse_json(path, CARD_JSON, members[CARD_JSON])
+    members = read_archive(path)
+    data = parse_json(path, MODEL_JSON, members[MODEL_JSON])
+    card = parse_json(path, CARD_JSON, members[CARD_JSON])
     if data.get("format") != ENSEMBLE_FORMAT:
-        raise _refuse(path, "it is not an ensemble")
+        raise refuse(path, "it is not an ensemble")
     version = data.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _refuse(path, f"its {MODEL_JSON} has no valid version")
+        raise refuse(path, f"its {MODEL_JSON} has no valid version")
     if version > SCHEMA_VERSION:
         raise UserError(
             f"{path.name} was saved by a newer CNN Studio (ensemble version {version}); update CNN Studio."
@@ -136,10 +123,10 @@ def load_ensemble_bundle(path: Path | str) -> LoadedModel:
     names = data.get("class_names")
     entries = data.get("members")
     if not isinstance(names, list) or len(names) < 1 or not all(isinstance(n, str) and n for n in names):
-        raise _refuse(path, f"its {MODEL_JSON} has no valid list of class names")
+        raise refuse(path, f"its {MODEL_JSON} has no valid list of class names")
     if not isinstance(entries, list) or len(entries) < 2 or not all(isinstance(e, dict) for e in entries):
-        raise _refuse(path, f"its {MODEL_JSON} does not list the ensemble's models")
-    weights = _parse_weights(path, members[WEIGHTS])
+        raise refuse(path, f"its {MODEL_JSON} does not list the ensemble's models")
+    weights = parse_weights(path, members[WEIGHTS])
     try:
         preprocessing = Preprocessing.from_dict(data["preprocessing"])
         loaded_members, member_weights = [], []
@@ -162,13 +149,13 @@ def load_ensemble_bundle(path: Path | str) -> LoadedModel:
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways
-        raise _refuse(path, f"its ensemble description is damaged ({type(exc).__name__}: {exc})") from exc
+        raise refuse(path, f"its ensemble description is damaged ({type(exc).__name__}: {exc})") from exc
     known = {f"members.{i}." for i in range(len(entries))}
     if any(not any(k.startswith(p) for p in known) for k in weights):
-        raise _refuse(path, "its weights hold models it does not describe")
+        raise refuse(path, "its weights hold models it does not describe")
     ensemble = Ensemble(loaded_members, member_weights, str(data.get("weighting", "equal")), list(names))
     if ensemble.preprocessing.to_dict() != preprocessing.to_dict():
-        raise _refuse(path, "its preprocessing does not match its first model's")
+        raise refuse(path, "its preprocessing does not match its first model's")
     return LoadedModel(
         ensemble.module(),
         preprocessing,
@@ -179,12 +166,3 @@ def load_ensemble_bundle(path: Path | str) -> LoadedModel:
         card=card,
     )
 
-
-def load_any_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
-    """core.export.load_model, which also opens ensemble bundles."""
-    from cnnstudio.core.export import load_model
-
-    path = Path(source).expanduser()
-    if path.is_file() and is_ensemble_bundle(path):
-        return load_ensemble_bundle(path)
-    return load_model(path, run=run)

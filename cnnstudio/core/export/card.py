@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE
+
 CARD_VERSION = 1
 LIBRARIES = ("cnnstudio", "torch", "torchvision", "numpy", "pillow", "safetensors", "onnx", "onnxruntime")
 
@@ -51,8 +53,8 @@ def model_card(
     `evaluation` is an EvaluationReport's to_dict(); without it, the run's saved evaluation.json
     (test split preferred, as core.pipeline stores it) is used when there is one.
     """
-    config = _read_json(run_dir / "config.json") if run_dir else None
-    state = _read_json(run_dir / "state.json") if run_dir else None
+    config = _read_json(run_dir / CONFIG_FILE) if run_dir else None
+    state = _read_json(run_dir / STATE_FILE) if run_dir else None
     if evaluation is None and run_dir is not None:
         evaluation = _read_json(run_dir / "evaluation.json")
     config = config or {}

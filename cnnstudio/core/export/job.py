@@ -87,8 +87,8 @@ def export_run(
     `overwrite`: replace a file beside the export that is not ours (TorchScript's <name>.json)."""
     from cnnstudio.core.export.card import model_card
     from cnnstudio.core.export.loaded import load_run
-    from cnnstudio.core.pipeline import find_run
     from cnnstudio.core.project import Project
+    from cnnstudio.core.runs import find_run
 
     _check_format(fmt)
     if not isinstance(project, Project):

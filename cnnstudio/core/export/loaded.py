@@ -1,4 +1,8 @@
-"""A trained model ready to predict, from a project's run or a .cnnmodel bundle: load_model()."""
+"""A trained model ready to predict, from a project's run or a .cnnmodel bundle: load_model().
+
+load_model opens a single model's bundle; core.models.load_model opens ensemble bundles as well
+(core.export does not import core.ensemble: the ensemble package builds on this one).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs import CONFIG_FILE
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,17 +37,15 @@ class LoadedModel:
 
 
 def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
-    """A .cnnmodel file, a project folder (its newest run, or `run`), or a run folder."""
+    """A single model's .cnnmodel file, a project folder (its newest run, or `run`), or a run folder.
+
+    An ensemble's bundle is refused in words; core.models.load_model opens it."""
     from cnnstudio.core.export.bundle import read_bundle
 
     path = Path(source).expanduser()
     if not path.exists():
         raise UserError(f"The model {path} does not exist. Give a .cnnmodel file or a project folder.")
     if path.is_file():
-        from cnnstudio.core.ensemble import is_ensemble_bundle, load_ensemble_bundle
-
-        if is_ensemble_bundle(path):
-            return load_ensemble_bundle(path)
         bundle = read_bundle(path)
         return LoadedModel(
             bundle.build_model(),
@@ -57,14 +60,14 @@ def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
     from cnnstudio.core.project import PROJECT_FILE, Project
 
     if (path / PROJECT_FILE).exists():
-        from cnnstudio.core.pipeline import find_run
+        from cnnstudio.core.runs import find_run
 
         project = Project.open(path)
         run_dir = find_run(project, run)
         loaded = load_run(run_dir)
         loaded.source = f"run {run_dir.name} of project {project.name}"
         return loaded
-    if (path / "config.json").exists():
+    if (path / CONFIG_FILE).exists():
         return load_run(path)
     raise UserError(
         f"{path} is neither a CNN Studio project nor a model file. Give a .cnnmodel file or a project folder."

@@ -81,7 +81,8 @@ class Predictor:
 
     @classmethod
     def from_source(cls, source: Path | str, *, run: str | None = None, **options) -> Predictor:
-        """From a .cnnmodel file, a project folder (its newest run, or `run`) or a run folder."""
+        """From a single model's .cnnmodel file, a project folder (its newest run, or `run`) or a run
+        folder; `Predictor(core.models.load_model(source))` opens ensemble bundles as well."""
         return cls(load_model(source, run=run), **options)
 
     @property

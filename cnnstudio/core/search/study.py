@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs import pid_alive
 from cnnstudio.core.search.records import SearchEvent, TrialRecord, record_from_trial
 from cnnstudio.core.search.settings import SearchSettings
 from cnnstudio.core.search.storage import (
@@ -43,7 +44,6 @@ from cnnstudio.core.search.storage import (
     study_path,
 )
 from cnnstudio.core.search.trial import StopWatch, TrialReporter, final_value, mark_pruned, trial_settings
-from cnnstudio.core.train.run import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -121,11 +121,10 @@ def training_label_errors(
     The folds train with the run's design and settings (`epochs` overrides its number of epochs).
     """
     from cnnstudio.core.evaluate import find_label_issues
-    from cnnstudio.core.pipeline import find_run
+    from cnnstudio.core.runs import best_finished_run, find_run, read_json_object
     from cnnstudio.core.spec import Preprocessing
-    from cnnstudio.core.suggest.suggestions import best_finished_run, check_run_classes
+    from cnnstudio.core.suggest.suggestions import check_run_classes
     from cnnstudio.core.train import TrainConfig
-    from cnnstudio.core.train.run import read_json_object
 
     if run is None:
         run_dir = best_finished_run(project)

@@ -45,13 +45,13 @@ class RetrainProposal:
 
 def retrain_proposal(project, index, min_new: int | None = None) -> RetrainProposal | None:
     """A proposal to fine-tune the newest finished run on the labels added since, or None."""
-    from cnnstudio.core.train.run import read_json_object
+    from cnnstudio.core.runs import BEST_WEIGHTS, read_json_object
 
     labelled = [s for s in index.samples if s.problem is None and s.label is not None]
     classes = sorted({s.label for s in labelled})
     for run_dir in reversed(project.list_runs()):
         state = read_json_object(run_dir / "state.json")
-        if state.get("status") != "finished" or not (run_dir / "best.safetensors").exists():
+        if state.get("status") != "finished" or not (run_dir / BEST_WEIGHTS).exists():
             continue
         config = read_json_object(run_dir / "config.json")
         if config.get("spec") is None or sorted(config.get("class_names") or []) != classes:

@@ -135,31 +135,6 @@ class SuggestionSet:
         return {s.path: s for s in self.suggestions}
 
 
-def best_finished_run(project: Project) -> Path:
-    """The finished run with the best monitored value (ties: the newest); a plain error when none."""
-    from cnnstudio.core.train.run import read_json_object
-
-    best: tuple[float, int] | None = None
-    chosen: Path | None = None
-    for i, run in enumerate(project.list_runs()):
-        if not (run / "best.safetensors").exists() and not (run / "last.safetensors").exists():
-            continue
-        state = read_json_object(run / "state.json")
-        if state.get("status") != "finished":
-            continue
-        b = state.get("best") or {}
-        value = b.get("value")
-        if not isinstance(value, (int, float)):
-            score = float("-inf")
-        else:
-            score = float(value) if "acc" in str(b.get("monitor", "")) else -float(value)
-        if best is None or (score, i) >= best:
-            best, chosen = (score, i), run
-    if chosen is None:
-        raise UserError(
-            "This project has no finished run to make suggestions with. Train one first (cnnstudio train)."
-        )
-    return chosen
 
 
 def check_run_classes(run_classes: list[str], project_classes: list[str], run_name: str) -> None:
@@ -186,8 +161,7 @@ def suggest(
     unlabelled pictures, a run trained for other classes than the project has now.
     """
     from cnnstudio.core.labels.edits import LabelEditor
-    from cnnstudio.core.pipeline import find_run
-    from cnnstudio.core.train.run import read_json_object
+    from cnnstudio.core.runs import best_finished_run, find_run, read_json_object
 
     if run is None:
         run_dir = best_finished_run(project)

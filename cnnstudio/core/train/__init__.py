@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     )
     from cnnstudio.core.train.failures import TrainingFailed
     from cnnstudio.core.train.lr_finder import LRFindResult, lr_find
-    from cnnstudio.core.train.run import new_run_dir, read_metrics
     from cnnstudio.core.train.trainer import Trainer
 
 _HOMES = {
@@ -50,8 +49,6 @@ _HOMES = {
     "TrainingFailed": "failures",
     "LRFindResult": "lr_finder",
     "lr_find": "lr_finder",
-    "new_run_dir": "run",
-    "read_metrics": "run",
     "Trainer": "trainer",
 }
 
@@ -70,8 +67,6 @@ __all__ = [
     "cpu_supports_fast_bf16",
     "load_run_weights",
     "lr_find",
-    "new_run_dir",
-    "read_metrics",
     "read_weights",
     "resolve_device",
     "resolve_precision",

@@ -28,11 +28,8 @@ from safetensors.torch import save as safetensors_save
 
 from cnnstudio.core.atomic import write_bytes_atomic
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs.files import BEST_WEIGHTS, LAST_WEIGHTS, PREV_TRAIN_STATE, TRAIN_STATE
 
-LAST_WEIGHTS = "last.safetensors"
-BEST_WEIGHTS = "best.safetensors"
-TRAIN_STATE = "last_optimizer.pt"
-PREV_TRAIN_STATE = "last_optimizer.prev.pt"
 WEIGHTS_FORMAT = "cnnstudio-weights/1"
 
 
@@ -207,7 +204,7 @@ def load_run_weights(
     trained from a ModelSpec is rebuilt from its config.json through core.spec; a run trained on a
     model given as code needs that model passed as `model` (its weights are loaded into it).
     """
-    from cnnstudio.core.train.run import CONFIG_FILE, read_json
+    from cnnstudio.core.runs.files import CONFIG_FILE, read_json
     from cnnstudio.core.train.spec_bridge import build_from_spec
 
     run_dir = Path(run_dir)

@@ -15,11 +15,7 @@ from typing import Any
 import torch
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.train import checkpoints as ckpt
-from cnnstudio.core.train import distributed
-from cnnstudio.core.train.config import TrainConfig
-from cnnstudio.core.train.failures import Unstable
-from cnnstudio.core.train.run import (
+from cnnstudio.core.runs.files import (
     CONFIG_FILE,
     library_versions,
     metrics_at_checkpoint,
@@ -29,6 +25,10 @@ from cnnstudio.core.train.run import (
     write_metrics,
     write_state,
 )
+from cnnstudio.core.train import checkpoints as ckpt
+from cnnstudio.core.train import distributed
+from cnnstudio.core.train.config import TrainConfig
+from cnnstudio.core.train.failures import Unstable
 from cnnstudio.core.train.spec_bridge import preprocessing_from_dict
 
 

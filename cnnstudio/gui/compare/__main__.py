@@ -12,13 +12,10 @@ import sys
 
 
 def _ensure_runs(project, n: int):
-    import json
+    from cnnstudio.core.runs import STATE_FILE, read_json_object
 
     def finished(run) -> bool:
-        try:
-            return json.loads((run / "state.json").read_text())["status"] == "finished"
-        except (OSError, ValueError, KeyError):
-            return False
+        return read_json_object(run / STATE_FILE).get("status") == "finished"
 
     runs = [
         r

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.train.run import read_json_object
+from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, read_json_object
 from cnnstudio.gui.style import class_color, muted_color, warning_color
 from cnnstudio.gui.widgets.plot import themed_plot
 
@@ -48,10 +48,10 @@ COLUMN_MIN, COLUMN_MAX = 110, 260
 
 def run_label(run_dir: Path) -> str:
     """'preview t3 — finished, 11-28 22:28' from the run's small files (no torch)."""
-    from cnnstudio.core.compare import run_state, run_title
+    from cnnstudio.core.runs import run_state, run_title
 
-    config = read_json_object(run_dir / "config.json")
-    state = run_state(read_json_object(run_dir / "state.json"))
+    config = read_json_object(run_dir / CONFIG_FILE)
+    state = run_state(read_json_object(run_dir / STATE_FILE))
     created = str(config.get("created", ""))[5:16].replace("T", " ")
     return f"{run_title(run_dir, config)} — {state}" + (f", {created}" if created else "")
 

@@ -43,7 +43,7 @@ def _synthetic_report(k: int):
 
 
 def _ensure_run(project) -> None:
-    from cnnstudio.gui.evaluation.runs import trained_runs
+    from cnnstudio.core.runs import trained_runs
 
     if trained_runs(project):
         return

@@ -19,12 +19,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs import model_state, weights_stamp
 from cnnstudio.gui.evaluation.image_panel import rgb_to_qimage
 from cnnstudio.gui.evaluation.issues_list import RowState
 from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_evaluate
 from cnnstudio.gui.evaluation.report_file import split_words
 from cnnstudio.gui.evaluation.review import AcceptCommand
-from cnnstudio.gui.evaluation.runs import model_state, weights_stamp
 from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.style.theme import error_color
 

@@ -1,7 +1,7 @@
 """Training curves (loss and accuracy per epoch, training and validation) drawn into a QImage.
 
 For the HTML report: drawn with QPainter on white, so it needs no plotting library and looks the
-same on every machine. `rows` are core.train.read_metrics() rows; only the per-epoch ones are used.
+same on every machine. `rows` are core.runs.read_metrics() rows; only the per-epoch ones are used.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnstudio.gui.evaluation.runs import saved_evaluation, weights_stamp
+from cnnstudio.core.runs import saved_evaluation, weights_stamp
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.runs import model_state, trained_runs, weights_stamp
 from cnnstudio.gui.evaluation.confusion import ConfusionMatrixView
 from cnnstudio.gui.evaluation.controller import EvaluationController
 from cnnstudio.gui.evaluation.gallery import GalleryItem, GalleryView
@@ -43,7 +44,6 @@ from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, MetricsTable, p
 from cnnstudio.gui.evaluation.reliability import CalibrationPage
 from cnnstudio.gui.evaluation.report_file import split_words
 from cnnstudio.gui.evaluation.review import ReviewStore
-from cnnstudio.gui.evaluation.runs import model_state, trained_runs, weights_stamp
 from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.thumbnails import ThumbnailLoader
@@ -555,7 +555,7 @@ class EvaluationSection(QWidget):
             path = chosen
         curves = None
         if self.run_dir is not None:
-            from cnnstudio.core.train import read_metrics
+            from cnnstudio.core.runs import read_metrics
 
             image = render_curves(read_metrics(self.run_dir))
             curves = png_bytes(image) if image is not None else None

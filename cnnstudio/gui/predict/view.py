@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.evaluation.runs import trained_runs
+from cnnstudio.core.runs import trained_runs
 from cnnstudio.gui.predict.results_model import THUMB, UNKNOWN, PredictionsModel
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.thumbnails import ThumbnailLoader
@@ -268,7 +268,7 @@ class PredictSection(QWidget):
         """In a worker: the model (kept, so the next prediction starts at once)."""
         loaded = self._models.get(source)
         if loaded is None:
-            from cnnstudio.core.export import load_model
+            from cnnstudio.core.models import load_model
 
             loaded = load_model(source)
             self._models[source] = loaded

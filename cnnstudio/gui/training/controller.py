@@ -24,11 +24,11 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs import BEST_WEIGHTS, RunRecord
 from cnnstudio.core.train.coach import CoachContext, coach
 from cnnstudio.gui.training.feed import FeedUpdate
 from cnnstudio.gui.training.jobs import PreparedCache, data_key, lr_find_job, training_job
 from cnnstudio.gui.training.kept import kept_model_words
-from cnnstudio.gui.training.runs import RunRecord
 from cnnstudio.gui.training.text import duration
 from cnnstudio.gui.training.weights_check import confirm_random_weights
 from cnnstudio.gui.training.worker import TrainingOutcome, TrainingWorker
@@ -167,7 +167,7 @@ class TrainingController(QObject):
             spec,
             config,
             label=f"{spec.name or 'run'}-finetuned",
-            init_weights=record.path / "best.safetensors",
+            init_weights=record.path / BEST_WEIGHTS,
         )
 
     def update_retrain(self):
@@ -184,9 +184,9 @@ class TrainingController(QObject):
     def fine_tune_on_new_labels(self) -> bool:
         """Start the proposed fine-tune: the last run's design and weights, its settings with the
         proposal's learning rate and epochs, through the same path as "Fine-tune from this run"."""
+        from cnnstudio.core.runs import load_run
         from cnnstudio.core.spec import ModelSpec
         from cnnstudio.core.train.config import TrainConfig
-        from cnnstudio.gui.training.runs import load_run
 
         proposal = self.retrain_proposal
         record = load_run(proposal.run_dir) if proposal is not None else None

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.core.runs import RunRecord, list_runs, load_run, read_curves
 from cnnstudio.gui.style import muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
-from cnnstudio.gui.training.runs import RunRecord, list_runs, load_run, read_curves
 from cnnstudio.gui.workers import TaskRunner
 
 COLUMNS = ["Run", "Date", "State", "Validation accuracy", "Epochs", "Settings"]

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnnstudio.core.runs.records import kept_epoch_logs
+
 MONITOR_WORDS = {
     "val_loss": "lowest validation loss",
     "val_accuracy": "highest validation accuracy",
     "loss": "lowest training loss",
     "accuracy": "highest training accuracy",
 }
-
-
-def kept_epoch_logs(epoch_logs: list[dict], best_epoch: int | None) -> dict | None:
-    """The logs of the kept epoch (0-based `best_epoch`), or None."""
-    if best_epoch is None:
-        return None
-    return next((e for e in epoch_logs if e.get("epoch") == best_epoch), None)
 
 
 def kept_model_words(epoch_logs: list[dict], history: Any) -> list[str]:
@@ -49,9 +44,3 @@ def kept_model_words(epoch_logs: list[dict], history: Any) -> list[str]:
             else f"Epoch {top['epoch'] + 1} scored higher ({top['val_accuracy']:.1%}) but was not kept."
         )
     return words
-
-
-def kept_val_accuracy(rows: list[dict], best_epoch: int | None) -> float | None:
-    """The validation accuracy of the kept epoch among metrics rows, else None."""
-    kept = kept_epoch_logs([r for r in rows if r.get("val_accuracy") is not None], best_epoch)
-    return kept["val_accuracy"] if kept is not None else None

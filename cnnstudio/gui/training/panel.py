@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs import RunRecord
 from cnnstudio.core.train.coach import Advice
 from cnnstudio.gui.style import muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
@@ -44,7 +45,6 @@ from cnnstudio.gui.training.history import RunHistory
 from cnnstudio.gui.training.jobs import find_devices
 from cnnstudio.gui.training.plots import TrainingPlots
 from cnnstudio.gui.training.progress_view import ProgressView
-from cnnstudio.gui.training.runs import RunRecord
 from cnnstudio.gui.training.settings_form import SettingsForm
 from cnnstudio.gui.training.worker import TrainingOutcome
 

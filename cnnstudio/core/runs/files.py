@@ -1,4 +1,5 @@
-"""A run's folder: runs/<YYYYmmdd-HHMMSS>-<label>/ with config.json, state.json and metrics.csv.
+"""A run's folder: runs/<YYYYmmdd-HHMMSS>-<label>/ with config.json, state.json and metrics.csv
+(and the checkpoint files named here, written by core/train/checkpoints.py).
 
 Every file is written whole and atomically (temp file + os.replace), so a kill at any moment
 leaves the previous or the new version, never half a file. metrics.csv is rewritten at each
@@ -29,6 +30,11 @@ from cnnstudio.core.atomic import write_bytes_atomic, write_json_atomic
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
 METRICS_FILE = "metrics.csv"
+LAST_WEIGHTS = "last.safetensors"  # the weights at the last checkpoint
+BEST_WEIGHTS = "best.safetensors"  # the weights of the best epoch (by the config's monitor)
+WEIGHT_FILES = (BEST_WEIGHTS, LAST_WEIGHTS)  # a run "has weights" when either is there
+TRAIN_STATE = "last_optimizer.pt"
+PREV_TRAIN_STATE = "last_optimizer.prev.pt"
 METRIC_COLUMNS = (
     "kind",
     "epoch",

@@ -1,22 +1,29 @@
-"""The run history as data (Qt-free): what each run folder says about itself, and its curves.
+"""The run history as data: what each run folder says about itself, its curves, its title and state.
 
 A run that was killed (the app closed by force, the computer went off) still says "running" in its
 state.json; `load_run` tells it from a live one by the process id written there, and calls it
 "interrupted": it can be resumed from its last checkpoint.
 
-Reading metrics.csv goes through core.train, which imports torch: call these from a worker.
+`load_run` and `list_runs` read metrics.csv of every run: call them from a worker in the GUI.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.core.train.run import pid_alive, read_json_object
-from cnnstudio.gui.training.kept import kept_val_accuracy
-from cnnstudio.gui.training.text import settings_summary
+from cnnstudio.core.runs.files import (
+    BEST_WEIGHTS,
+    CONFIG_FILE,
+    LAST_WEIGHTS,
+    STATE_FILE,
+    pid_alive,
+    read_json_object,
+    read_metrics,
+)
 
 STATES = (
     "running",
@@ -86,17 +93,15 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
     lost its thread and counts as interrupted.
     """
     run_dir = Path(run_dir)
-    config = read_json_object(run_dir / "config.json")
+    config = read_json_object(run_dir / CONFIG_FILE)
     if not config:
         return None
-    state = read_json_object(run_dir / "state.json")
+    state = read_json_object(run_dir / STATE_FILE)
     status = state.get("status", "interrupted")
     if status == "running":
         pid = int(state.get("pid") or 0)
         alive = run_dir in (live or set()) if pid == os.getpid() else pid_alive(pid)
         status = "running" if alive else "interrupted"
-    from cnnstudio.core.train.run import read_metrics  # imports torch: runs in a worker
-
     train = config.get("train") or {}
     rows = [r for r in read_metrics(run_dir) if r["kind"] == "epoch"]
     val = [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None]
@@ -121,8 +126,8 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
         spec=config.get("spec"),
         train=train,
         class_names=list(config.get("class_names") or []),
-        has_best=(run_dir / "best.safetensors").exists(),
-        has_last=(run_dir / "last.safetensors").exists(),
+        has_best=(run_dir / BEST_WEIGHTS).exists(),
+        has_last=(run_dir / LAST_WEIGHTS).exists(),
         partial_epoch=bool(state.get("batch")),
     )
 
@@ -144,10 +149,73 @@ def list_runs(runs_dir: Path, live: set[Path] | None = None) -> list[RunRecord]:
 
 def read_curves(run_dir: Path) -> dict[str, list[float | None]]:
     """A run's per-epoch curves: x (epochs done), loss, accuracy, val_loss, val_accuracy, lr."""
-    from cnnstudio.core.train.run import read_metrics
-
     rows = [r for r in read_metrics(Path(run_dir)) if r["kind"] == "epoch"]
     out: dict[str, list[float | None]] = {"x": [r["epoch"] + 1 for r in rows]}
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
         out[key] = [r.get(key) for r in rows]
     return out
+
+
+def run_state(state: dict[str, Any]) -> str:
+    """A run's status from its state.json; "running" from a process that is gone reads "interrupted"."""
+    status = str(state.get("status") or "unknown")
+    if status == "running" and state.get("pid") != os.getpid() and not pid_alive(int(state.get("pid") or 0)):
+        return "interrupted"
+    return status
+
+
+def run_title(run_dir: Path, config: dict[str, Any]) -> str:
+    """A short name: "preview t3" for a search trial, else the label after the run's start time."""
+    search = (config.get("run_info") or {}).get("search")
+    if isinstance(search, dict):
+        return f"{search.get('study')} t{search.get('trial')}"
+    match = re.match(r"^\d{8}-\d{6}-(.+)$", run_dir.name)
+    return match.group(1) if match else run_dir.name
+
+
+def kept_epoch_logs(epoch_logs: list[dict], best_epoch: int | None) -> dict | None:
+    """The logs of the kept epoch (0-based `best_epoch`), or None."""
+    if best_epoch is None:
+        return None
+    return next((e for e in epoch_logs if e.get("epoch") == best_epoch), None)
+
+
+def kept_val_accuracy(rows: list[dict], best_epoch: int | None) -> float | None:
+    """The validation accuracy of the kept epoch among metrics rows, else None."""
+    kept = kept_epoch_logs([r for r in rows if r.get("val_accuracy") is not None], best_epoch)
+    return kept["val_accuracy"] if kept is not None else None
+
+
+OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+SCHEDULE_NAMES = {
+    "constant": "constant",
+    "step": "step",
+    "cosine": "cosine",
+    "one_cycle": "one cycle",
+    "plateau": "on plateau",
+}
+
+
+def settings_summary(train: dict[str, Any], precision: str | None = None) -> str:
+    """One line for the run history: 'Adam · lr 0.001 · batch 32 · 10 epochs · augmented'."""
+    parts = [
+        OPTIMIZER_NAMES.get(train.get("optimizer", ""), str(train.get("optimizer", "?"))),
+        f"lr {float(train.get('lr', 0.0)):.2g}",
+        f"batch {train.get('batch_size', '?')}",
+        f"{train.get('epochs', '?')} epochs",
+    ]
+    schedule = train.get("schedule", "constant")
+    if schedule != "constant":
+        parts.append(f"{SCHEDULE_NAMES.get(schedule, schedule)} schedule")
+    augment = train.get("augment") or {}
+    if any(
+        augment.get(k) for k in ("hflip", "vflip", "rotation", "zoom", "translate", "brightness", "contrast")
+    ):
+        parts.append("augmented")
+    if train.get("early_stopping"):
+        parts.append("early stopping")
+    if train.get("balance_classes"):
+        parts.append("balanced")
+    if precision:
+        parts.append(precision)
+    return " · ".join(parts)
