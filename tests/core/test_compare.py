@@ -7,10 +7,10 @@ import json
 import pytest
 from image_fixtures import write_tiny_image_folder
 
-from cnnstudio.core.compare import compare_runs, describe_augment, describe_layers
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.pipeline import train_project
 from cnnstudio.core.project import Project
+from cnnstudio.core.runs.compare import compare_runs, describe_augment, describe_layers
 from cnnstudio.core.spec import template
 from cnnstudio.core.train import AugmentConfig, TrainConfig
 

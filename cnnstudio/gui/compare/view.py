@@ -3,7 +3,7 @@ best of each row in bold), F1 per class, and curves overlaid (one colour per run
 
     view = CompareView(session)         # lists the project's runs
     view.set_runs([run_a, run_b])       # ticks them and compares (in a worker: reading curves loads torch)
-    view.show_comparison(comparison)    # or show a core.compare.RunComparison made elsewhere
+    view.show_comparison(comparison)    # or show a core.runs.compare.RunComparison made elsewhere
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from cnnstudio.gui.style import class_color, muted_color, warning_color
 from cnnstudio.gui.widgets.plot import themed_plot
 
 if TYPE_CHECKING:
-    from cnnstudio.core.compare import RunComparison
+    from cnnstudio.core.runs.compare import RunComparison
     from cnnstudio.gui.session import ProjectSession
     from cnnstudio.gui.workers import TaskRunner
 
@@ -257,7 +257,7 @@ class CompareView(QWidget):
             return
 
         def job(_ctx):
-            from cnnstudio.core.compare import compare_runs
+            from cnnstudio.core.runs.compare import compare_runs
 
             return compare_runs(runs)
 

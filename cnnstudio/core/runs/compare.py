@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, read_json_object, read_metrics, run_state, run_title
+from cnnstudio.core.runs.files import CONFIG_FILE, STATE_FILE, read_json_object, read_metrics
+from cnnstudio.core.runs.records import run_state, run_title
 
 # Training settings in the order a person reads them, with their words.
 TRAIN_LABELS = {
@@ -116,10 +117,6 @@ class RunComparison:
             "curves": self.curves,
             "notes": self.notes,
         }
-
-
-
-
 
 
 def _number(value: Any) -> str:
