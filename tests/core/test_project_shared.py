@@ -174,7 +174,7 @@ def test_two_processes_hammering_edits_lose_nothing(tmp_path, tiny_image_folder)
 
 RUNS = """
 import sys, time
-from cnnstudio.core.train.run import new_run_dir
+from cnnstudio.core.runs import new_run_dir
 runs, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))  # every process starts at the same instant
 print(" ".join(new_run_dir(runs, "same").name for _ in range(10)), flush=True)
