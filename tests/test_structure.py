@@ -28,10 +28,6 @@ KNOWN_LONG_MODULES: set[str] = set()
 # Import cycles today (each a strongly connected component of the import graph), left for the part
 # of issue 19 that unties export/ensemble/pipeline.
 KNOWN_CYCLES = {
-    # A section's controller names its widget's type for the type checker (TYPE_CHECKING import).
-    frozenset({"cnnstudio.gui.evaluation.controller", "cnnstudio.gui.evaluation.view"}),
-    frozenset({"cnnstudio.gui.search.controller", "cnnstudio.gui.search.panel"}),
-    frozenset({"cnnstudio.gui.training.controller", "cnnstudio.gui.training.panel"}),
     frozenset(
         {
             "cnnstudio.core.ensemble",
