@@ -13,7 +13,7 @@ A generation number drops the answer of an evaluation (or a Grad-CAM) that a new
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
@@ -29,14 +29,44 @@ from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.style.theme import error_color
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import SignalInstance
+    from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
+
     from cnnstudio.core.evaluate import EvaluationReport
-    from cnnstudio.gui.evaluation.view import EvaluationSection
+    from cnnstudio.gui.evaluation.image_panel import ImagePanel
+    from cnnstudio.gui.evaluation.review import ReviewStore
+    from cnnstudio.gui.session import ProjectSession
 
 WATCH_MS = 1500  # how often the shown evaluation is checked against the run's best model
 
 
+@runtime_checkable
+class EvaluationView(Protocol):
+    """What the controller uses of its widget (EvaluationSection, a QWidget: also the controller's
+    parent). Named here so the controller need not import the view, which imports the controller;
+    tests/gui/test_view_protocols.py checks the real view has all of it."""
+
+    session: ProjectSession
+    run_combo: QComboBox
+    evaluate_button: QPushButton
+    summary: QLabel
+    summary_text: str
+    panel: ImagePanel
+    review: ReviewStore
+    folder: Path | None
+    report: EvaluationReport | None
+    run_dir: Path | None
+    overlay_shown: SignalInstance  # QImage
+
+    @property
+    def split(self) -> str | None: ...
+    def show_report(self, report: EvaluationReport | None, run_dir: Path | None = None) -> None: ...
+    def refresh_states(self) -> None: ...
+    def isVisible(self) -> bool: ...  # QWidget's own
+
+
 class EvaluationController(QObject):
-    def __init__(self, view: EvaluationSection):
+    def __init__(self, view: EvaluationView):
         super().__init__(view)
         self.view = view
         self.session = view.session

@@ -13,7 +13,7 @@ The search runs as a task of the session's TaskRunner (core.search in a worker t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
@@ -23,7 +23,15 @@ from cnnstudio.core.search.storage import study_name_ok
 from cnnstudio.gui.search.trials_model import format_value
 
 if TYPE_CHECKING:
-    from cnnstudio.gui.search.panel import SearchPanel
+    from PySide6.QtCore import SignalInstance
+    from PySide6.QtWidgets import QLabel, QLineEdit, QProgressBar
+
+    from cnnstudio.core.search.records import TrialRecord
+    from cnnstudio.core.search.settings import SearchSettings
+    from cnnstudio.gui.search.plots import SearchPlots
+    from cnnstudio.gui.search.space_form import SearchForm
+    from cnnstudio.gui.search.trials_model import TrialsModel
+    from cnnstudio.gui.session import ProjectSession
 
 NEW = ""  # the study chooser's "New search" item
 
@@ -50,8 +58,38 @@ def study_info(search, name: str) -> dict[str, Any]:
     }
 
 
+@runtime_checkable
+class SearchView(Protocol):
+    """What the controller uses of its widget (SearchPanel, a QWidget: also the parent of the
+    controller and of its dialogs). Named here so the controller need not import the panel, which
+    imports the controller; tests/gui/test_view_protocols.py checks the real panel has all of it."""
+
+    session: ProjectSession
+    form: SearchForm
+    model: TrialsModel
+    plots: SearchPlots
+    name_edit: QLineEdit
+    progress: QProgressBar
+    current: QLabel
+    notice: QLabel
+    search_started: SignalInstance  # the study's name
+    search_finished: SignalInstance  # SearchSummary, or None
+    best_settings_applied: SignalInstance
+
+    @property
+    def study_info(self) -> dict[str, Any] | None: ...
+    def chosen_study(self) -> str: ...
+    def update_buttons(self) -> None: ...
+    def show_study(self, info: dict[str, Any]) -> None: ...
+    def set_study_columns(self, settings: SearchSettings) -> None: ...
+    def show_progress(self, trials: list[TrialRecord], target: int | None = None) -> None: ...
+    def show_event(self, event) -> None: ...
+    def show_notice(self, text: str, error: bool = False) -> None: ...
+    def show_error(self, text: str) -> None: ...
+
+
 class SearchController(QObject):
-    def __init__(self, panel: SearchPanel):
+    def __init__(self, panel: SearchView):
         super().__init__(panel)
         self.panel = panel
         self.session = panel.session

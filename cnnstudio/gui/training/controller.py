@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog
@@ -34,10 +34,41 @@ from cnnstudio.gui.training.weights_check import confirm_random_weights
 from cnnstudio.gui.training.worker import TrainingOutcome, TrainingWorker
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QLabel, QPushButton
+
     from cnnstudio.core.spec import ModelSpec
-    from cnnstudio.gui.training.panel import TrainingPanel
+    from cnnstudio.core.train.coach import Advice
+    from cnnstudio.core.train.config import TrainConfig
+    from cnnstudio.gui.session import ProjectSession
+    from cnnstudio.gui.training.history import RunHistory
+    from cnnstudio.gui.training.plots import TrainingPlots
+    from cnnstudio.gui.training.progress_view import ProgressView
+    from cnnstudio.gui.training.settings_form import SettingsForm
 
 HISTORY_REFRESH_MS = 3000  # the live run's row in the history, at most this often
+
+
+@runtime_checkable
+class TrainingView(Protocol):
+    """What the controller uses of its widget (TrainingPanel, a QWidget: also the parent of the
+    controller and of its dialogs). Named here so the controller need not import the panel, which
+    imports the controller; tests/gui/test_view_protocols.py checks the real panel has all of it."""
+
+    session: ProjectSession
+    settings: SettingsForm
+    progress: ProgressView
+    plots: TrainingPlots
+    history: RunHistory
+    notice: QLabel
+    retrain_button: QPushButton
+
+    def config(self) -> TrainConfig: ...
+    def save_settings(self) -> None: ...
+    def check_design(self) -> None: ...
+    def reload_history(self) -> None: ...
+    def show_state(self, state: str) -> None: ...
+    def show_notice(self, text: str, error: bool = False) -> None: ...
+    def show_advice(self, advice: Advice | None) -> None: ...
 
 
 class TrainingController(QObject):
@@ -45,7 +76,7 @@ class TrainingController(QObject):
     finished = Signal(object)  # TrainingOutcome
     lr_find_batches = 100  # the LR range test's length (tests shorten it)
 
-    def __init__(self, panel: TrainingPanel):
+    def __init__(self, panel: TrainingView):
         super().__init__(panel)
         self.panel = panel
         self.session = panel.session
