@@ -190,8 +190,6 @@ def resolve_init_weights(source: Path | str | None):
     return source
 
 
-
-
 def evaluate_run(
     project: Project,
     run_dir: Path,
@@ -231,18 +229,7 @@ def evaluate_run(
         )
         split_name = str(folder)
     else:
-        if data is None:
-            index = project.index(check=True, progress=progress)
-            splits, names = project.arrays(
-                index, prep.height, prep.width, channels, prep.fit, progress=progress
-            )
-        else:
-            splits, names = data.splits, data.class_names
-        if names != class_names:
-            raise UserError(
-                "The project's classes changed since this run was trained "
-                f"(run: {', '.join(class_names)}; now: {', '.join(names)}). Train a new run."
-            )
+        splits = run_splits(project, prep, class_names, data, progress)
         if len(splits[split].y) == 0:
             raise UserError(f"The {split} split has no images.")
         X, y, paths = splits[split].X, splits[split].y, splits[split].paths
@@ -276,17 +263,7 @@ def calibrate_run(project: Project, run_dir: Path, *, data: PreparedData | None 
 
     model, _spec, prep_dict, class_names = load_run_weights(run_dir, which="best")
     prep = Preprocessing.from_dict(prep_dict) if isinstance(prep_dict, dict) else prep_dict
-    if data is None:
-        channels = 1 if prep.channels == "L" else 3
-        index = project.index(check=True, progress=progress)
-        splits, names = project.arrays(index, prep.height, prep.width, channels, prep.fit, progress=progress)
-    else:
-        splits, names = data.splits, data.class_names
-    if names != class_names:
-        raise UserError(
-            "The project's classes changed since this run was trained "
-            f"(run: {', '.join(class_names)}; now: {', '.join(names)}). Train a new run."
-        )
+    splits = run_splits(project, prep, class_names, data, progress)
     calibration = fit_calibration(
         model,
         prep,
@@ -300,3 +277,20 @@ def calibrate_run(project: Project, run_dir: Path, *, data: PreparedData | None 
     return calibration
 
 
+def run_splits(
+    project: Project, prep, class_names: list[str], data: PreparedData | None = None, progress=None
+):
+    """The project's decoded splits for a run's preprocessing (`data` when already prepared), refused
+    in words when the project's classes are no longer the ones the run was trained on."""
+    if data is None:
+        channels = 1 if prep.channels == "L" else 3
+        index = project.index(check=True, progress=progress)
+        splits, names = project.arrays(index, prep.height, prep.width, channels, prep.fit, progress=progress)
+    else:
+        splits, names = data.splits, data.class_names
+    if names != class_names:
+        raise UserError(
+            "The project's classes changed since this run was trained "
+            f"(run: {', '.join(class_names)}; now: {', '.join(names)}). Train a new run."
+        )
+    return splits
