@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -146,6 +147,9 @@ class TaskRunner(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._tasks: list[Task] = []
+        # When the runner goes (its session or window closed), its tasks still running or with a
+        # result on its way are no longer listened to: their callbacks belong to what has gone.
+        self.destroyed.connect(partial(_abandon, self._tasks))
 
     @property
     def tasks(self) -> list[Task]:
@@ -213,7 +217,14 @@ def _let_finish_alone(task: Task) -> None:
     computer): nobody listens to it any more; it ends on its own and is released then."""
     for signal in (task.progressed, task.partial, task.text_changed, task.succeeded, task.failed,
                    task.cancelled, task.done):  # fmt: skip
-        try:
-            signal.disconnect()
-        except (RuntimeError, TypeError):
-            pass  # nothing connected
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # PySide warns when nothing was connected
+            try:
+                signal.disconnect()
+            except (RuntimeError, TypeError):
+                pass  # nothing connected
+
+
+def _abandon(tasks: list[Task], *_args) -> None:
+    for task in list(tasks):
+        _let_finish_alone(task)
