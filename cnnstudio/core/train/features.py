@@ -20,7 +20,6 @@ half-written one in use. Several processes may add chunks at once (names never c
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from cnnstudio.core.atomic import write_bytes_atomic
+from cnnstudio.core.evaluate._modes import evaluation_mode
 from cnnstudio.core.train.data import DeviceData
 
 FORMAT = 1
@@ -218,19 +218,6 @@ class IdentityPreprocessing:
         return {}
 
 
-@contextlib.contextmanager
-def _eval_mode(module: nn.Module):
-    """Every sub-module in eval mode, and back to its own mode afterwards (frozen batch norms of a
-    training model stay in inference mode)."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, mode in modes:
-            m.training = mode
-
-
 @torch.inference_mode()
 def _run_prefix(prefix: nn.Module, xb: torch.Tensor, preprocessing, device: torch.device) -> torch.Tensor:
     return prefix(preprocessing.normalize(xb.to(device))).float().contiguous()
@@ -254,7 +241,7 @@ def compute_features(
     it chunk by chunk. `progress(done, total)` counts pictures; None after a stop (the finished
     chunks are kept in the store).
     """
-    with _eval_mode(prefix):
+    with evaluation_mode(prefix):
         return _compute(
             prefix, images, preprocessing, device, feature_shape, store, progress, should_stop, batch_size
         )
@@ -469,7 +456,7 @@ def estimate_speedup(model: nn.Module, split: FrozenSplit, preprocessing, augmen
     xb = data.x[:n].to(data.device)
     head = copy.deepcopy(split.head).train()
     timings: list[tuple[float, float, float]] = []
-    with _eval_mode(split.prefix):
+    with evaluation_mode(split.prefix):
         with torch.random.fork_rng(devices=[]):
             generator = torch.Generator().manual_seed(0)
             for _ in range(2):  # the first round warms up the kernels; the second is measured
