@@ -96,11 +96,16 @@ def default_source() -> str:
 
 
 def source_of(item: WeightsEntry, source: str | None = None) -> str:
+    """The file's URL (a base with "://") or path in a folder (download.check_url says which URLs go)."""
     base = source or default_source()
-    if "://" in base and not base.startswith("file://"):
+    if "://" in base:
         return base.rstrip("/") + "/" + item.file_name
-    folder = Path(base.removeprefix("file://")).expanduser()
-    return str(folder / item.file_name)
+    return str(Path(base).expanduser() / item.file_name)
+
+
+def explicit_source(source: str | None = None) -> bool:
+    """Whether the user named the source (--from, the dialog's field, or the environment variable)."""
+    return bool(source or os.environ.get(ENV_SOURCE, "").strip())
 
 
 def list_weights(source: str | None = None) -> list[dict]:
