@@ -35,8 +35,10 @@ def weights_bytes(arch: str = ARCH, seed: int = 0) -> bytes:
 
 
 def use_weights_file(monkeypatch, tmp_path, arch: str = ARCH) -> tuple[bytes, str]:
-    """A private torch cache, and the catalogue expecting a real file named by its SHA-256 prefix."""
+    """A private torch cache and app folder, and the catalogue expecting a real file named by its
+    SHA-256 prefix."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CNNSTUDIO_DATA_DIR", str(tmp_path / "appdata"))
     monkeypatch.delenv("CNNSTUDIO_WEIGHTS_FROM", raising=False)
     data = weights_bytes(arch)
     name = f"{arch}-{hashlib.sha256(data).hexdigest()[:8]}.pth"

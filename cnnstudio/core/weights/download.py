@@ -58,11 +58,13 @@ def fetch(
     stop: Callable[[], bool] | None = None,
     timeout: float = 30.0,
 ) -> Path:
-    """Fetch `name`'s weights (a template name) and return where they now are. A file already
-    present is returned as it is. Raises UserError in plain words, FetchCancelled when stopped."""
+    """Fetch `name`'s official weights (a template name) and return where they now are. The official
+    file already here (its SHA-256 checked) is returned as it is; a file under its name that is not
+    it is replaced. Raises UserError in plain words, FetchCancelled when stopped."""
     item = entry(name)
-    if item.target.is_file():
-        return item.target
+    here = item.official
+    if here is not None:
+        return here
     src = source_of(item, source)
     if "://" in src:
         check_url(src, explicit_source(source))
