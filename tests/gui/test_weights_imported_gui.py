@@ -46,7 +46,7 @@ def test_an_imported_file_is_named_as_such_everywhere(designer, tmp_path):
         for combo in designer.properties.findChildren(QComboBox)
         if combo.findData("imagenet") >= 0
     ]
-    assert choices == ["Pre-trained: imported from my-mobilenet.pth"]
+    assert choices == ["Imported: my-mobilenet.pth"]
     entry = next(e for e in palette_entries() if e.config.get("arch") == ARCH)
     assert "imported from my-mobilenet.pth" in entry.description
     assert not any(official.iterdir())  # torch's hub folder stays empty

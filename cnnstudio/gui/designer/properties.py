@@ -221,7 +221,7 @@ class PropertyEditor(QWidget):
             "random weights": "ImageNet (not on this computer)",
         }
         choices: list[tuple[Any, str]] = [
-            ("imagenet", label.get(origin, f"Pre-trained: {origin}")),
+            ("imagenet", label.get(origin, origin.replace("imported from ", "Imported: "))),
             ("random", "Random (learn from scratch)"),
         ]
         if layer.weights not in ("imagenet", "random"):
