@@ -33,6 +33,9 @@ class NoSpaceError(UserError, OSError):
     def __str__(self) -> str:
         return str(self.strerror)
 
+    def __reduce__(self):  # OSError's own would call __init__ with (errno, message)
+        return (type(self), (str(self.strerror),))
+
 
 def megabytes(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -149,6 +150,7 @@ def test_an_atomic_write_that_runs_out_keeps_the_old_file(tmp_path, monkeypatch)
         atomic.write_json_atomic(target, {"accuracy": 0.95, "pad": "x" * 2000})
     assert "MB free" in str(caught.value) and str(target.parent) in str(caught.value)
     assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
+    assert str(pickle.loads(pickle.dumps(caught.value))) == str(caught.value)  # crosses processes intact
     monkeypatch.undo()
     # the disk fills while writing: ENOSPC from the write itself
     real_fdopen = os.fdopen
