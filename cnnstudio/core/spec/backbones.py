@@ -182,7 +182,8 @@ class Backbone(Layer):
 
     @property
     def weights_path(self) -> Path | None:
-        """The file the weights come from: the picked file, the cached ImageNet file, or None."""
+        """The file the weights come from: the picked file; for "imagenet" the imported file or the
+        checked official one (see backbone_weights_available); or None."""
         if self.weights == "random":
             return None
         if self.weights == "imagenet":
