@@ -4,7 +4,9 @@ The file is a real mobilenet_v3_small state dict, named by its own SHA-256 prefi
 torchvision's files are; `use_weights_file` patches the catalogue's expected name to it.
 Routes: /good/NAME (with HTTP Range), /tampered/NAME, /half/NAME (the first answer stops halfway,
 a Range request then gets the rest), /slow/NAME (small pieces with pauses, for cancelling),
-/silent/NAME (never answers until the server closes).
+/silent/NAME (never answers until the server closes), /padded/NAME (the file and then 8 MiB more,
+with no length said), /toobig/NAME (says and sends the file and 8 MiB more), /to-ftp/NAME (a redirect
+to ftp://).
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ def weights_bytes(arch: str = ARCH, seed: int = 0) -> bytes:
 
 
 def use_weights_file(monkeypatch, tmp_path, arch: str = ARCH) -> tuple[bytes, str]:
-    """A private torch cache, and the catalogue expecting a real file named by its SHA-256 prefix."""
+    """A private torch cache and app folder, and the catalogue expecting a real file named by its
+    SHA-256 prefix."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CNNSTUDIO_DATA_DIR", str(tmp_path / "appdata"))
     monkeypatch.delenv("CNNSTUDIO_WEIGHTS_FROM", raising=False)
     data = weights_bytes(arch)
     name = f"{arch}-{hashlib.sha256(data).hexdigest()[:8]}.pth"
@@ -47,6 +51,7 @@ class WeightsServer:
         self.data = data
         self.release = threading.Event()
         self.requests: list[tuple[str, str | None]] = []
+        self.sent = 0  # bytes sent after the file by /padded and /toobig
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +64,26 @@ class WeightsServer:
                 server.requests.append((route, header))
                 if route == "silent":
                     server.release.wait(10)
+                    return
+                if route == "to-ftp":
+                    self.send_response(302)
+                    self.send_header("Location", "ftp://127.0.0.1/" + self.path.rsplit("/", 1)[-1])
+                    self.end_headers()
+                    return
+                if route in ("padded", "toobig"):
+                    extra = 8 << 20
+                    self.send_response(200)
+                    if route == "toobig":
+                        self.send_header("Content-Length", str(len(server.data) + extra))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(server.data)
+                        for _ in range(extra // 65536):
+                            self.wfile.write(bytes(65536))
+                            server.sent += 65536
+                    except OSError:  # the client stopped reading
+                        pass
+                    self.close_connection = True
                     return
                 body = server.data
                 if route == "tampered":

@@ -35,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train a frozen pre-trained network even though its weights are not on this computer",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    # the app's several-process training makes the run folder first and names it here, so that it
+    # follows its own run and never another one made in the same project meanwhile
+    p.add_argument("--run-folder", metavar="NAME", help=argparse.SUPPRESS)
     p.add_argument(
         "--nproc",
         type=positive_int,
@@ -118,4 +121,5 @@ def run(args) -> int:
         resume=args.resume,
         init_from=args.init_from,
         epochs=args.epochs if args.resume else None,
+        run_name=args.run_folder,
     )

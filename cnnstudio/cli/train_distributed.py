@@ -176,6 +176,7 @@ def _run_process(args, env) -> int:
             init_from=args.init_from,
             epochs=epochs,
             data=data,
+            run_name=args.run_folder,
         )
         distributed.barrier()  # every process leaves the group together (else Gloo may abort one)
         return code

@@ -49,6 +49,7 @@ def train_and_report(
     epochs: int | None = None,
     after=None,
     data=None,
+    run_name: str | None = None,
 ) -> int:
     """`after(result) -> (dict, lines)`: more steps once the run is evaluated (the demo exports and
     predicts); the dict joins the JSON summary, the lines follow the text report."""
@@ -74,6 +75,7 @@ def train_and_report(
         resume=resume_dir,
         init_weights=init_from,
         epochs=epochs,
+        run_name=run_name,
     )
     print_step(f"Precision: {result.precision}; device: {result.device}")
     if result.history.error is not None:

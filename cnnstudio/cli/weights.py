@@ -1,6 +1,7 @@
-"""`cnnstudio weights list|get|import`: the backbones' pre-trained ImageNet weights on this computer.
+"""`cnnstudio weights list|get|import|forget`: the backbones' pre-trained weights on this computer.
 
-`get` is the only command that connects to the network, and only to the source it names.
+`get` is the only command that downloads, and only from the source it names. `import` keeps a file
+in the app's own folder with its provenance; `forget` removes it again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("file")
     imp.add_argument("--as", dest="name", help="the network it belongs to (found from the file otherwise)")
     imp.set_defaults(func=run_import)
+    forget = actions.add_parser(
+        "forget", help="stop using an imported weights file (and delete the app's copy)"
+    )
+    forget.add_argument("name", help="resnet18, mobilenet-v3-small or efficientnet-b0")
+    forget.set_defaults(func=run_forget)
 
 
 def run_list(args) -> int:
@@ -39,14 +45,20 @@ def run_list(args) -> int:
 
     rows = list_weights()
     if args.json:
-        keys = ("name", "present", "path", "bytes", "source")
+        keys = ("name", "present", "path", "bytes", "source", "origin", "official", "imported", "note")
         print_json({"weights": [{k: row[k] for k in keys} for row in rows]})
         return 0
     for row in rows:
         state = "here" if row["present"] else "not here"
         print(f"{row['name']:<20} {row['bytes'] / 1e6:5.1f} MB  {state:<9} {row['path']}")
-        if not row["present"]:
-            print(f"{'':<20} from {row['source']}")
+        print(f"{'':<20} {row['origin']}")
+        if row["imported"]:
+            done = row["imported"]
+            print(f"{'':<20} (from {done['from']} on {done['date'][:10]}, SHA-256 {done['sha256'][:16]}…)")
+        if row["note"]:
+            print(f"{'':<20} {row['note']}")
+        if not row["official"]:
+            print(f"{'':<20} official file from {row['source']}")
     return 0
 
 
@@ -60,8 +72,8 @@ def run_get(args) -> int:
     failed = 0
     for name in names:
         item = entry(name)
-        if item.present is not None:
-            print_step(f"{name}: already here ({item.present})")
+        if item.official is not None:
+            print_step(f"{name}: already here ({item.official})")
             continue
         print_step(
             f"{name}: {item.file_name}, about {item.megabytes} MB, from {source_of(item, args.source)}"
@@ -91,8 +103,26 @@ def _in_kb(bar):
 
 def run_import(args) -> int:
     from cnnstudio.core.weights import import_weights
+    from cnnstudio.core.weights.store import imported
 
     item, path, official = import_weights(args.file, args.name)
-    kind = "the official file" if official else "checked layer by layer (not the official file)"
-    print(f"{item.name}: {kind}, saved to {path}", file=sys.stdout)
+    record = imported(item.arch)
+    kind = "byte for byte the official file" if official else "checked layer by layer, not the official file"
+    print(
+        f"{item.name}: {record.describe() if record else 'imported'} ({kind}; SHA-256 "
+        f"{record.source_sha256[:16] if record else '?'}…), kept in {path}. The {item.name} template "
+        f"uses it from now on; `cnnstudio weights forget {item.name}` undoes that."
+    )
+    return 0
+
+
+def run_forget(args) -> int:
+    from cnnstudio.core.weights import entry
+    from cnnstudio.core.weights.store import forget_import
+
+    item = entry(args.name)
+    if not forget_import(item.arch):
+        print(f"{item.name}: no imported weights to forget.")
+        return 0
+    print(f"{item.name}: the imported weights were removed. Its weights now: {item.origin}.")
     return 0

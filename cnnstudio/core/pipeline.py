@@ -100,6 +100,16 @@ class TrainingResult:
     data: PreparedData
 
 
+def claimed_run_dir(project: Project, run_name: str) -> Path:
+    """The empty run folder `run_name` that a parent process made for this training."""
+    from cnnstudio.core.runs import CONFIG_FILE
+
+    run_dir = Path(project.runs_dir) / run_name
+    if Path(run_name).name != run_name or not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists():
+        raise UserError(f"The run folder {run_name} is not a new, empty run folder of {project.folder}.")
+    return run_dir
+
+
 def train_project(
     project: Project,
     spec: ModelSpec,
@@ -113,11 +123,13 @@ def train_project(
     on_trainer=None,
     evaluate: tuple[str, ...] = ("val", "test"),
     epochs: int | None = None,
+    run_name: str | None = None,
 ) -> TrainingResult:
     """Train a new run (or resume one) and evaluate its best weights on the `evaluate` splits.
 
     `on_trainer(trainer)` is called once the trainer exists, so a GUI can keep it for pause and stop.
     `epochs` with `resume` trains that run to a new total (a finished run trained further).
+    `run_name`: an empty run folder the caller made beforehand (so that it knows which run is its own).
     A run that failed (unstable loss, out of memory) is not evaluated: `result.history.error` says why.
     """
     from cnnstudio.core.runs import new_run_dir
@@ -145,7 +157,13 @@ def train_project(
         run_dir = Path(resume)
     else:
         # a distributed run: rank 0 makes the run id and every process gets it (only rank 0 writes)
-        made = new_run_dir(project.runs_dir, label or spec.name or "run") if distributed.is_rank0() else None
+        made = None
+        if distributed.is_rank0():
+            made = (
+                claimed_run_dir(project, run_name)
+                if run_name
+                else new_run_dir(project.runs_dir, label or spec.name or "run")
+            )
         run_dir = project.runs_dir / distributed.broadcast_object(made.name if made else None)
         trainer = Trainer(
             spec,

@@ -1,6 +1,10 @@
 """Train a run with several processes from inside an app: `cnnstudio train --nproc N` in a child
 process (torchrun's launcher needs a main thread of its own), followed through the run folder.
 
+The run folder is the child's own: a new run's folder is made here first and named to the child
+(`--run-folder`), so a run that a search worker or a terminal makes in the same project meanwhile is
+never taken for it; a resumed run is the folder given.
+
 Rank 0 rewrites metrics.csv at every epoch's checkpoint; `train_in_processes` reads it every half
 second and hands the new rows to the usual Keras-style callbacks (on_train_begin, on_batch_end,
 on_epoch_end, on_train_end), so the GUI's live curves work unchanged. Stopping sends Ctrl+C
@@ -32,6 +36,7 @@ def train_command(
     resume=None,
     init_weights=None,
     epochs: int | None = None,
+    run_folder: str | None = None,
 ) -> list[str]:
     argv = [
         sys.executable,
@@ -53,6 +58,8 @@ def train_command(
         argv += ["--init-from", str(init_weights)]
     if epochs is not None:
         argv += ["--epochs", str(int(epochs))]
+    if run_folder is not None:
+        argv += ["--run-folder", run_folder]
     return argv
 
 
@@ -71,14 +78,13 @@ def train_in_processes(
 ):
     """Like `pipeline.train_project`, with `nproc` processes (one per GPU); returns a TrainingResult."""
     from cnnstudio.core.pipeline import TrainingResult, evaluate_run, prepare_data
-    from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, read_json_object, read_metrics
+    from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, new_run_dir, read_json_object, read_metrics
     from cnnstudio.core.train.callbacks import History
 
     if init_weights is not None and not isinstance(init_weights, (str, Path)):
         raise UserError("Fine-tuning from weights in memory cannot use several processes; choose 1.")
     data = data or prepare_data(project, spec)
-    runs_dir = Path(project.runs_dir)
-    before = {p.name for p in runs_dir.iterdir()} if runs_dir.exists() else set()
+    run_dir = Path(resume) if resume is not None else new_run_dir(project.runs_dir, spec.name or "run")
     with tempfile.TemporaryDirectory(prefix="cnnstudio-train-") as tmp:
         spec_file, config_file = Path(tmp) / "design.json", Path(tmp) / "config.json"
         spec.save(spec_file)
@@ -91,24 +97,23 @@ def train_in_processes(
             resume=resume,
             init_weights=init_weights,
             epochs=epochs,
+            run_folder=None if resume is not None else run_dir.name,
         )
         out_file, err_file = Path(tmp) / "out.txt", Path(tmp) / "err.txt"
         # files, not pipes: nobody reads a pipe while the child runs, and a full one would block it
         with out_file.open("w") as out_f, err_file.open("w") as err_f:
             proc = subprocess.Popen(argv, stdout=out_f, stderr=err_f, text=True, start_new_session=True)
             try:
-                run_dir, stopped = _follow(proc, runs_dir, before, resume, callbacks, should_stop, config)
+                stopped = _follow(proc, run_dir, resume is not None, callbacks, should_stop, config)
             except BaseException:
                 _interrupt(proc)
                 proc.wait()
+                _forget_unused(run_dir, resume)
                 raise
-        out = out_file.read_text(encoding="utf-8", errors="replace")
         err = err_file.read_text(encoding="utf-8", errors="replace")
-    if run_dir is None:
-        try:
-            run_dir = runs_dir / json.loads(out)["run"]
-        except (ValueError, KeyError, TypeError):
-            raise UserError(_last_words(err) or "Training with several processes failed to start.") from None
+    if not (run_dir / CONFIG_FILE).exists():  # the child stopped before its run began
+        _forget_unused(run_dir, resume)
+        raise UserError(_last_words(err) or "Training with several processes failed to start.")
     history = History()
     history.epochs = [
         {k: v for k, v in row.items() if k not in ("kind", "batch", "batches")}
@@ -160,51 +165,53 @@ def train_in_processes(
     )
 
 
-def _follow(proc, runs_dir: Path, before: set, resume, callbacks, should_stop, config):
-    """Pass the run's new metrics rows to the callbacks until the child ends; (run_dir, stopped)."""
+def _forget_unused(run_dir: Path, resume) -> None:
+    """Remove the run folder made for the child when the child never used it."""
+    if resume is None:
+        try:
+            run_dir.rmdir()  # only when empty
+        except OSError:
+            pass
+
+
+def _follow(proc, run_dir: Path, resume: bool, callbacks, should_stop, config) -> bool:
+    """Pass the run's new metrics rows to the callbacks until the child ends; whether it was stopped."""
     from cnnstudio.core.runs import CONFIG_FILE, read_json_object, read_metrics
 
-    run_dir = Path(resume) if resume is not None else None
     seen, begun, stopped = set(), False, False
     while True:
         done = proc.poll() is not None
-        if run_dir is None and runs_dir.exists():
-            new = sorted(p for p in runs_dir.iterdir() if p.name not in before and p.is_dir())
-            run_dir = new[0] if new else None
-        if run_dir is not None:
-            if not begun and (run_dir / CONFIG_FILE).exists():
-                saved = read_json_object(run_dir / CONFIG_FILE)
-                images = saved.get("images") or {}
-                _call(
-                    callbacks,
-                    "on_train_begin",
-                    {
-                        "epochs": (saved.get("train") or {}).get("epochs", config.epochs),
-                        "initial_epoch": len([r for r in read_metrics(run_dir) if r["kind"] == "epoch"]),
-                        "train_images": images.get("train", 0),
-                        "val_images": images.get("val", 0),
-                        "device": saved.get("device", ""),
-                        "precision": saved.get("precision_label", ""),
-                        "run_dir": str(run_dir),
-                    },
-                )
-                begun = True
-                seen = (
-                    {(r["kind"], r["epoch"], r["batch"]) for r in read_metrics(run_dir)} if resume else set()
-                )
-            if begun:
-                for row in read_metrics(run_dir):
-                    key = (row["kind"], row["epoch"], row["batch"])
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    logs = {k: v for k, v in row.items() if k != "kind"}
-                    if row["kind"] == "batch":
-                        _call(callbacks, "on_batch_end", row["batch"], logs)
-                    else:
-                        _call(callbacks, "on_epoch_end", row["epoch"], logs)
+        if not begun and (run_dir / CONFIG_FILE).exists():
+            saved = read_json_object(run_dir / CONFIG_FILE)
+            images = saved.get("images") or {}
+            _call(
+                callbacks,
+                "on_train_begin",
+                {
+                    "epochs": (saved.get("train") or {}).get("epochs", config.epochs),
+                    "initial_epoch": len([r for r in read_metrics(run_dir) if r["kind"] == "epoch"]),
+                    "train_images": images.get("train", 0),
+                    "val_images": images.get("val", 0),
+                    "device": saved.get("device", ""),
+                    "precision": saved.get("precision_label", ""),
+                    "run_dir": str(run_dir),
+                },
+            )
+            begun = True
+            seen = {(r["kind"], r["epoch"], r["batch"]) for r in read_metrics(run_dir)} if resume else set()
+        if begun:
+            for row in read_metrics(run_dir):
+                key = (row["kind"], row["epoch"], row["batch"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                logs = {k: v for k, v in row.items() if k != "kind"}
+                if row["kind"] == "batch":
+                    _call(callbacks, "on_batch_end", row["batch"], logs)
+                else:
+                    _call(callbacks, "on_epoch_end", row["epoch"], logs)
         if done:
-            return run_dir, stopped
+            return stopped
         if not stopped and should_stop is not None and should_stop():
             _interrupt(proc)
             stopped = True

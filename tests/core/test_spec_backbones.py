@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -123,10 +125,19 @@ def test_weights_from_a_picked_file(tmp_path, suffix):
 
 def test_imagenet_weights_come_from_torch_cache_when_present(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("CNNSTUDIO_DATA_DIR", str(tmp_path / "appdata"))
     assert backbone_weights_available("resnet18") is None
     cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     cached.parent.mkdir(parents=True)
     state = save_random_resnet(cached)
+    assert backbone_weights_available("resnet18") is None  # not the official file: its hash differs
+    # the catalogue naming this file by its own SHA-256, as torchvision names its files
+    named = cached.with_name(f"resnet18-{hashlib.sha256(cached.read_bytes()).hexdigest()[:8]}.pth")
+    cached.rename(named)
+    cached = named
+    monkeypatch.setitem(
+        BACKBONES, "resnet18", dataclasses.replace(BACKBONES["resnet18"], weights_file=named.name)
+    )
     assert backbone_weights_available("resnet18") == cached
     assert backbone_weights_available("alexnet") is None
     spec = template("resnet18").replace_layer(0, Input(32, 32, fit="crop"))

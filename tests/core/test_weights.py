@@ -25,6 +25,12 @@ from cnnstudio.core.weights.entries import FILE_MB, HASH_REGEX
 NAME = "mobilenet-v3-small"
 
 
+@pytest.fixture(autouse=True)
+def _own_app_folder(monkeypatch, tmp_path):
+    """Imports go into the app's folder: each test gets its own, so none sees another's import."""
+    monkeypatch.setenv("CNNSTUDIO_DATA_DIR", str(tmp_path / "appdata"))
+
+
 def test_catalogue_matches_torchvision():
     enums = {
         "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
@@ -47,9 +53,11 @@ def test_list_json_on_an_empty_cache(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("CNNSTUDIO_WEIGHTS_FROM", str(tmp_path / "stick"))
     assert main(["weights", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["weights"]
-    assert [set(row) for row in rows] == [{"name", "present", "path", "bytes", "source"}] * 3
+    keys = {"name", "present", "path", "bytes", "source", "origin", "official", "imported", "note"}
+    assert [set(row) for row in rows] == [keys] * 3
     small = rows[1]
-    assert small["name"] == NAME and small["present"] is False
+    assert small["name"] == NAME and small["present"] is False and small["official"] is False
+    assert small["origin"] == "random weights" and small["imported"] is None and small["note"] is None
     assert small["path"] == str(tmp_path / "torch" / "hub" / "checkpoints" / BACKBONES[ARCH].weights_file)
     assert small["bytes"] == 9_829_000
     assert small["source"] == str(tmp_path / "stick" / BACKBONES[ARCH].weights_file)
@@ -135,9 +143,13 @@ def test_import_a_good_file_finds_its_network(monkeypatch, tmp_path, capsys):
     torch.save({"state_dict": torch.load(io.BytesIO(weights_bytes(seed=3)))}, mine)
     assert main(["weights", "import", str(mine)]) == 0
     assert "not the official file" in capsys.readouterr().out
-    target = entry(NAME).target
-    assert target.is_file()
-    assert torchvision.models.mobilenet_v3_small().load_state_dict(torch.load(target, weights_only=True))
+    assert not entry(NAME).target.exists()  # never under torchvision's official name
+    kept = entry(NAME).present
+    assert kept is not None and kept.is_relative_to(tmp_path / "appdata")
+    model = torchvision.models.mobilenet_v3_small()
+    model.load_state_dict(torch.load(kept, weights_only=True))
+    expected = torch.load(io.BytesIO(weights_bytes(seed=3)), weights_only=True)
+    assert all(torch.equal(value, expected[key]) for key, value in model.state_dict().items())
 
 
 def test_import_an_official_file_keeps_its_bytes(monkeypatch, tmp_path):

@@ -11,6 +11,10 @@ earlier never changes under its holder. When the rows file is full, live rows ar
 larger file (dropping stale rows and files that no longer exist) and the manifest is switched to it
 atomically. The manifest only names rows already written and flushed, so a crash or a stop leaves a
 consistent store.
+
+A rows file is allocated for real before it is mapped (core/atomic.allocate), after checking the
+free space: on a full disk, writing a page of a sparse mapped file is a SIGBUS that kills the app;
+here it is a message ("needs X MB in FOLDER, Y MB free") and the store stays as it was.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 import PIL
 
+from cnnstudio.core.atomic import allocate, check_free_space, words_for_full_disk
 from cnnstudio.core.dataset.parallel import Progress, ShouldStop, map_chunks
 from cnnstudio.core.dataset.problems import MISSING
 
@@ -34,6 +39,7 @@ DECODER_VERSION = 1
 DECODER_ID = f"{DECODER_VERSION}/pillow-{PIL.__version__}"
 MANIFEST_SAVE_INTERVAL_S = 2.0
 GATHER_ROWS = 4096  # rows copied per step when rows are moved or gathered out of order
+WHAT = "decoding the pictures"  # for the message on a full disk
 
 Batch = Callable[[list[str]], list[Any]]  # paths -> decoded arrays, or a reason (str) per failed file
 
@@ -124,6 +130,7 @@ class RowStore:
             self.entries.pop(path, None)  # changed since decoded: the old row is stale
         self._reserve(len(paths))
         assert self.file is not None
+        _allocated(self.folder / self.file)  # a file made sparse by an older version gets its blocks
         rows = np.lib.format.open_memmap(self.folder / self.file, mode="r+")
         # paths[i] goes to row first + i whatever order the workers finish in, so a first load comes
         # back in the requested order and can be returned as a view of the store. Rows of files that
@@ -174,17 +181,22 @@ class RowStore:
         generation = max(taken, default=0) + 1
         new_file = f"rows-{generation:06d}.npy"
         tmp = self.folder / (new_file + ".tmp")
-        target = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(new_capacity, *self.shape))
-        if live and self.file is not None:
-            old = np.load(self.folder / self.file, mmap_mode="r")
-            old_rows = np.array([e[2] for e in live])
-            for i in range(0, len(live), GATHER_ROWS):
-                part = old_rows[i : i + GATHER_ROWS]
-                target[i : i + len(part)] = old[part]
-            del old
-        target.flush()
-        del target
-        os.replace(tmp, self.folder / new_file)
+        try:
+            _create_rows_file(tmp, (new_capacity, *self.shape))
+            target = np.lib.format.open_memmap(tmp, mode="r+")
+            if live and self.file is not None:
+                old = np.load(self.folder / self.file, mmap_mode="r")
+                old_rows = np.array([e[2] for e in live])
+                for i in range(0, len(live), GATHER_ROWS):
+                    part = old_rows[i : i + GATHER_ROWS]
+                    target[i : i + len(part)] = old[part]
+                del old
+            target.flush()
+            del target
+            os.replace(tmp, self.folder / new_file)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         for new_row, entry in enumerate(live):
             entry[2] = new_row
         old_file, self.file, self.used = self.file, new_file, len(live)
@@ -203,8 +215,14 @@ class RowStore:
             "entries": self.entries,
         }
         tmp = self.manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(manifest), encoding="utf-8")
-        os.replace(tmp, self.manifest_path)
+        text = json.dumps(manifest)
+        try:
+            with words_for_full_disk(self.folder, len(text), WHAT):
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, self.manifest_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     # -- output ------------------------------------------------------------------------------
     def gather(self, rows: list[int]) -> np.ndarray:
@@ -222,3 +240,24 @@ class RowStore:
             good = np.nonzero(part >= 0)[0]
             out[i + good] = data[part[good]]
         return out
+
+
+def _create_rows_file(path: Path, shape: tuple[int, ...]) -> None:
+    """A .npy file of uint8 zeros of `shape` with every block allocated, after checking the free
+    space (raises NoSpaceError in words; the caller removes the file)."""
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+        "fortran_order": False,
+        "shape": shape,
+    }
+    size = int(np.prod(shape))
+    check_free_space(path.parent, size + 4096, WHAT)
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.flush()
+        allocate(f.fileno(), f.tell() + size, path.parent, WHAT)
+
+
+def _allocated(path: Path) -> None:
+    with open(path, "r+b") as f:
+        allocate(f.fileno(), os.fstat(f.fileno()).st_size, path.parent, WHAT)

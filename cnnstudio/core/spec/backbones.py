@@ -4,10 +4,12 @@ The numbers (features, parameters per block, FLOPs and activations at 224x224) a
 shape inference never imports torch; tests/core/test_spec_backbones.py builds each torchvision
 model and checks every number, so the table cannot drift from torchvision.
 
-Weights are never downloaded here: "imagenet" means torchvision's own weights file in torch's cache
-folder (put there by `cnnstudio weights get`, by torchvision, or copied by hand) or in the `weights`
-folder bundled with the standalone app; a path means a file the user picked. Without either, the
-backbone starts from random weights and the shape report says so.
+Weights are never downloaded here: "imagenet" means the weights imported with `cnnstudio weights
+import` (kept in the app's own folder with their provenance, core/weights/store.py) when there are
+some, else torchvision's own weights file in torch's cache folder (put there by `cnnstudio weights
+get`, by torchvision, or copied by hand) or in the `weights` folder bundled with the standalone app,
+trusted only when its SHA-256 matches its name; a path means a file the user picked. Without any,
+the backbone starts from random weights and the shape report says so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnstudio.core.spec.layer_base import Layer, LayerShape, Shape, check_choice, register
+from cnnstudio.core.weights import store
 
 WEIGHT_CHOICES = ("imagenet", "random")  # or the path of a weights file
 MIN_BACKBONE_SIZE = 32  # all three shrink the picture 32 times
@@ -121,18 +124,37 @@ def bundled_weights_dir() -> Path | None:
     return None
 
 
-def backbone_weights_available(arch: str) -> Path | None:
-    """The ImageNet weights file of `arch` when it is on this computer (torch's hub folder first,
-    then the app's bundled folder), else None. Never downloads."""
+def official_weights_available(arch: str) -> Path | None:
+    """torchvision's official ImageNet file of `arch` when it is on this computer and its SHA-256
+    matches its name (torch's hub folder first, then the app's bundled folder), else None."""
     if arch not in BACKBONES:
         return None
-    path = imagenet_weights_path(arch)
-    if path.is_file():
-        return path
+    candidates = [imagenet_weights_path(arch)]
     bundled = bundled_weights_dir()
-    if bundled is not None and (bundled / BACKBONES[arch].weights_file).is_file():
-        return bundled / BACKBONES[arch].weights_file
+    if bundled is not None:
+        candidates.append(bundled / BACKBONES[arch].weights_file)
+    for path in candidates:
+        if path.is_file() and store.is_official(path):
+            return path
     return None
+
+
+def backbone_weights_available(arch: str) -> Path | None:
+    """The file the "imagenet" weights of `arch` come from: the imported one (the user's choice)
+    when there is one, else the checked official file, else None. Never downloads."""
+    if arch not in BACKBONES:
+        return None
+    if store.imported(arch) is not None:
+        return store.imported_path(arch)
+    return official_weights_available(arch)
+
+
+def weights_origin(arch: str) -> str:
+    """In words, what the "imagenet" weights of `arch` are on this computer."""
+    record = store.imported(arch) if arch in BACKBONES else None
+    if record is not None:
+        return record.describe()
+    return "pre-trained on ImageNet" if official_weights_available(arch) is not None else "random weights"
 
 
 @register
@@ -160,7 +182,8 @@ class Backbone(Layer):
 
     @property
     def weights_path(self) -> Path | None:
-        """The file the weights come from: the picked file, the cached ImageNet file, or None."""
+        """The file the weights come from: the picked file; for "imagenet" the imported file or the
+        checked official one (see backbone_weights_available); or None."""
         if self.weights == "random":
             return None
         if self.weights == "imagenet":

@@ -26,7 +26,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_save
 
-from cnnstudio.core.atomic import write_bytes_atomic
+from cnnstudio.core.atomic import check_free_space, words_for_full_disk, write_bytes_atomic
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.runs.files import BEST_WEIGHTS, LAST_WEIGHTS, PREV_TRAIN_STATE, TRAIN_STATE
 
@@ -134,6 +134,12 @@ def set_rng_state(state: dict[str, Any], device: torch.device, generator: torch.
 
 
 def _stage(folder: Path, name: str, data: bytes) -> str:
+    # a full disk: a message in words, and the last checkpoint stays as it was
+    with words_for_full_disk(folder, len(data), "saving the checkpoint"):
+        return _write_staged(folder, name, data)
+
+
+def _write_staged(folder: Path, name: str, data: bytes) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -152,8 +158,15 @@ def save_last(run_dir: Path, weights: dict[str, torch.Tensor], train_state: dict
     seq = train_state["seq"]
     buffer = io.BytesIO()
     torch.save(train_state, buffer)
-    tmp_state = _stage(run_dir, TRAIN_STATE, buffer.getvalue())
-    tmp_weights = _stage(run_dir, LAST_WEIGHTS, weights_bytes(weights, seq=seq, epoch=train_state["epoch"]))
+    state_bytes = buffer.getvalue()
+    weights_data = weights_bytes(weights, seq=seq, epoch=train_state["epoch"])
+    check_free_space(run_dir, len(state_bytes) + len(weights_data), "saving the checkpoint")
+    tmp_state = _stage(run_dir, TRAIN_STATE, state_bytes)
+    try:
+        tmp_weights = _stage(run_dir, LAST_WEIGHTS, weights_data)
+    except BaseException:
+        Path(tmp_state).unlink(missing_ok=True)
+        raise
     try:
         if (run_dir / TRAIN_STATE).exists():
             os.replace(run_dir / TRAIN_STATE, run_dir / PREV_TRAIN_STATE)

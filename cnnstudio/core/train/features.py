@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnstudio.core.atomic import write_bytes_atomic
+from cnnstudio.core.atomic import check_free_space, write_bytes_atomic
 from cnnstudio.core.evaluate._modes import evaluation_mode
 from cnnstudio.core.train.data import DeviceData
 
@@ -200,8 +200,14 @@ class FeatureStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():x}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         rows = np.ascontiguousarray(rows, dtype=np.float32)
-        write_bytes_atomic(self.folder / f"{name}.npy", _npy_bytes(rows))
-        write_bytes_atomic(self.folder / f"{name}.keys.npy", _npy_bytes(np.ascontiguousarray(keys)))
+        rows_data, keys_data = _npy_bytes(rows), _npy_bytes(np.ascontiguousarray(keys))
+        check_free_space(self.folder, len(rows_data) + len(keys_data), "keeping the computed features")
+        write_bytes_atomic(self.folder / f"{name}.npy", rows_data)
+        try:
+            write_bytes_atomic(self.folder / f"{name}.keys.npy", keys_data)
+        except BaseException:
+            (self.folder / f"{name}.npy").unlink(missing_ok=True)  # rows without keys would never count
+            raise
         number = len(self._chunks)
         self._chunks.append(np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False))
         for row, key in enumerate(keys):
@@ -264,6 +270,8 @@ def _compute(prefix, images, preprocessing, device, feature_shape, store, progre
     if progress is not None:
         progress(0, total)
     row_bytes = 4 * int(np.prod(feature_shape))
+    if store is not None and total:  # on a full disk, a message before the work, not after it
+        check_free_space(store.folder, total * (row_bytes + 16), "keeping the computed features")
     chunk_rows = max(batch_size, CHUNK_BYTES // max(1, row_bytes) // batch_size * batch_size)
     for (X, keys, missing), out in zip(todo, outs, strict=True):
         pending: list[np.ndarray] = []
@@ -481,7 +489,9 @@ def plan_features(trainer, train_data: DeviceData) -> FeaturePlan | None:
     `trainer.feature_cache_speedup` (estimate_speedup) for the first epoch's logs."""
     if not getattr(trainer, "use_feature_cache", True):
         return None
-    if getattr(trainer, "dist", None) is not None:  # DDP wraps the whole model; each process would cache its share
+    if (
+        getattr(trainer, "dist", None) is not None
+    ):  # DDP wraps the whole model; each process would cache its share
         return None
     augment = trainer.config.augment
     if augment.enabled and getattr(trainer, "feature_cache_speedup", None) is None:

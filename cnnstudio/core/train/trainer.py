@@ -313,7 +313,12 @@ class Trainer(RunStateMixin, EpochLoopMixin):
     ) -> None:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         interrupted = isinstance(exc, KeyboardInterrupt)
-        message = "Interrupted." if interrupted else f"Training failed: {type(exc).__name__}: {exc}"
+        if interrupted:
+            message = "Interrupted."
+        elif isinstance(exc, UserError):  # already in words (a full disk, a damaged file)
+            message = f"Training stopped: {exc}"
+        else:
+            message = f"Training failed: {type(exc).__name__}: {exc}"
         message = f"{message} {self._kept_message()}".strip()
         self.history.status = "stopped" if interrupted else "crashed"
         self.history.reason = "user" if interrupted else "error"

@@ -4,7 +4,11 @@ From torchvision's server, an organisation's mirror (a URL base) or a folder (US
 drive) holding the same file names. The bytes go to `<file>.partial` first; an interrupted download
 continues from there (HTTP Range); the finished file must pass torch.hub's check (its SHA-256 starts
 with the hex digits in its name) before it takes its real name, else it is deleted. This is the only
-place the app connects to the network, and only when asked to.
+place the app downloads anything, and only when asked to.
+
+Only https:// goes, and http:// from a mirror the user named (--from, the dialog, or
+$CNNSTUDIO_WEIGHTS_FROM); a redirect may not leave those (no ftp://, no file://, no https to http).
+Reading stops at the catalogue's size plus a margin: a server that sends more is refused.
 """
 
 from __future__ import annotations
@@ -17,12 +21,22 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import (
+    HTTPDefaultErrorHandler,
+    HTTPErrorProcessor,
+    HTTPHandler,
+    HTTPRedirectHandler,
+    HTTPSHandler,
+    OpenerDirector,
+    ProxyHandler,
+    Request,
+)
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.weights.entries import ENV_SOURCE, WeightsEntry, entry, source_of
+from cnnstudio.core.weights.entries import ENV_SOURCE, WeightsEntry, entry, explicit_source, source_of
 
 CHUNK = 1 << 16
+MARGIN = 1 << 20  # the catalogue's sizes are torchvision's, to the kB: 1 MiB more is plenty
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all; 0 when unknown)
 
 
@@ -44,12 +58,16 @@ def fetch(
     stop: Callable[[], bool] | None = None,
     timeout: float = 30.0,
 ) -> Path:
-    """Fetch `name`'s weights (a template name) and return where they now are. A file already
-    present is returned as it is. Raises UserError in plain words, FetchCancelled when stopped."""
+    """Fetch `name`'s official weights (a template name) and return where they now are. The official
+    file already here (its SHA-256 checked) is returned as it is; a file under its name that is not
+    it is replaced. Raises UserError in plain words, FetchCancelled when stopped."""
     item = entry(name)
-    if item.target.is_file():
-        return item.target
+    here = item.official
+    if here is not None:
+        return here
     src = source_of(item, source)
+    if "://" in src:
+        check_url(src, explicit_source(source))
     partial = partial_path(item)
     partial.parent.mkdir(parents=True, exist_ok=True)
     if "://" in src:
@@ -59,6 +77,62 @@ def fetch(
     _verify(item, partial, src)
     os.replace(partial, item.target)
     return item.target
+
+
+def check_url(url: str, explicit: bool) -> None:
+    """Refuse, in words, a URL that is neither https nor http from a mirror the user named."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "https" or (scheme == "http" and explicit):
+        return
+    if scheme == "http":
+        raise UserError(
+            f"{url} was not fetched: http:// is used only for a mirror you name yourself (with --from, "
+            f"the download dialog or {ENV_SOURCE}); the official server is reached over https://."
+        )
+    raise UserError(
+        f"{url} was not fetched: weights come only over https:// (or http:// from a mirror you name), "
+        f"or from a folder given as a plain path such as /media/usb/weights; {scheme}:// is not used."
+    )
+
+
+def size_limit(item: WeightsEntry) -> int:
+    """The most bytes read for `item`: its catalogue size and a margin."""
+    return item.expected_bytes + MARGIN
+
+
+def _too_big_text(item: WeightsEntry, src: str) -> str:
+    return (
+        f"{src} holds more than {item.file_name} can be (about {item.megabytes} MB), so it is not the "
+        "official file; nothing of it was kept. Check the mirror or folder, or use the official server."
+    )
+
+
+def _opener(url: str) -> OpenerDirector:
+    """urllib's opener with http(s) only, following redirects that keep to the allowed schemes."""
+    allowed = {"https"} if urlsplit(url).scheme.lower() == "https" else {"http", "https"}
+
+    class Redirects(HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            scheme = urlsplit(newurl).scheme.lower()
+            if scheme not in allowed:
+                raise UserError(
+                    f"{urlsplit(url).netloc} sent the download on to {newurl}, which was not followed: "
+                    "weights come only over https:// (or http:// from a mirror you name)"
+                    + (", and never from https:// back to http://." if scheme == "http" else ".")
+                )
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = OpenerDirector()
+    for handler in (
+        ProxyHandler(),
+        HTTPHandler(),
+        HTTPSHandler(),
+        HTTPDefaultErrorHandler(),
+        Redirects(),
+        HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 def _verify(item: WeightsEntry, partial: Path, src: str) -> None:
@@ -84,6 +158,8 @@ def _copy(item: WeightsEntry, src: Path, partial: Path, progress, stop) -> None:
             f"under its own name (copy it from torch's checkpoints folder on a computer that has it)."
         )
     total = src.stat().st_size
+    if total > size_limit(item):
+        raise UserError(_too_big_text(item, str(src)))
     done = 0
     with open(src, "rb") as inp, open(partial, "wb") as out:
         for block in iter(lambda: inp.read(CHUNK), b""):
@@ -108,11 +184,14 @@ def _offline_help(item: WeightsEntry) -> str:
 def _download(item: WeightsEntry, url: str, partial: Path, progress, stop, timeout: float) -> None:
     host = urlsplit(url).netloc or url
     have = partial.stat().st_size if partial.is_file() else 0
+    if have > size_limit(item):  # not a part of this file: start again
+        partial.unlink()
+        have = 0
     headers = {"User-Agent": "cnnstudio"}
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        response = urlopen(Request(url, headers=headers), timeout=timeout)  # noqa: S310 - http(s) only
+        response = _opener(url).open(Request(url, headers=headers), timeout=timeout)
     except HTTPError as exc:
         if exc.code == 416 and have:  # the part we have is already the whole file
             return
@@ -135,16 +214,23 @@ def _download(item: WeightsEntry, url: str, partial: Path, progress, stop, timeo
         done = have if resumed else 0
         length = int(response.headers.get("Content-Length") or 0)
         total = done + length if length else 0
+        limit = size_limit(item)
+        if total > limit:
+            raise UserError(_too_big_text(item, url))
         try:
             with open(partial, "ab" if resumed else "wb") as out:
                 while True:
                     if stop is not None and stop():
                         raise FetchCancelled()
-                    block = response.read(CHUNK)
+                    block = response.read(min(CHUNK, limit + 1 - done))
                     if not block:
                         break
                     out.write(block)
                     done += len(block)
+                    if done > limit:
+                        out.close()
+                        partial.unlink(missing_ok=True)
+                        raise UserError(_too_big_text(item, url))
                     if progress is not None:
                         progress(done, total)
         except TimeoutError as exc:

@@ -1,7 +1,9 @@
 """Which pre-trained file each backbone template uses, where it comes from and where it lives.
 
-Files live in torch's own hub checkpoints folder (torch.hub.get_dir()/checkpoints), so torchvision
-and the app share one copy; a standalone app also looks in the `weights` folder bundled with it.
+Official files live in torch's own hub checkpoints folder (torch.hub.get_dir()/checkpoints), so
+torchvision and the app share one copy, and are trusted once their SHA-256 matches their name; a
+standalone app also looks in the `weights` folder bundled with it. Imported files live in the app's
+own folder with their provenance (store.py) and take precedence for the templates.
 Names are the template names (`cnnstudio weights get mobilenet-v3-small`). Importing this module
 imports no torch and makes no connection.
 """
@@ -9,7 +11,6 @@ imports no torch and makes no connection.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from cnnstudio.core.spec.backbones import (
     Backbone,
     backbone_weights_available,
     imagenet_weights_path,
+    official_weights_available,
+    weights_origin,
 )
+from cnnstudio.core.weights import store
+from cnnstudio.core.weights.store import HASH_REGEX
 
 OFFICIAL_BASE = "https://download.pytorch.org/models/"
 ENV_SOURCE = "CNNSTUDIO_WEIGHTS_FROM"  # a mirror URL base or a folder holding the same file names
-# torch.hub's own rule: the hex digits after the last "-" of the file name start its SHA-256.
-HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
 
 # template name -> torchvision architecture, in the app's order
 TEMPLATE_ARCH = {
@@ -70,7 +73,32 @@ class WeightsEntry:
 
     @property
     def present(self) -> Path | None:
+        """The file the template's "imagenet" weights come from: imported, or the checked official."""
         return backbone_weights_available(self.arch)
+
+    @property
+    def official(self) -> Path | None:
+        """torchvision's official file, when here and its SHA-256 matches its name."""
+        return official_weights_available(self.arch)
+
+    @property
+    def imported(self) -> store.ImportRecord | None:
+        return store.imported(self.arch)
+
+    @property
+    def origin(self) -> str:
+        """ "pre-trained on ImageNet", "imported from FILE" or "random weights"."""
+        return weights_origin(self.arch)
+
+    def note(self) -> str | None:
+        """A file under the official name that is not the official file, in words."""
+        path = self.target
+        if path.is_file() and self.official != path:
+            return (
+                f"{path} is not torchvision's official file (its SHA-256 does not start with "
+                f"{self.sha256_prefix}), so it is not used; `cnnstudio weights get {self.name}` replaces it."
+            )
+        return None
 
 
 def catalogue() -> list[WeightsEntry]:
@@ -96,19 +124,27 @@ def default_source() -> str:
 
 
 def source_of(item: WeightsEntry, source: str | None = None) -> str:
+    """The file's URL (a base with "://") or path in a folder (download.check_url says which URLs go)."""
     base = source or default_source()
-    if "://" in base and not base.startswith("file://"):
+    if "://" in base:
         return base.rstrip("/") + "/" + item.file_name
-    folder = Path(base.removeprefix("file://")).expanduser()
-    return str(folder / item.file_name)
+    return str(Path(base).expanduser() / item.file_name)
+
+
+def explicit_source(source: str | None = None) -> bool:
+    """Whether the user named the source (--from, the dialog's field, or the environment variable)."""
+    return bool(source or os.environ.get(ENV_SOURCE, "").strip())
 
 
 def list_weights(source: str | None = None) -> list[dict]:
-    """One row per backbone: name, present, path (where it is, or where it would go), bytes, source."""
+    """One row per backbone: name, present, path (where it is, or where it would go), bytes, source,
+    origin (in words), official (the checked official file is here), imported (its record or None),
+    note (a file under the official name that is not it)."""
     rows = []
     for item in catalogue():
         here = item.present
         path = here or item.target
+        record = item.imported
         rows.append(
             {
                 "name": item.name,
@@ -117,9 +153,20 @@ def list_weights(source: str | None = None) -> list[dict]:
                 "path": str(path),
                 "bytes": here.stat().st_size if here is not None else item.expected_bytes,
                 "source": source_of(item, source),
+                "origin": item.origin,
+                "official": item.official is not None,
+                "imported": None
+                if record is None
+                else {"from": record.source_file, "sha256": record.source_sha256, "date": record.imported_at},
+                "note": item.note(),
             }
         )
     return rows
+
+
+def packaged_weights() -> list[Path]:
+    """What `make package` bundles: official files only, each checked by its SHA-256 (never imports)."""
+    return [item.target for item in catalogue() if item.official == item.target]
 
 
 def random_frozen_backbones(spec) -> list[tuple[Backbone, WeightsEntry]]:

@@ -1,8 +1,9 @@
-"""Import a weights file the user already has as a backbone's ImageNet weights.
+"""Import a weights file the user already has for a backbone template.
 
 Read with torch.load(weights_only=True) or safetensors (a file carrying code is refused and nothing
-from it runs), checked key by key and shape by shape against torchvision's architecture, then copied
-atomically into torch's hub checkpoints folder under the official file name.
+from it runs), checked key by key and shape by shape against torchvision's architecture, then kept
+atomically in the app's own weights folder with its provenance (store.py): never under torchvision's
+official file name nor in torch's hub folder, so nothing passes it off as ImageNet's weights.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 import torch
 import torchvision
 
-from cnnstudio.core.atomic import write_bytes_atomic
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec.backbone_loader import read_state_dict
+from cnnstudio.core.weights import store
 from cnnstudio.core.weights.entries import WeightsEntry, catalogue, entry
 
 
@@ -52,8 +53,9 @@ def mismatch(state: dict[str, torch.Tensor], arch: str) -> str | None:
 
 
 def import_weights(file: str | Path, name: str | None = None) -> tuple[WeightsEntry, Path, bool]:
-    """Check `file` and copy it in as the ImageNet weights of `name` (found from the file when None).
-    Returns the entry, where the file now is, and whether it is byte for byte the official file."""
+    """Check `file` and keep it as the template `name`'s weights (found from the file when None).
+    Returns the entry, where the file now is (the app's folder), and whether it is byte for byte
+    torchvision's official file. Its record (`store.imported(arch)`) says where it came from."""
     path = Path(file).expanduser()
     state = read_weights(path)
     candidates = [entry(name)] if name else catalogue()
@@ -74,10 +76,11 @@ def import_weights(file: str | Path, name: str | None = None) -> tuple[WeightsEn
             "Name the network with --as if you know it."
         )
     data = path.read_bytes()
-    official = hashlib.sha256(data).hexdigest().startswith(item.sha256_prefix)
+    source_sha256 = hashlib.sha256(data).hexdigest()
+    official = source_sha256.startswith(item.sha256_prefix)
     if not official:  # a converted or wrapped file: store plain tensors torchvision can load too
         buffer = io.BytesIO()
         torch.save(state, buffer)
         data = buffer.getvalue()
-    write_bytes_atomic(item.target, data)
-    return item, item.target, official
+    store.save_import(item.arch, data, path, source_sha256, official)
+    return item, store.imported_path(item.arch), official

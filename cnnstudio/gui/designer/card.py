@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.spec import BACKBONES, Backbone, Layer, LayerInfo
+from cnnstudio.core.spec.backbones import weights_origin
 from cnnstudio.core.spec.layer_base import describe_shape, keras_name
 from cnnstudio.core.spec.shapes import pair
 from cnnstudio.gui.style import icon, muted_color
@@ -104,8 +105,8 @@ def describe_settings(layer: Layer, num_classes: int, classes_known: bool = True
 def _weights_text(layer: Backbone) -> str:
     if layer.weights == "random":
         return "random weights"
-    if layer.weights == "imagenet":
-        return "pre-trained on ImageNet" if layer.weights_path is not None else "random weights"
+    if layer.weights == "imagenet":  # "imported from FILE" when the user imported their own file
+        return weights_origin(layer.arch) if layer.arch in BACKBONES else "random weights"
     return f"weights from {layer.weights.replace(chr(92), '/').rsplit('/', 1)[-1]}"
 
 

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.spec import BACKBONES, LAYER_TYPES, backbone_weights_available
+from cnnstudio.core.spec import BACKBONES, LAYER_TYPES
+from cnnstudio.core.spec.backbones import weights_origin
 from cnnstudio.gui.designer.card import layer_icon_name
 from cnnstudio.gui.style import icon, muted_color
 
@@ -69,12 +70,11 @@ def palette_entries() -> list[PaletteEntry]:
                 continue
             if name == "Backbone":
                 for arch, info in BACKBONES.items():
-                    here = backbone_weights_available(arch) is not None
-                    status = (
-                        "ImageNet weights on this computer"
-                        if here
-                        else "no ImageNet weights on this computer yet"
-                    )
+                    origin = weights_origin(arch)
+                    status = {
+                        "pre-trained on ImageNet": "ImageNet weights on this computer",
+                        "random weights": "no ImageNet weights on this computer yet",
+                    }.get(origin, f"weights {origin}")
                     entries.append(
                         PaletteEntry(
                             info.title,

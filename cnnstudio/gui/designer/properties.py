@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.spec import BACKBONES, Backbone, Layer, backbone_weights_available
+from cnnstudio.core.spec import BACKBONES, Backbone, Layer
+from cnnstudio.core.spec.backbones import weights_origin
 from cnnstudio.core.spec.infer import display_names
 from cnnstudio.gui.designer import fields as F
 from cnnstudio.gui.designer.card import layer_icon_name
@@ -214,9 +215,13 @@ class PropertyEditor(QWidget):
         if field.kind != F.WEIGHTS:
             return list(field.choices)
         assert isinstance(layer, Backbone)
-        here = backbone_weights_available(layer.arch) is not None if layer.arch in BACKBONES else False
+        origin = weights_origin(layer.arch) if layer.arch in BACKBONES else "random weights"
+        label = {
+            "pre-trained on ImageNet": "ImageNet (on this computer)",
+            "random weights": "ImageNet (not on this computer)",
+        }
         choices: list[tuple[Any, str]] = [
-            ("imagenet", "ImageNet (on this computer)" if here else "ImageNet (not on this computer)"),
+            ("imagenet", label.get(origin, origin.replace("imported from ", "Imported: "))),
             ("random", "Random (learn from scratch)"),
         ]
         if layer.weights not in ("imagenet", "random"):

@@ -1,5 +1,5 @@
 """The Templates menu: ready-made designs, the pre-trained ones saying whether their ImageNet weights
-are on this computer, and "Load weights from file…" for the design's pre-trained network."""
+are on this computer (or which imported file stands in for them), and "Load weights from file…" for the design's pre-trained network."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QMenu, QWidget
 
-from cnnstudio.core.spec import TEMPLATES, backbone_weights_available, template
-from cnnstudio.core.spec.backbones import Backbone
+from cnnstudio.core.spec import TEMPLATES, template
+from cnnstudio.core.spec.backbones import Backbone, weights_origin
 from cnnstudio.gui.style import icon
 
 PRETRAINED = ("resnet18", "mobilenet-v3-small", "efficientnet-b0")
@@ -27,8 +27,8 @@ def template_label(name: str) -> str:
     arch = template_arch(name)
     if arch is None:
         return title
-    here = backbone_weights_available(arch) is not None
-    return f"{title} — {'pre-trained on ImageNet' if here else 'random weights (not downloaded)'}"
+    origin = weights_origin(arch)  # "pre-trained on ImageNet", "imported from FILE" or "random weights"
+    return f"{title} — {'random weights (not downloaded)' if origin == 'random weights' else origin}"
 
 
 class TemplatesMenu(QMenu):
