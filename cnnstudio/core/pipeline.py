@@ -138,6 +138,8 @@ def train_project(
             "seed": project.split_seed,
             "ratios": list(project.split_ratios),
             "counts": {k: len(v.y) for k, v in data.splits.items()},
+            # how many of each split's pictures are suggestions accepted in bulk (core.dataset.split)
+            "accepted_suggestions": {k: v.suggested for k, v in data.splits.items()},
         },
     }
     if resume is not None:
@@ -228,12 +230,14 @@ def evaluate_run(
             paths, prep.height, prep.width, channels, prep.fit, progress=progress
         )
         split_name = str(folder)
+        suggested = 0  # a folder of class folders: labelled by whoever sorted it, not by a model here
     else:
         splits = run_splits(project, prep, class_names, data, progress)
         if len(splits[split].y) == 0:
             raise UserError(f"The {split} split has no images.")
         X, y, paths = splits[split].X, splits[split].y, splits[split].paths
         split_name = split
+        suggested = splits[split].suggested
     from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.train.features import evaluation_inputs
 
@@ -244,6 +248,17 @@ def evaluate_run(
     )
     report.split = split_name
     report.run = run_dir.name
+    apart = None
+    if folder is None and split == "val" and "val_apart" in splits:  # suggestions counted apart
+        extra = splits["val_apart"]
+        scored = evaluate_model(net, extra.X, extra.y, class_names=class_names, preprocessing=net_input)
+        apart = {"pictures": len(extra.y), "accuracy": scored.accuracy}
+    report.graded = {
+        "pictures": len(y),
+        "by_people": suggested == 0,
+        "accepted_suggestions": int(suggested),
+        "apart": apart,
+    }
     if folder is None:
         report.save(run_dir / f"evaluation_{split}.json")
         if split == "test" or not (run_dir / "evaluation.json").exists():

@@ -2,9 +2,10 @@
 
 "Suggest labels" runs the best finished run over the unlabelled pictures in a worker (torch is
 imported there, after the window is up). Each picture of the Unlabelled queue then shows its
-suggestion as a badge, most useful first (or by file name); Enter accepts the selected picture's
-suggestion, 1-9 give another class, and "Accept N above X%" accepts every confident suggestion at
-once. Every acceptance is a label edit on the undo stack. "Check training labels" finds likely label
+suggestion as a badge, most useful first (or by file name); Enter confirms the selected picture's
+suggestion (a person's label, like 1-9 that give another class), and "Accept N above X%" accepts
+every confident suggestion at once (never one flagged unknown): those pictures train and never grade
+a model (core.dataset.split.split_suggestions). Every acceptance is a label edit on the undo stack. "Check training labels" finds likely label
 errors among the training pictures by k-fold cross-validation and shows them in the same grid, each
 with the class it looks like: Enter relabels it so, 1-9 give another class.
 """
@@ -219,8 +220,9 @@ class SuggestionBar(QWidget):
         ]
 
     def above_threshold(self) -> list:
-        t = self.threshold.value() / 100.0
-        return [s for s in self._pending() if s.confidence >= t and not s.unknown]
+        from cnnstudio.core.suggest import accept_all_above
+
+        return accept_all_above(self._pending(), self.threshold.value() / 100.0)
 
     def _update_counts(self) -> None:
         n = len(self.above_threshold())
@@ -277,23 +279,30 @@ class SuggestionBar(QWidget):
         s = self.result.by_path().get(sample.path)
         if s is None or sample.label is not None:
             return False
-        self._accept([s])
+        from cnnstudio.core.suggest import CONFIRMED
+
+        self._accept([s], source=CONFIRMED)  # looked at and confirmed: a person's label
         self.browser._advance(row, sample.path)
         return True
 
     def accept_above(self) -> None:
-        chosen = self.above_threshold()
-        if chosen:
-            self._accept(chosen)
+        from cnnstudio.core.suggest import BULK
+
+        edit = self._accept(self._pending(), above=self.threshold.value() / 100.0, source=BULK)
+        if edit is not None and edit.paths:
             self._say(
-                f"Accepted {len(chosen):,} suggestions at {self.threshold.value()}% or more. Undo takes them back."
+                f"Accepted {len(edit.paths):,} suggestions at {self.threshold.value()}% or more. They train "
+                "the next run but never grade it: validation and test keep pictures labelled by people. "
+                "Undo takes them back."
             )
 
-    def _accept(self, suggestions: list) -> None:
+    def _accept(self, suggestions: list, *, source: str, above: float | None = None):
         from cnnstudio.core.suggest import accept_suggestions
 
-        edit = accept_suggestions(self.session.labels, suggestions, self.result.run if self.result else "")
+        run = self.result.run if self.result else ""
+        edit = accept_suggestions(self.session.labels, suggestions, run, above=above, source=source)
         self.session.apply_edit(edit)
+        return edit
 
     def _say(self, text: str) -> None:
         self.info.setText(text)
