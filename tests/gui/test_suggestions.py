@@ -143,3 +143,28 @@ def test_accept_all_above_skips_flagged_pictures_and_its_pictures_only_train(ope
     assert any(stored.get(project.key(s.path)) in ("val", "test") for s in chosen)
     people = [s for s in session.index.samples if s.label is not None and s.path not in truth]
     assert all(s.split == stored[project.key(s.path)] for s in people)  # people's pictures stay put
+
+
+def test_validate_on_accepted_suggestions_apart_is_a_project_setting(open_browser, qtbot):
+    session, browser, truth, _ = _trained_browser(open_browser, qtbot)
+    bar = browser.suggestions
+    assert not bar.apart.isChecked() and not session.project.suggestions_apart
+    bar.compute()
+    qtbot.waitUntil(lambda: bar.result is not None, timeout=30000)
+    bar.threshold.setValue(50)
+    chosen = bar.above_threshold()
+    bar.accept_button.click()
+    session.save()
+    paths = {s.path for s in chosen}
+    assert {s.split for s in session.index.samples if s.path in paths} == {"train"}
+    with qtbot.waitSignal(session.splits_changed, timeout=5000):
+        bar.apart.setChecked(True)
+    assert session.project.suggestions_apart
+    from cnnstudio.core.project import Project
+
+    assert Project.open(session.project.folder).suggestions_apart  # saved
+    apart = {s.path for s in session.index.samples if s.path in paths and s.split == "val"}
+    on_disk = {s.path for s in Project.open(session.project.folder).index().samples if s.split == "val"}
+    assert apart and apart <= on_disk  # the session shows what the project gives
+    bar.apart.setChecked(False)
+    assert {s.split for s in session.index.samples if s.path in paths} == {"train"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -91,6 +92,13 @@ class SuggestionBar(QWidget):
         self.check_button.clicked.connect(lambda: self.check_training_labels())
         self.issues_button = QToolButton(self, text="Likely label errors", checkable=True)
         self.issues_button.toggled.connect(self._toggle_issues)
+        self.apart = QCheckBox("Validate on them apart", self)
+        self.apart.setToolTip(
+            "Off (recommended): suggestions accepted all at once only train; validation and test keep the "
+            "pictures labelled by people, so a model is never graded on its own answers.\n"
+            "On: some of them also go to validation, and Evaluate reports them separately."
+        )
+        self.apart.toggled.connect(self._set_apart)
         self.info = QLabel(self, wordWrap=True)
         # Short rows, so the bar asks for no more width than the rest of the Data section.
         row = QHBoxLayout()
@@ -98,7 +106,7 @@ class SuggestionBar(QWidget):
             row.addWidget(w)
         row.addStretch(1)
         row2 = QHBoxLayout()
-        for w in (self.accepted_button, self.check_button, self.issues_button):
+        for w in (self.accepted_button, self.apart, self.check_button, self.issues_button):
             row2.addWidget(w)
         row2.addStretch(1)
         layout = QVBoxLayout(self)
@@ -109,9 +117,11 @@ class SuggestionBar(QWidget):
         layout.addWidget(self.info)
         self.session.labels_changed.connect(lambda _p: self._labels_changed())
         self.session.project_changed.connect(lambda _p: self.clear())
+        self.session.project_changed.connect(lambda _p: self._show_apart())
         self.session.index_changed.connect(lambda _i: self._show_badges())
         browser.grid.enter_handler = self.enter
         self._update_counts()
+        self._show_apart()
 
     # ---- computing ---------------------------------------------------------------------------------
     def compute(self):
@@ -234,6 +244,18 @@ class SuggestionBar(QWidget):
         issues = len(self.errors.issues) if self.errors is not None else 0
         self.issues_button.setText(f"Likely label errors ({issues:,})")
         self.issues_button.setEnabled(self.errors is not None)
+
+    def _show_apart(self) -> None:
+        project = self.session.project
+        self.apart.blockSignals(True)
+        self.apart.setChecked(project is not None and project.suggestions_apart)
+        self.apart.blockSignals(False)
+
+    def _set_apart(self, on: bool) -> None:
+        project = self.session.project
+        if project is not None and project.suggestions_apart != on:
+            project.suggestions_apart = on
+            self.session.save()  # places the accepted suggestions again (fill_missing_splits)
 
     def _labels_changed(self) -> None:
         self._update_counts()
