@@ -42,6 +42,8 @@ def suggested_paths(
 
     `accepted` is `Project.accepted` (key -> mark), `key` is `Project.key`. See `split_suggestions`.
     """
+    if not any(is_bulk_mark(mark) for mark in accepted.values()):
+        return frozenset()  # the common case, without a key per picture
     out = []
     for s in samples:
         if s.problem is None and s.label is not None:
