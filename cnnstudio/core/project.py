@@ -72,7 +72,8 @@ class Project:
     spec: dict[str, Any] | None = None
     train_config: dict[str, Any] | None = None
     extra_classes: list[str] = field(default_factory=list)  # classes made in the app that have no image yet
-    # key -> {"label", "run", "confidence"}: labels recorded by accepting a model's suggestion
+    # key -> {"label", "run", "confidence", "source"}: labels recorded by accepting a model's suggestion,
+    # "source" "bulk" (they only train) or "confirmed" one by one (core.dataset.split)
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Count accepted suggestions in validation apart (reported separately), instead of training only.
     suggestions_apart: bool = False
