@@ -152,7 +152,8 @@ def one_seed(digits: Path, seed: int, epochs: int, out: dict) -> None:
         out["precision"].append(right / max(1, len(taken)))
         out["accepted"].append(len(taken))
         print(
-            f"seed {seed}: test accuracy with {START * 10} labels {start_acc:.3f}; {len(taken)} of {len(pool)} "
+            f"seed {seed}: test accuracy with {START * 10} labels {start_acc:.3f}; "
+            f"{len(taken)} of {len(pool)} "
             f"suggestions at >= 0.95 and not unknown, {right} right ({right / max(1, len(taken)):.3f}); "
             f"{unknown} flagged unknown; suggest {app_s:.2f} s, bare forward {bare_s:.3f} s "
             f"({app_s / bare_s:.1f}x)",
@@ -170,7 +171,8 @@ def one_seed(digits: Path, seed: int, epochs: int, out: dict) -> None:
         out["graded_ok"].append(same and clean and graded["by_people"])
         print(
             f"  accepted {len(edit.paths)} and fine-tuned: validation {first.reports['val'].accuracy:.3f} -> "
-            f"{tuned.reports['val'].accuracy:.3f} on the same {graded['pictures']} pictures labelled by people "
+            f"{tuned.reports['val'].accuracy:.3f} on the same {graded['pictures']} pictures labelled by "
+            "people "
             f"(same graded pictures: {same}; none of them a suggestion: {clean})",
             flush=True,
         )

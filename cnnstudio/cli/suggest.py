@@ -67,7 +67,8 @@ def run(args) -> int:
             "Accepted suggestions now also go to validation, where they are reported apart from the "
             "pictures labelled by people."
             if apart
-            else "Accepted suggestions now only train; validation and test keep the pictures labelled by people."
+            else "Accepted suggestions now only train; validation and test keep the pictures labelled by "
+            "people."
         )
         return 0
     if args.label_errors:

@@ -5,9 +5,10 @@ imported there, after the window is up). Each picture of the Unlabelled queue th
 suggestion as a badge, most useful first (or by file name); Enter confirms the selected picture's
 suggestion (a person's label, like 1-9 that give another class), and "Accept N above X%" accepts
 every confident suggestion at once (never one flagged unknown): those pictures train and never grade
-a model (core.dataset.split.split_suggestions). Every acceptance is a label edit on the undo stack. "Check training labels" finds likely label
-errors among the training pictures by k-fold cross-validation and shows them in the same grid, each
-with the class it looks like: Enter relabels it so, 1-9 give another class.
+a model (core.dataset.split.split_suggestions). Every acceptance is a label edit on the undo stack.
+"Check training labels" finds likely label errors among the training pictures by k-fold
+cross-validation and shows them in the same grid, each with the class it looks like: Enter relabels
+it so, 1-9 give another class.
 """
 
 from __future__ import annotations
