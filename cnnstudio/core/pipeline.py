@@ -230,14 +230,12 @@ def evaluate_run(
             paths, prep.height, prep.width, channels, prep.fit, progress=progress
         )
         split_name = str(folder)
-        suggested = 0  # a folder of class folders: labelled by whoever sorted it, not by a model here
     else:
         splits = run_splits(project, prep, class_names, data, progress)
         if len(splits[split].y) == 0:
             raise UserError(f"The {split} split has no images.")
         X, y, paths = splits[split].X, splits[split].y, splits[split].paths
         split_name = split
-        suggested = splits[split].suggested
     from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.train.features import evaluation_inputs
 
@@ -248,6 +246,8 @@ def evaluate_run(
     )
     report.split = split_name
     report.run = run_dir.name
+    # A folder of class folders is labelled by whoever sorted it, never by accepting suggestions here.
+    suggested = 0 if folder is not None else splits[split].suggested
     apart = None
     if folder is None and split == "val" and "val_apart" in splits:  # suggestions counted apart
         extra = splits["val_apart"]

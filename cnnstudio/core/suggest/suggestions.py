@@ -136,13 +136,6 @@ class SuggestionSet:
         return {s.path: s for s in self.suggestions}
 
 
-def accept_all_above(suggestions: list[Suggestion], threshold: float) -> list[Suggestion]:
-    """The one rule of accepting in bulk ("Accept all above P" in the Data section, `cnnstudio suggest
-    --accept-above P`): confidence >= P, and never a picture flagged unknown, whatever its confidence
-    (it looks unlike every training picture, so its confident class means little)."""
-    return [s for s in suggestions if s.confidence >= threshold and not s.unknown]
-
-
 def check_run_classes(run_classes: list[str], project_classes: list[str], run_name: str) -> None:
     if list(run_classes) != list(project_classes):
         raise UserError(
@@ -150,6 +143,13 @@ def check_run_classes(run_classes: list[str], project_classes: list[str], run_na
             f"(run: {', '.join(run_classes)}; now: {', '.join(project_classes)}). "
             "Train a new run on the current classes first."
         )
+
+
+def accept_all_above(suggestions: list[Suggestion], threshold: float) -> list[Suggestion]:
+    """The one rule of accepting in bulk ("Accept all above P" in the Data section, `cnnstudio suggest
+    --accept-above P`): confidence >= P, and never a picture flagged unknown, whatever its confidence
+    (it looks unlike every training picture, so its confident class means little)."""
+    return [s for s in suggestions if s.confidence >= threshold and not s.unknown]
 
 
 def suggest(
