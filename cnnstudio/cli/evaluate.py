@@ -46,9 +46,11 @@ def run(args) -> int:
         out = {"run": run_dir.name, "split": report.split, **report_summary(report)}
         out["calibration"] = report.calibration
         out["unknown"] = {"threshold": report.unknown_threshold, "flagged": flagged}
+        out["graded"] = report.graded  # how many pictures graded the run, and whether people labelled them
         print_json(out)
     else:
-        print(f"Run {run_dir.name} on {report.split} ({len(report.y_true)} images)")
+        who = report.graded_words()
+        print(f"Run {run_dir.name} on {report.split} ({len(report.y_true)} images{' ' + who if who else ''})")
         print(report.format_table())
         print()
         print(report.format_confusion())

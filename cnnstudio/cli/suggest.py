@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "pictures the model hesitates most about (smallest margin between its two likeliest classes), "
             "taken in turn from each suggested class. --accept-above records confident suggestions as "
             "labels in project.json (marked as accepted suggestions, so they can be listed and undone); "
-            "the picture folders are never changed."
+            "the picture folders are never changed. Accepted suggestions train the next run but never "
+            "grade it: validation and test keep the pictures labelled by people."
         ),
     )
     p.add_argument("project", type=Path, metavar="PROJECT", help="a project folder (or its dataset folder)")
@@ -29,7 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=probability,
         metavar="P",
         help="record every suggestion with confidence at least P (0 to 1, or a percentage) that is not "
-        "unknown as that picture's label",
+        "flagged unknown as that picture's label (pictures flagged unknown are never accepted)",
+    )
+    p.add_argument(
+        "--suggestions-in-validation",
+        choices=["never", "apart"],
+        help="alone: a project setting. never (the default): accepted suggestions only train. apart: a "
+        "share of them also goes to validation, where Evaluate reports them separately from the "
+        "pictures labelled by people",
     )
     p.add_argument("--limit", type=int, metavar="N", help="list only the first N suggestions")
     p.add_argument(
@@ -52,6 +60,17 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 0:
         raise UserError("--limit must be 0 or more.")
     project = open_or_create_project(args.project)
+    if args.suggestions_in_validation is not None:
+        apart = args.suggestions_in_validation == "apart"
+        project.update(lambda p: setattr(p, "suggestions_apart", apart))
+        print(
+            "Accepted suggestions now also go to validation, where they are reported apart from the "
+            "pictures labelled by people."
+            if apart
+            else "Accepted suggestions now only train; validation and test keep the pictures labelled by "
+            "people."
+        )
+        return 0
     if args.label_errors:
         folds = args.folds or DEFAULT_FOLDS
         print_step(f"Training {folds} cross-validation folds on the training pictures...")
@@ -96,7 +115,8 @@ def run(args) -> int:
     line = f"\n{len(result.suggestions)} unlabelled pictures."
     if args.accept_above is not None:
         line += (
-            f" Accepted {accepted} suggestions at {args.accept_above:.0%} or more (recorded in project.json)."
+            f" Accepted {accepted} suggestions at {args.accept_above:.0%} or more (recorded in project.json; "
+            "never a picture flagged unknown). They train the next run and never grade it."
         )
     print(line)
     return 0

@@ -63,7 +63,8 @@ def train_and_report(
         data = prepare_data(project, spec, progress=count_progress("images"))
     for warning in data.warnings:
         print_step(f"Note: {warning}")
-    counts = ", ".join(f"{k} {len(v.y)}" for k, v in data.splits.items())
+    names = {"val_apart": "accepted suggestions validated apart"}  # core.dataset.split.split_suggestions
+    counts = ", ".join(f"{names.get(k, k)} {len(v.y)}" for k, v in data.splits.items())
     print_step(f"{len(data.class_names)} classes; images: {counts}")
     resume_dir = find_run(project, resume) if resume else None
     result = train_project(

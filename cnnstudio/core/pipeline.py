@@ -150,6 +150,8 @@ def train_project(
             "seed": project.split_seed,
             "ratios": list(project.split_ratios),
             "counts": {k: len(v.y) for k, v in data.splits.items()},
+            # how many of each split's pictures are suggestions accepted in bulk (core.dataset.split)
+            "accepted_suggestions": {k: v.suggested for k, v in data.splits.items()},
         },
     }
     if resume is not None:
@@ -262,6 +264,19 @@ def evaluate_run(
     )
     report.split = split_name
     report.run = run_dir.name
+    # A folder of class folders is labelled by whoever sorted it, never by accepting suggestions here.
+    suggested = 0 if folder is not None else splits[split].suggested
+    apart = None
+    if folder is None and split == "val" and "val_apart" in splits:  # suggestions counted apart
+        extra = splits["val_apart"]
+        scored = evaluate_model(net, extra.X, extra.y, class_names=class_names, preprocessing=net_input)
+        apart = {"pictures": len(extra.y), "accuracy": scored.accuracy}
+    report.graded = {
+        "pictures": len(y),
+        "by_people": suggested == 0,
+        "accepted_suggestions": int(suggested),
+        "apart": apart,
+    }
     if folder is None:
         report.save(run_dir / f"evaluation_{split}.json")
         if split == "test" or not (run_dir / "evaluation.json").exists():

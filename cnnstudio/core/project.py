@@ -56,6 +56,7 @@ class SplitData:
     X: np.ndarray  # uint8 (N, C, H, W)
     y: np.ndarray  # int64 (N,)
     paths: list[str]
+    suggested: int = 0  # how many of them are labelled by a suggestion accepted in bulk
 
 
 @dataclass
@@ -71,8 +72,11 @@ class Project:
     spec: dict[str, Any] | None = None
     train_config: dict[str, Any] | None = None
     extra_classes: list[str] = field(default_factory=list)  # classes made in the app that have no image yet
-    # key -> {"label", "run", "confidence"}: labels recorded by accepting a model's suggestion
+    # key -> {"label", "run", "confidence", "source"}: labels recorded by accepting a model's suggestion,
+    # "source" "bulk" (they only train) or "confirmed" one by one (core.dataset.split)
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Count accepted suggestions in validation apart (reported separately), instead of training only.
+    suggestions_apart: bool = False
     created: str = ""
     warnings: list[str] = field(default_factory=list)  # from the last index(): small classes and such
     # project.json as this object last read or wrote it: what save() diffs against (see project_lock.py)
@@ -152,6 +156,7 @@ class Project:
         self.split_seed = int(split.get("seed", 0))
         self.split_ratios = tuple(split.get("ratios", (0.7, 0.15, 0.15)))
         _replace(self.split_assignments, split.get("assignments", {}))
+        self.suggestions_apart = bool(split.get("suggestions_apart", False))
         self.spec = data.get("spec")
         self.train_config = data.get("train_config")
         self.extra_classes[:] = [str(c) for c in data.get("extra_classes", [])]
@@ -190,6 +195,7 @@ class Project:
                 "seed": self.split_seed,
                 "ratios": list(self.split_ratios),
                 "assignments": dict(sorted(self.split_assignments.items())),
+                "suggestions_apart": self.suggestions_apart,
             },
             "spec": self.spec,
             "train_config": self.train_config,
@@ -247,9 +253,11 @@ class Project:
         """The dataset as the project sees it: scanned, checked, label edits and stored split applied.
 
         Samples that are new since the split was stored get a seeded split of their own; the stored
-        assignments never move, so a rerun sees the same split. New assignments are saved.
+        assignments never move, so a rerun sees the same split. New assignments are saved. Pictures
+        labelled by accepting suggestions in bulk are placed by their own rule, never by a stored
+        assignment (core.dataset.split.split_suggestions: only people's labels grade a model).
         """
-        from cnnstudio.core.dataset import assign_splits, check_images, scan_source
+        from cnnstudio.core.dataset import check_images, scan_source
 
         if self.source is None:
             raise UserError("This project has no image folder yet. Choose a folder of images first.")
@@ -269,12 +277,14 @@ class Project:
                 sample.label = self.labels[key]
             kept.append(sample)
         index.samples = kept
-        self.warnings = assign_splits(index, ratios=self.split_ratios, seed=self.split_seed)
+        suggested, self.warnings = self.split_index(index)
         changed = False
         for sample in index.samples:
             key = self.key(sample.path)
             stored = self.split_assignments.get(key)
             if sample.given_split or sample.problem is not None or sample.label is None:
+                continue
+            if sample.path in suggested:
                 continue
             if stored in SPLITS:
                 sample.split = stored
@@ -284,6 +294,21 @@ class Project:
         if changed:
             self.save()
         return index
+
+    def split_index(self, index: DatasetIndex) -> tuple[frozenset[str], list[str]]:
+        """Draw the seeded split of `index`, accepted suggestions by their rule; returns the paths of
+        those suggestions and the split's warnings. Stored assignments are not applied."""
+        from cnnstudio.core.dataset.split import assign_splits, suggested_paths
+
+        suggested = suggested_paths(index.samples, self.accepted, self.key)
+        warnings = assign_splits(
+            index,
+            ratios=self.split_ratios,
+            seed=self.split_seed,
+            suggested=suggested,
+            suggestions_apart=self.suggestions_apart,
+        )
+        return suggested, warnings
 
     def resplit(self, seed: int, ratios: tuple[float, float, float] | None = None) -> None:
         """Forget the stored split; the next index() draws a new one with this seed."""
@@ -310,10 +335,15 @@ class Project:
         progress=None,
         should_stop=None,
     ) -> tuple[dict[str, SplitData], list[str]]:
-        """Each split's usable, labelled images from the decode cache (decoding only what is new)."""
+        """Each split's usable, labelled images from the decode cache (decoding only what is new).
+
+        Accepted suggestions that a project counts apart in validation (`suggestions_apart`) are not in
+        "val" but in "val_apart", so they never mix with the people's labels that grade a model.
+        """
         import numpy as np
 
         from cnnstudio.core.dataset import DecodeCache
+        from cnnstudio.core.dataset.split import suggested_paths
 
         names = self.class_names(index)
         if len(names) < 2:
@@ -323,11 +353,21 @@ class Project:
             )
         lookup = {name: i for i, name in enumerate(names)}
         cache = DecodeCache(self.cache_dir)
+        suggested = suggested_paths(index.samples, self.accepted, self.key)
         out: dict[str, SplitData] = {}
-        for split in SPLITS:
+        for split in (*SPLITS, "val_apart"):
+            wanted = "val" if split == "val_apart" else split
             samples = [
-                s for s in index.samples if s.problem is None and s.label is not None and s.split == split
+                s
+                for s in index.samples
+                if s.problem is None
+                and s.label is not None
+                and s.split == wanted
+                and (split != "val" or s.path not in suggested)
+                and (split != "val_apart" or s.path in suggested)
             ]
+            if split == "val_apart" and not samples:
+                continue
             paths = [s.path for s in samples]
             y = np.array([lookup[s.label] for s in samples], dtype=np.int64)
             if paths:
@@ -336,7 +376,7 @@ class Project:
                 )
             else:
                 X = np.zeros((0, channels, height, width), dtype=np.uint8)
-            out[split] = SplitData(X=X, y=y, paths=paths)
+            out[split] = SplitData(X=X, y=y, paths=paths, suggested=sum(p in suggested for p in paths))
         return out, names
 
     def manifest_hash(self, index: DatasetIndex) -> str:

@@ -74,3 +74,45 @@ def test_label_errors_json(project, capsys):
     assert code == 0, err
     report = json.loads(out)
     assert report["folds"] == 2 and report["pictures"] > 0 and isinstance(report["issues"], list)
+
+
+def test_accept_above_never_takes_a_picture_the_run_flags_unknown(tmp_path, capsys):
+    """A real flagged picture: random pixels among stripes, flagged by the run's fitted threshold."""
+    import numpy as np
+    from PIL import Image
+
+    data = write_tiny_image_folder(tmp_path / "data", classes=3, per_class=12, size=24)
+    noise = data / "class_0" / "noise.png"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(noise)
+    folder = tmp_path / "project"
+    p = Project.create(folder, data)
+    p.labels[p.key(noise.as_posix())] = None  # unlabelled from the start: the run never sees it
+    p.save()
+    code, _, err = run_cli(
+        capsys, "train", folder, "--template", "tiny", "--epochs", "6", "--batch-size", "8", "--lr", "0.01"
+    )
+    assert code == 0, err
+    p = Project.open(folder)
+    for s in p.index().samples:
+        if s.path.endswith(("img_010.png", "img_011.jpg")):
+            p.labels[p.key(s.path)] = None
+    p.save()
+    code, out, err = run_cli(capsys, "suggest", folder, "--json", "--accept-above", "0")
+    assert code == 0, err
+    result = json.loads(out)
+    by_path = {s["path"]: s for s in result["suggestions"]}
+    assert by_path[noise.as_posix()]["unknown"]  # the run's own threshold flags it (not a threshold of 0)
+    known = [s for s in result["suggestions"] if not s["unknown"]]
+    assert len(known) >= 4 and result["accepted"] == len(known)
+    on_disk = json.loads((folder / "project.json").read_text())
+    assert p.key(noise.as_posix()) not in on_disk["accepted_suggestions"]
+    assert on_disk["labels"][p.key(noise.as_posix())] is None
+    assert {m["source"] for m in on_disk["accepted_suggestions"].values()} == {"bulk"}
+
+
+def test_suggestions_in_validation_is_a_project_setting(project, capsys):
+    code, out, err = run_cli(capsys, "suggest", project, "--suggestions-in-validation", "apart")
+    assert code == 0, err
+    assert "reported apart" in out and Project.open(project).suggestions_apart
+    code, out, err = run_cli(capsys, "suggest", project, "--suggestions-in-validation", "never")
+    assert code == 0 and "only train" in out and not Project.open(project).suggestions_apart

@@ -53,9 +53,17 @@ def test_evaluate_json_and_text(trained, capsys, tiny_image_folder):
     project, result = trained
     code, out, err = run_cli(capsys, "evaluate", str(project), "--split", "val", "--json")
     assert code == 0, err
-    assert json.loads(out)["run"] == result["run"]
+    evaluated = json.loads(out)
+    assert evaluated["run"] == result["run"]
+    # How many pictures graded the run, and that people labelled them (no accepted suggestions here).
+    assert evaluated["graded"] == {
+        "pictures": evaluated["images"],
+        "by_people": True,
+        "accepted_suggestions": 0,
+        "apart": None,
+    }
     code, out, _ = run_cli(capsys, "evaluate", str(project), "--run", result["run"])
-    assert code == 0 and "class_2" in out
+    assert code == 0 and "class_2" in out and "labelled by people" in out
     other = tiny_image_folder(classes=3, per_class=3, size=24, seed=5, name="other")
     code, out, err = run_cli(capsys, "evaluate", str(project), "--folder", str(other), "--json")
     assert code == 0, err

@@ -135,3 +135,32 @@ def test_a_given_split_without_some_class_is_reported() -> None:
 def test_bad_ratios_are_user_errors(ratios: tuple) -> None:
     with pytest.raises(UserError, match="three shares"):
         assign_splits(index_of({"a": 5}), ratios=ratios)
+
+
+def test_accepted_suggestions_train_and_people_keep_their_split() -> None:
+    from cnnstudio.core.dataset.split import BULK, CONFIRMED, suggested_paths
+
+    people = index_of({"x": 40, "y": 40})
+    assign_splits(people, seed=2)
+    both = index_of({"x": 40, "y": 40})
+    for c in ("x", "y"):  # 120 more pictures labelled by accepting suggestions, in the same folders
+        both.samples += [Sample(f"/data/{c}/s{i:04d}.png", c) for i in range(60)]
+    marks = {s.path: {"label": s.label, "source": BULK} for s in both.samples if "/s" in s.path}
+    marks["/data/x/0000.png"] = {"label": "x", "source": CONFIRMED}  # confirmed one by one: a person's
+    marks["/data/x/s0000.png"] = {"label": "y", "source": BULK}  # relabelled since: a person's label
+    suggested = suggested_paths(both.samples, marks, str)
+    assert len(suggested) == 119 and "/data/x/0000.png" not in suggested
+    assert "/data/x/s0000.png" not in suggested
+    both.samples = [s for s in both.samples if s.path != "/data/x/s0000.png"]  # a 41st person's picture
+    assign_splits(both, seed=2, suggested=suggested)
+    after = split_of(both)
+    assert {after[p] for p in suggested} == {"train"}
+    assert {p: after[p] for p in split_of(people)} == split_of(people)  # not one person's picture moved
+    # Counted apart: a share of them in validation, by their own order; people's split still the same.
+    apart = index_of({"x": 40, "y": 40})
+    apart.samples = list(both.samples)
+    assign_splits(apart, seed=2, suggested=suggested, suggestions_apart=True)
+    shown = split_of(apart)
+    assert {p: shown[p] for p in split_of(people)} == split_of(people)
+    counts = Counter(shown[p] for p in suggested)
+    assert set(counts) == {"train", "val"} and 15 <= counts["val"] <= 25

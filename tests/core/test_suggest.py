@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from image_fixtures import write_tiny_image_folder
+from PIL import Image
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.labels.edits import LabelEditor
@@ -26,14 +27,23 @@ from cnnstudio.core.suggest.label_errors import stratified_folds
 from cnnstudio.core.train import AugmentConfig, TrainConfig
 
 
-def make_project(root, per_class=12, unlabel=4):
-    """3 easy classes; the last `unlabel` pictures of each class lose their label in project.json."""
+def make_project(root, per_class=12, unlabel=4, noise=False):
+    """3 easy classes; the last `unlabel` pictures of each class lose their label in project.json.
+
+    With `noise`, one more unlabelled picture of random pixels (nothing like the stripes of the
+    classes) sits in class_0's folder: the one the run's unknown score must flag."""
     data = write_tiny_image_folder(root / "data", classes=3, per_class=per_class, size=24)
+    if noise:
+        pixels = np.random.default_rng(5).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(data / "class_0" / "noise.png")
     project = Project.create(root / "project", data)
     index = project.index()
     by_class: dict[str, list[str]] = {}
     for s in index.samples:
-        by_class.setdefault(s.label, []).append(s.path)
+        if not s.path.endswith("noise.png"):
+            by_class.setdefault(s.label, []).append(s.path)
+        else:
+            project.labels[project.key(s.path)] = None
     truth = {}
     for label, paths in by_class.items():
         for path in sorted(paths)[-unlabel:]:
@@ -45,11 +55,13 @@ def make_project(root, per_class=12, unlabel=4):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """A run on the labelled pictures; `truth` holds the unlabelled ones, `noise` the picture of noise."""
     root = tmp_path_factory.mktemp("suggest")
-    project, truth = make_project(root)
+    project, truth = make_project(root, noise=True)
     config = TrainConfig(epochs=6, batch_size=8, lr=0.01, augment=AugmentConfig.none())
     result = train_project(project, template("tiny"), config, label="first")
-    return project.folder, truth, result.run_dir
+    noise = str((project.source / "class_0" / "noise.png").as_posix())
+    return project.folder, truth, result.run_dir, noise
 
 
 def test_order_useful_first_is_margin_round_robin():
@@ -69,25 +81,29 @@ def test_order_useful_first_is_margin_round_robin():
 
 
 def test_suggestions_for_every_unlabelled_picture(trained):
-    folder, truth, run_dir = trained
+    folder, truth, run_dir, noise = trained
     project = Project.open(folder)
     result = suggest(project)
     assert result.run == run_dir.name
-    assert {s.path for s in result.suggestions} == set(truth)
-    right = sum(s.label == truth[s.path] for s in result.suggestions)
+    assert {s.path for s in result.suggestions} == set(truth) | {noise}
+    right = sum(s.label == truth[s.path] for s in result.suggestions if s.path in truth)
     assert right >= 0.8 * len(truth)
     for s in result.suggestions:
         assert 0.0 <= s.confidence <= 1.0 and isinstance(s.unknown, bool)
     # The run's calibration (temperature, unknown score) is what the suggestions use.
     assert result.calibrated and (run_dir / "calibration.json").exists()
     flagged = [s for s in result.suggestions if s.unknown]
-    if flagged:  # unknown pictures come last and "accept all above" never takes them
-        assert result.suggestions[-len(flagged) :] == flagged
-        assert not set(map(id, flagged)) & set(map(id, result.above(0.0)))
-    margins = [s.margin for s in result.suggestions]
+    # The picture of noise is flagged by the threshold fitted on the run's validation pictures (not by
+    # a threshold of 0: most of the class pictures pass it), so this check always runs.
+    assert noise in {s.path for s in flagged} and len(flagged) < len(result.suggestions) / 2
+    # Unknown pictures come last and "accept all above" never takes them, at any confidence.
+    assert result.suggestions[-len(flagged) :] == flagged
+    assert not set(map(id, flagged)) & set(map(id, result.above(0.0)))
+    margins = [s.margin for s in result.suggestions if not s.unknown]
     # The first round of the round-robin holds each predicted class's most doubtful picture.
-    first_round = {s.label for s in result.suggestions[: len({x.label for x in result.suggestions})]}
-    assert len(first_round) == len({x.label for x in result.suggestions})
+    known = [s for s in result.suggestions if not s.unknown]
+    first_round = {s.label for s in known[: len({x.label for x in known})]}
+    assert len(first_round) == len({x.label for x in known})
     assert margins[0] == min(margins)
 
 
@@ -96,7 +112,7 @@ def test_a_run_without_calibration_gives_plain_softmax_and_no_unknown(trained, t
 
     from cnnstudio.core.suggest import predict_for_run
 
-    folder, truth, run_dir = trained
+    folder, truth, run_dir, _noise = trained
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
     (copy / "calibration.json").unlink()
@@ -106,7 +122,7 @@ def test_a_run_without_calibration_gives_plain_softmax_and_no_unknown(trained, t
 
 
 def test_accept_records_marks_and_undo_restores(trained):
-    folder, truth, _run = trained
+    folder, truth, _run, _noise = trained
     project = Project.open(folder)
     index = project.index()
     editor = LabelEditor(project, index)
@@ -138,7 +154,7 @@ def test_plain_errors(tmp_path, trained):
     project, _ = make_project(tmp_path / "a")
     with pytest.raises(UserError, match="no finished run"):
         suggest(project)
-    folder, _truth, run_dir = trained
+    folder, _truth, run_dir, _noise = trained
     project = Project.open(folder)
     # No unlabelled pictures.
     index = project.index()

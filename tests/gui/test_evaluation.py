@@ -304,6 +304,9 @@ def test_evaluate_shows_the_same_validation_accuracy_as_the_run_list(section):
     assert view.report.split == "val"
     record = load_run(view.run_dir)
     assert abs(record.best_val_accuracy - view.report.accuracy) < 1e-6
+    # Both say how many pictures graded the run, and that people labelled them.
+    assert record.graded == view.report.num_samples and record.graded_by_people
+    assert f"{record.graded} validation pictures labelled by people" in view.summary.text()
 
 
 def test_confidence_tab_and_pictures_unlike_the_training_ones(qtbot, section):

@@ -7,12 +7,26 @@ from PySide6.QtCore import Qt
 from cnnstudio.gui.dataset.thumbnail_model import ACCEPTED, ISSUES, SUGGESTION_ROLE, UNLABELLED
 
 
-def _trained_browser(open_browser, qtbot, flip: bool = False, per_class: int = 10):
+def _write_noise(data) -> None:
+    """One picture of random pixels, nothing like the classes' stripes: the run flags it unknown."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(5).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(data / "class_0" / "noise.png")
+
+
+def _trained_browser(open_browser, qtbot, flip: bool = False, per_class: int = 10, noise: bool = False):
     from cnnstudio.core.pipeline import train_project
     from cnnstudio.core.spec import template
     from cnnstudio.core.train import AugmentConfig, TrainConfig
 
-    session, browser, data = open_browser(classes=3, per_class=per_class, size=24)
+    session, browser, data = open_browser(
+        classes=3, per_class=per_class, size=24, prepare=_write_noise if noise else None
+    )
+    if noise:  # unlabelled before training: the run never sees it
+        browser.assign([s.path for s in session.index.samples if s.path.endswith("noise.png")], None)
+        session.save()
     flipped = None
     if flip:  # one training picture of class_0 gets a wrong label before training
         flipped = next(s.path for s in session.index.samples if s.split == "train" and s.label == "class_0")
@@ -52,6 +66,8 @@ def test_suggestions_badges_enter_accept_above_and_undo(open_browser, qtbot):
     qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
     assert session.labels.sample(first.path).label == first.label
     assert session.project.accepted[session.project.key(first.path)]["label"] == first.label
+    # Confirmed one by one: a person's label, not a suggestion accepted in bulk.
+    assert session.project.accepted[session.project.key(first.path)]["source"] == "confirmed"
     assert model.rowCount() == 5 and browser.grid.selected_rows() == [0]
     assert browser.viewer is None  # Enter did not open the large view
     # A number key gives another class (not marked as accepted).
@@ -102,3 +118,53 @@ def test_badge_tooltip_explains_the_suggestion(open_browser, qtbot):
     browser.show_filter("all")
     tip = browser.model.data(browser.model.index(0), Qt.ItemDataRole.ToolTipRole)
     assert "The model suggests: class_1 (42% sure)" in tip and "unlike the training pictures" in tip
+
+
+def test_accept_all_above_skips_flagged_pictures_and_its_pictures_only_train(open_browser, qtbot):
+    session, browser, truth, _ = _trained_browser(open_browser, qtbot, noise=True)
+    project = session.project
+    stored = dict(project.split_assignments)
+    bar = browser.suggestions
+    bar.compute()
+    qtbot.waitUntil(lambda: bar.result is not None, timeout=30000)
+    noise = next(s for s in bar.result.suggestions if s.path.endswith("noise.png"))
+    assert noise.unknown  # flagged by the run's fitted threshold
+    noise.confidence = 0.99  # sure of a class, and still never accepted in bulk
+    bar.threshold.setValue(50)
+    chosen = bar.above_threshold()
+    assert chosen and noise not in chosen and bar.accept_button.text() == f"Accept {len(chosen)} above"
+    bar.accept_button.click()
+    assert session.labels.sample(noise.path).label is None
+    assert {project.accepted[project.key(s.path)]["source"] for s in chosen} == {"bulk"}
+    assert "never grade it" in bar.info.text()
+    session.save()
+    split_of = {s.path: s.split for s in session.index.samples}
+    assert {split_of[s.path] for s in chosen} == {"train"}  # they train, whatever place they had
+    assert any(stored.get(project.key(s.path)) in ("val", "test") for s in chosen)
+    people = [s for s in session.index.samples if s.label is not None and s.path not in truth]
+    assert all(s.split == stored[project.key(s.path)] for s in people)  # people's pictures stay put
+
+
+def test_validate_on_accepted_suggestions_apart_is_a_project_setting(open_browser, qtbot):
+    session, browser, truth, _ = _trained_browser(open_browser, qtbot)
+    bar = browser.suggestions
+    assert not bar.apart.isChecked() and not session.project.suggestions_apart
+    bar.compute()
+    qtbot.waitUntil(lambda: bar.result is not None, timeout=30000)
+    bar.threshold.setValue(50)
+    chosen = bar.above_threshold()
+    bar.accept_button.click()
+    session.save()
+    paths = {s.path for s in chosen}
+    assert {s.split for s in session.index.samples if s.path in paths} == {"train"}
+    with qtbot.waitSignal(session.splits_changed, timeout=5000):
+        bar.apart.setChecked(True)
+    assert session.project.suggestions_apart
+    from cnnstudio.core.project import Project
+
+    assert Project.open(session.project.folder).suggestions_apart  # saved
+    apart = {s.path for s in session.index.samples if s.path in paths and s.split == "val"}
+    on_disk = {s.path for s in Project.open(session.project.folder).index().samples if s.split == "val"}
+    assert apart and apart <= on_disk  # the session shows what the project gives
+    bar.apart.setChecked(False)
+    assert {s.split for s in session.index.samples if s.path in paths} == {"train"}

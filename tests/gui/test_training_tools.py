@@ -32,7 +32,7 @@ def test_the_lr_finder_plots_and_its_suggestion_is_one_click_away(qtbot, make_pa
     assert panel.config().lr == pytest.approx(float(f"{suggestion:.2g}"))
 
 
-def _fake_run(runs_dir, name, val_accuracy, status="finished"):
+def _fake_run(runs_dir, name, val_accuracy, status="finished", run_info=None):
     """A run folder as the trainer writes it (config, state, metrics), without training."""
     from cnnstudio.core.runs import write_config, write_metrics, write_state
     from cnnstudio.core.spec import template
@@ -48,6 +48,7 @@ def _fake_run(runs_dir, name, val_accuracy, status="finished"):
             "spec": template("tiny").to_dict(),
             "train": train,
             "precision": "float32",
+            **({"run_info": run_info} if run_info else {}),
         },
     )
     rows = [
@@ -94,6 +95,36 @@ def test_the_run_list_overlays_two_runs(qtbot, make_panel):
     panel.history.select(["20260101-000002-b"])
     qtbot.waitUntil(lambda: list(panel.plots.overlays) == ["20260101-000002-b"], timeout=20000)
     assert panel.history.resume_button.isEnabled() and not panel.history.continue_button.isEnabled()
+
+
+def test_the_run_list_says_how_many_pictures_labelled_by_people_graded_a_run(qtbot, make_panel):
+    panel = make_panel()
+    runs = panel.session.project.runs_dir
+    split = {"counts": {"train": 120, "val": 41, "test": 20}}
+    _fake_run(runs, "20260101-000001-old", [0.9], run_info={"split": split})
+    counted = {"train": 175, "val": 0, "test": 0}
+    _fake_run(
+        runs, "20260101-000002-new", [0.8], run_info={"split": {**split, "accepted_suggestions": counted}}
+    )
+    mixed = {"train": 0, "val": 5, "test": 0}
+    _fake_run(
+        runs, "20260101-000003-mix", [0.7], run_info={"split": {**split, "accepted_suggestions": mixed}}
+    )
+    panel.reload_history()
+    qtbot.waitUntil(lambda: len(panel.history.records) == 3, timeout=20000)
+    rows = {}
+    for i in range(3):
+        item = panel.history.tree.topLevelItem(i)
+        rows[item.text(0)] = (item.text(3), item.toolTip(3))
+    assert rows["20260101-000002-new"] == (
+        "80.0% (41 by people)",
+        "Graded on 41 validation pictures labelled by people. 175 accepted suggestions trained it; "
+        "none graded it.",
+    )
+    assert (
+        rows["20260101-000001-old"][0] == "90.0% (41)" and "before accepted" in rows["20260101-000001-old"][1]
+    )
+    assert rows["20260101-000003-mix"][0] == "70.0% (41, with suggestions)"
 
 
 def test_settings_round_trip_and_the_augmentation_preview(qtbot, make_panel):

@@ -59,6 +59,10 @@ class EvaluationReport:
     calibration: dict | None = None
     unknown_scores: np.ndarray | None = None
     unknown_threshold: float | None = None
+    # Who labelled the graded pictures (core.pipeline.evaluate_run): {"pictures": N, "by_people": bool,
+    # "accepted_suggestions": how many of them were suggestions accepted in bulk (0: only people's
+    # labels grade), "apart": {"pictures", "accuracy"} of suggestions counted apart, or None}.
+    graded: dict | None = None
 
     metric_explanations: ClassVar[dict[str, str]] = METRIC_EXPLANATIONS
 
@@ -114,6 +118,23 @@ class EvaluationReport:
     @property
     def num_samples(self) -> int:
         return len(self.y_true)
+
+    def graded_words(self) -> str:
+        """Who labelled the graded pictures, to follow "N validation pictures" ("" when not recorded);
+        with suggestions counted apart, their accuracy after it."""
+        if not self.graded:
+            return ""
+        k = int(self.graded.get("accepted_suggestions") or 0)
+        text = (
+            "labelled by people" if self.graded.get("by_people") else f"({k:,} of them accepted suggestions)"
+        )
+        apart = self.graded.get("apart")
+        if apart:
+            text += (
+                f" · {100 * apart['accuracy']:.1f}% on {apart['pictures']:,} accepted suggestions, "
+                "counted apart"
+            )
+        return text
 
     def _path(self, index: int) -> str | None:
         return None if self.paths is None else self.paths[index]
@@ -202,6 +223,7 @@ class EvaluationReport:
             "label_issues": self.label_issues(),
             "calibration": self.calibration,
             "unknown_threshold": self.unknown_threshold,
+            "graded": self.graded,
         }
 
     @classmethod
@@ -236,6 +258,7 @@ class EvaluationReport:
                 else None
             ),
             unknown_threshold=data.get("unknown_threshold"),
+            graded=data.get("graded"),
         )
 
     def save(self, path: Path | str) -> Path:

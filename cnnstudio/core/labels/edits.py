@@ -51,8 +51,9 @@ class LabelEdit:
     entries_before: list[str | None] = field(default_factory=list)  # project.labels entries (or _ABSENT)
     extra_before: list[str] = field(default_factory=list)
     extra_after: list[str] = field(default_factory=list)
-    # Each image's accepted-suggestion mark before and after ({"label", "run", "confidence"} or None):
-    # an accepted suggestion is marked; any other edit of that image clears the mark; undo restores it.
+    # Each image's accepted-suggestion mark before and after ({"label", "run", "confidence", "source"}
+    # or None): an accepted suggestion is marked; any other edit of that image clears the mark; undo
+    # restores it.
     accepted_before: list[dict | None] = field(default_factory=list)
     accepted_after: list[dict | None] = field(default_factory=list)
 

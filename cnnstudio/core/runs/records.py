@@ -55,6 +55,28 @@ class RunRecord:
     has_best: bool = False
     has_last: bool = False
     partial_epoch: bool = False  # stopped in the middle of an epoch
+    # The validation pictures that graded the run (None: not recorded), whether they were all labelled
+    # by people (None: trained before accepted suggestions were kept out of validation), and how many
+    # training pictures were suggestions accepted in bulk.
+    graded: int | None = None
+    graded_by_people: bool | None = None
+    suggestions_in_training: int | None = None
+
+    @property
+    def graded_text(self) -> str:
+        """Who graded the run's validation accuracy, in words ("" when nothing is recorded)."""
+        if self.graded is None:
+            return ""
+        n = f"{self.graded:,} validation picture" + ("" if self.graded == 1 else "s")
+        if self.graded_by_people is None:
+            return f"Graded on {n}; this run was trained before accepted suggestions were kept out of them."
+        if not self.graded_by_people:
+            return f"Graded on {n}, some of them labelled by accepting a model's suggestions."
+        text = f"Graded on {n} labelled by people."
+        if self.suggestions_in_training:
+            k = self.suggestions_in_training
+            text += f" {k:,} accepted suggestion{'' if k == 1 else 's'} trained it; none graded it."
+        return text
 
     @property
     def can_resume(self) -> bool:
@@ -129,7 +151,24 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
         has_best=(run_dir / BEST_WEIGHTS).exists(),
         has_last=(run_dir / LAST_WEIGHTS).exists(),
         partial_epoch=bool(state.get("batch")),
+        **_graded(config),
     )
+
+
+def _graded(config: dict) -> dict[str, Any]:
+    split = (config.get("run_info") or {}).get("split") or {}
+    counts = split.get("counts") or {}
+    suggested = split.get("accepted_suggestions")
+    val = counts.get("val")
+    if not isinstance(val, int):
+        return {}
+    if not isinstance(suggested, dict):
+        return {"graded": val}
+    return {
+        "graded": val,
+        "graded_by_people": not suggested.get("val"),
+        "suggestions_in_training": int(suggested.get("train") or 0),
+    }
 
 
 def _kept_epoch(state: dict) -> int | None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnstudio.core.dataset.split import BULK, CONFIRMED
 from cnnstudio.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -128,13 +129,11 @@ class SuggestionSet:
     calibrated: bool = False
 
     def above(self, threshold: float) -> list[Suggestion]:
-        """Suggestions that accepting "all above" takes: confidence >= threshold and not unknown."""
-        return [s for s in self.suggestions if s.confidence >= threshold and not s.unknown]
+        """Suggestions that accepting "all above" takes (`accept_all_above`)."""
+        return accept_all_above(self.suggestions, threshold)
 
     def by_path(self) -> dict[str, Suggestion]:
         return {s.path: s for s in self.suggestions}
-
-
 
 
 def check_run_classes(run_classes: list[str], project_classes: list[str], run_name: str) -> None:
@@ -144,6 +143,13 @@ def check_run_classes(run_classes: list[str], project_classes: list[str], run_na
             f"(run: {', '.join(run_classes)}; now: {', '.join(project_classes)}). "
             "Train a new run on the current classes first."
         )
+
+
+def accept_all_above(suggestions: list[Suggestion], threshold: float) -> list[Suggestion]:
+    """The one rule of accepting in bulk ("Accept all above P" in the Data section, `cnnstudio suggest
+    --accept-above P`): confidence >= P, and never a picture flagged unknown, whatever its confidence
+    (it looks unlike every training picture, so its confident class means little)."""
+    return [s for s in suggestions if s.confidence >= threshold and not s.unknown]
 
 
 def suggest(
@@ -197,25 +203,39 @@ def suggest(
 
 
 def accept_suggestions(
-    editor: LabelEditor, suggestions: list[Suggestion], run: str, above: float | None = None
+    editor: LabelEditor,
+    suggestions: list[Suggestion],
+    run: str,
+    above: float | None = None,
+    *,
+    source: str = BULK,
 ) -> LabelEdit:
     """A LabelEdit giving each picture its suggested label, marked as an accepted suggestion.
 
-    With `above`, only suggestions with confidence >= above that are not unknown. Apply it with
+    With `above`, only the suggestions `accept_all_above` takes. `source`: BULK (accepted without
+    being looked at one by one: such pictures train and never grade a model, see
+    core.dataset.split.split_suggestions) or CONFIRMED (a person looked at this picture and confirmed
+    it, e.g. Enter in the queue: a person's label, which may grade). Apply it with
     `editor.apply(edit)`; `editor.revert(edit)` undoes it.
     """
-    chosen = [s for s in suggestions if above is None or (s.confidence >= above and not s.unknown)]
+    if source not in (BULK, CONFIRMED):
+        raise ValueError(f"source must be {BULK!r} or {CONFIRMED!r}")
+    chosen = suggestions if above is None else accept_all_above(suggestions, above)
     marks = {
-        s.path: {"label": s.label, "run": run, "confidence": round(float(s.confidence), 6)} for s in chosen
+        s.path: {"label": s.label, "run": run, "confidence": round(float(s.confidence), 6), "source": source}
+        for s in chosen
     }
     return editor.accept(marks)
 
 
-def accepted_paths(project: Project, index: DatasetIndex) -> list[str]:
-    """Pictures whose label was recorded by accepting a suggestion (and not changed since)."""
+def accepted_paths(project: Project, index: DatasetIndex, *, bulk_only: bool = False) -> list[str]:
+    """Pictures whose label was recorded by accepting a suggestion (and not changed since); with
+    `bulk_only`, only those accepted in bulk (the ones that train and never grade)."""
+    from cnnstudio.core.dataset.split import is_bulk_mark
+
     out = []
     for s in index.samples:
         mark = project.accepted.get(project.key(s.path))
-        if mark is not None and s.label == mark.get("label"):
+        if mark is not None and s.label == mark.get("label") and (not bulk_only or is_bulk_mark(mark)):
             out.append(s.path)
     return out

@@ -2,11 +2,13 @@
 
 "Suggest labels" runs the best finished run over the unlabelled pictures in a worker (torch is
 imported there, after the window is up). Each picture of the Unlabelled queue then shows its
-suggestion as a badge, most useful first (or by file name); Enter accepts the selected picture's
-suggestion, 1-9 give another class, and "Accept N above X%" accepts every confident suggestion at
-once. Every acceptance is a label edit on the undo stack. "Check training labels" finds likely label
-errors among the training pictures by k-fold cross-validation and shows them in the same grid, each
-with the class it looks like: Enter relabels it so, 1-9 give another class.
+suggestion as a badge, most useful first (or by file name); Enter confirms the selected picture's
+suggestion (a person's label, like 1-9 that give another class), and "Accept N above X%" accepts
+every confident suggestion at once (never one flagged unknown): those pictures train and never grade
+a model (core.dataset.split.split_suggestions). Every acceptance is a label edit on the undo stack.
+"Check training labels" finds likely label errors among the training pictures by k-fold
+cross-validation and shows them in the same grid, each with the class it looks like: Enter relabels
+it so, 1-9 give another class.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -90,6 +93,13 @@ class SuggestionBar(QWidget):
         self.check_button.clicked.connect(lambda: self.check_training_labels())
         self.issues_button = QToolButton(self, text="Likely label errors", checkable=True)
         self.issues_button.toggled.connect(self._toggle_issues)
+        self.apart = QCheckBox("Validate on them apart", self)
+        self.apart.setToolTip(
+            "Off (recommended): suggestions accepted all at once only train; validation and test keep the "
+            "pictures labelled by people, so a model is never graded on its own answers.\n"
+            "On: some of them also go to validation, and Evaluate reports them separately."
+        )
+        self.apart.toggled.connect(self._set_apart)
         self.info = QLabel(self, wordWrap=True)
         # Short rows, so the bar asks for no more width than the rest of the Data section.
         row = QHBoxLayout()
@@ -97,7 +107,7 @@ class SuggestionBar(QWidget):
             row.addWidget(w)
         row.addStretch(1)
         row2 = QHBoxLayout()
-        for w in (self.accepted_button, self.check_button, self.issues_button):
+        for w in (self.accepted_button, self.apart, self.check_button, self.issues_button):
             row2.addWidget(w)
         row2.addStretch(1)
         layout = QVBoxLayout(self)
@@ -108,9 +118,11 @@ class SuggestionBar(QWidget):
         layout.addWidget(self.info)
         self.session.labels_changed.connect(lambda _p: self._labels_changed())
         self.session.project_changed.connect(lambda _p: self.clear())
+        self.session.project_changed.connect(lambda _p: self._show_apart())
         self.session.index_changed.connect(lambda _i: self._show_badges())
         browser.grid.enter_handler = self.enter
         self._update_counts()
+        self._show_apart()
 
     # ---- computing ---------------------------------------------------------------------------------
     def compute(self):
@@ -219,8 +231,9 @@ class SuggestionBar(QWidget):
         ]
 
     def above_threshold(self) -> list:
-        t = self.threshold.value() / 100.0
-        return [s for s in self._pending() if s.confidence >= t and not s.unknown]
+        from cnnstudio.core.suggest import accept_all_above
+
+        return accept_all_above(self._pending(), self.threshold.value() / 100.0)
 
     def _update_counts(self) -> None:
         n = len(self.above_threshold())
@@ -232,6 +245,18 @@ class SuggestionBar(QWidget):
         issues = len(self.errors.issues) if self.errors is not None else 0
         self.issues_button.setText(f"Likely label errors ({issues:,})")
         self.issues_button.setEnabled(self.errors is not None)
+
+    def _show_apart(self) -> None:
+        project = self.session.project
+        self.apart.blockSignals(True)
+        self.apart.setChecked(project is not None and project.suggestions_apart)
+        self.apart.blockSignals(False)
+
+    def _set_apart(self, on: bool) -> None:
+        project = self.session.project
+        if project is not None and project.suggestions_apart != on:
+            project.suggestions_apart = on
+            self.session.save()  # places the accepted suggestions again (fill_missing_splits)
 
     def _labels_changed(self) -> None:
         self._update_counts()
@@ -277,23 +302,30 @@ class SuggestionBar(QWidget):
         s = self.result.by_path().get(sample.path)
         if s is None or sample.label is not None:
             return False
-        self._accept([s])
+        from cnnstudio.core.suggest import CONFIRMED
+
+        self._accept([s], source=CONFIRMED)  # looked at and confirmed: a person's label
         self.browser._advance(row, sample.path)
         return True
 
     def accept_above(self) -> None:
-        chosen = self.above_threshold()
-        if chosen:
-            self._accept(chosen)
+        from cnnstudio.core.suggest import BULK
+
+        edit = self._accept(self._pending(), above=self.threshold.value() / 100.0, source=BULK)
+        if edit is not None and edit.paths:
             self._say(
-                f"Accepted {len(chosen):,} suggestions at {self.threshold.value()}% or more. Undo takes them back."
+                f"Accepted {len(edit.paths):,} suggestions at {self.threshold.value()}% or more. They train "
+                "the next run but never grade it: validation and test keep pictures labelled by people. "
+                "Undo takes them back."
             )
 
-    def _accept(self, suggestions: list) -> None:
+    def _accept(self, suggestions: list, *, source: str, above: float | None = None):
         from cnnstudio.core.suggest import accept_suggestions
 
-        edit = accept_suggestions(self.session.labels, suggestions, self.result.run if self.result else "")
+        run = self.result.run if self.result else ""
+        edit = accept_suggestions(self.session.labels, suggestions, run, above=above, source=source)
         self.session.apply_edit(edit)
+        return edit
 
     def _say(self, text: str) -> None:
         self.info.setText(text)

@@ -358,10 +358,12 @@ class EvaluationSection(QWidget):
         issues = report.label_issues()
         mistakes = int((report.y_true != report.y_pred).sum())
         which = model_state(run_dir).words() if run_dir is not None else ""
+        who = report.graded_words()  # "labelled by people"
         self.summary_text = (
             f"<span style='font-size:18px; font-weight:600'>{percent(report.accuracy)}</span> "
-            f"accuracy on {report.num_samples:,} {split_words(report.split)} · {mistakes:,} "
-            f"mistake{'s' if mistakes != 1 else ''} · F1 averaged over classes {percent(report.macro['f1'])}"
+            f"accuracy on {report.num_samples:,} {split_words(report.split)}{' ' + who if who else ''} · "
+            f"{mistakes:,} mistake{'s' if mistakes != 1 else ''} · "
+            f"F1 averaged over classes {percent(report.macro['f1'])}"
             + (f" · run {run_dir.name}" if run_dir else "")
             + (f", {which}" if which else "")
         )

@@ -54,7 +54,8 @@ class RunHistory(QWidget):
         self.tree.headerItem().setToolTip(
             3,
             "The validation accuracy of the model the run keeps (its best epoch): the same number "
-            "Evaluate shows on the validation pictures.",
+            "Evaluate shows on the validation pictures. In brackets: how many validation pictures graded "
+            "it; they are labelled by people (suggestions accepted in bulk only train).",
         )
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
@@ -168,7 +169,7 @@ class RunHistory(QWidget):
                         record.name,
                         record.created,
                         record.display_state,
-                        f"{record.best_val_accuracy:.1%}" if record.best_val_accuracy is not None else "–",
+                        _accuracy_text(record),
                         f"{record.epochs_done} of {record.epochs}",
                         record.summary,
                     ]
@@ -176,6 +177,8 @@ class RunHistory(QWidget):
                 item.setData(0, Qt.ItemDataRole.UserRole, record.name)
                 item.setToolTip(2, record.message or record.display_state)
                 item.setToolTip(5, f"{record.summary}\nPrecision: {record.precision}")
+                if record.graded_text:
+                    item.setToolTip(3, record.graded_text)
                 color = {
                     "crashed": error_color(),
                     "interrupted": warning_color(),
@@ -259,3 +262,17 @@ class RunHistory(QWidget):
         self.resume_button.setEnabled(free and record.can_resume)
         self.continue_button.setEnabled(free and record.can_continue)
         self.fine_tune_button.setEnabled(free and record.can_fine_tune)
+
+
+def _accuracy_text(record: RunRecord) -> str:
+    """ "80.5% (41 by people)": the kept model's validation accuracy and who graded it."""
+    if record.best_val_accuracy is None:
+        return "–"
+    text = f"{record.best_val_accuracy:.1%}"
+    if record.graded is None:
+        return text
+    if record.graded_by_people:
+        return f"{text} ({record.graded:,} by people)"
+    if record.graded_by_people is None:
+        return f"{text} ({record.graded:,})"
+    return f"{text} ({record.graded:,}, with suggestions)"
