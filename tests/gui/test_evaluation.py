@@ -324,3 +324,23 @@ def test_confidence_tab_and_pictures_unlike_the_training_ones(qtbot, section):
     # A report from before calibration: the tab says so in plain words.
     page.set_calibration(None)
     assert "not calibrated" in page.numbers.text() and page.chart.after == []
+
+
+def test_clicking_a_picture_unlike_the_training_ones_shows_it(qtbot, section):
+    """The "Unlike training" gallery leads to its pictures like the other galleries: a click shows that
+    picture on the right (it kept the previous one)."""
+    _session, view = section
+    report = view.report
+    # A lower threshold than the run's, so that several pictures are flagged on this tiny set.
+    report.unknown_threshold = float(np.median(report.unknown_scores)) - 1e-6
+    view.show_report(report, view.run_dir)
+    items = view.unknown_gallery.items()
+    assert len(items) >= 2
+    view.middle_tabs.setCurrentIndex(3)
+    shown_before = view.panel.picture.path if view.panel.picture is not None else None
+    for item in (items[1], items[0]):
+        assert item.path != shown_before
+        rect = view.unknown_gallery.visualRect(view.unknown_gallery.model().index(items.index(item), 0))
+        qtbot.mouseClick(view.unknown_gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        assert view.panel.picture is not None and view.panel.picture.path == item.path
+        shown_before = item.path

@@ -374,6 +374,8 @@ class TrainingController(QObject):
         if self.state == "preparing":
             self.set_state("training")
         panel.show_advice(coach(self.epoch_logs, self.coach_context))
+        if self.live_run is not None:
+            self.session.run_began(self.live_run)
         self.started.emit(str(self.live_run) if self.live_run else "")
         panel.reload_history()
 
@@ -425,7 +427,8 @@ class TrainingController(QObject):
             self.session.error.emit(outcome.error)
         else:
             panel.show_notice(self.summary(outcome))
-        self.live_run = None
+        run, self.live_run = self.live_run, None
+        self.session.run_ended(run)  # calibrated and evaluated now: Evaluate shows the final result
         panel.reload_history()
         panel.check_design()
         self.finished.emit(outcome)
