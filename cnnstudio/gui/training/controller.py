@@ -370,6 +370,7 @@ class TrainingController(QObject):
         panel.plots.set_run_length(int(logs.get("epochs") or 1))
         previous = logs.get("previous_epochs") or []
         self.epoch_logs = list(previous)
+        panel.history.set_live_epochs(len(previous))
         panel.plots.set_epochs(previous)
         if self.state == "preparing":
             self.set_state("training")
@@ -391,6 +392,8 @@ class TrainingController(QObject):
         for logs in update.epochs:
             panel.progress.epoch_done(logs)
             self.epoch_logs.append(logs)
+        if update.epochs:
+            panel.history.set_live_epochs(len(self.epoch_logs))
         bad = [p.loss for p in update.batches if not math.isfinite(p.loss)]
         if update.epochs or bad:
             panel.show_advice(coach(self.epoch_logs, self.coach_context, bad[:1]))
