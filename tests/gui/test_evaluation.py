@@ -344,3 +344,23 @@ def test_clicking_a_picture_unlike_the_training_ones_shows_it(qtbot, section):
         qtbot.mouseClick(view.unknown_gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
         assert view.panel.picture is not None and view.panel.picture.path == item.path
         shown_before = item.path
+
+
+def test_the_status_bar_says_what_evaluating_does_not_a_count_of_every_picture(qtbot, section):
+    """Reading the pictures counts all the project's pictures (1,797 on the demo); the evaluation of
+    the validation ones (269) that follows must not be shown as "1,797 / 1,797"."""
+    session, view = section
+    events = []
+
+    def follow(task):
+        task.progressed.connect(lambda done, total: events.append(("progress", done, total)))
+        task.text_changed.connect(lambda text: events.append(("text", text)))
+
+    session.tasks.task_started.connect(follow)
+    view.evaluate(force=True)
+    qtbot.waitUntil(lambda: not view.jobs.evaluating, timeout=30000)
+    counts = [e[1:] for e in events if e[0] == "progress"]
+    assert any(total > view.report.num_samples for _done, total in counts)  # all pictures were read
+    assert counts[-1] == (0, 0)  # then: busy, no count
+    texts = [e[1] for e in events if e[0] == "text"]
+    assert texts[-1] == f"Evaluating run {view.run_dir.name} on the validation pictures"

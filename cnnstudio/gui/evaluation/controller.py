@@ -119,9 +119,22 @@ class EvaluationController(QObject):
                 view.show_report(None)
                 view.summary.setText(f"<span style='color:{error_color().name()}'>{text}</span>")
 
+        def job(ctx):
+            def progress(count: int, total: int) -> None:
+                # Reading the pictures counts every picture of the project (all splits); the
+                # evaluation that follows has no count: say what it does, not "1,797 / 1,797".
+                if count == 0 or total <= 0:
+                    ctx.set_text("Reading the project's pictures")
+                ctx.progress(count, total)
+                if total > 0 and count >= total:
+                    ctx.set_text(f"Evaluating run {run_dir.name} on {where}")
+                    ctx.progress(0, 0)
+
+            return load_or_evaluate(project, run_dir, split, folder, force=force, progress=progress)
+
         self.session.tasks.start(
             f"Evaluating run {run_dir.name}",
-            lambda ctx: load_or_evaluate(project, run_dir, split, folder, force=force, progress=ctx.progress),
+            job,
             on_success=done,
             on_error=failed,
         )
