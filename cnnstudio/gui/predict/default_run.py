@@ -19,7 +19,14 @@ class BestRun:
     val_accuracy: float
 
     def words(self) -> str:
-        return f"Best run: {self.path.name} (validation {self.val_accuracy * 100:.0f}%)"
+        """Short: the picker beside it already names the run."""
+        return f"Best run (validation {self.val_accuracy * 100:.0f}%)"
+
+    def tooltip(self) -> str:
+        return (
+            f"Predict chose {self.path.name}: of this project's runs, its kept model has the highest "
+            f"validation accuracy ({self.val_accuracy:.1%}). Choose another run above."
+        )
 
 
 def best_run(paths: list[Path], live: set[Path] | None = None) -> BestRun | None:

@@ -267,8 +267,9 @@ class PredictSection(QWidget):
 
     def _best_words(self) -> str:
         """'Best run: NAME (validation 93%)' while the run chosen for the user is shown."""
-        best = self._best
-        return best.words() if best is not None and self.model_source == str(best.path) else ""
+        best = self._best if self._best is not None and self.model_source == str(self._best.path) else None
+        self.model_info.setToolTip(best.tooltip() if best is not None else "")
+        return best.words() if best is not None else ""
 
     def _load(self, source: str) -> LoadedModel:
         """In a worker: the model (kept, so the next prediction starts at once)."""
