@@ -246,8 +246,9 @@ class EvaluationSection(QWidget):
         self.jobs.check_up_to_date()
 
     def _runs_changed(self) -> None:
-        """A run trained here began or ended (calibrated and evaluated): new names, states, results."""
-        if self.session.project is not None:
+        """A run trained here began or ended (calibrated and evaluated): new names, states, results.
+        Hidden, the section catches up when it is shown (section_shown)."""
+        if self.session.project is not None and self.isVisible():
             self.refresh_runs()
             self.check_up_to_date()
 
