@@ -13,6 +13,8 @@ its signals instead of to each other:
 - `health_changed(summary)`: a new health summary (class balance, small classes, duplicates).
 - `message(text)`: something to tell the user in the status bar.
 - `error(text)`: something that went wrong, in plain words (the window shows a dialog).
+- `runs_changed()`: a run this session trains began, or ended with its files final (calibrated and
+  evaluated); `training_runs` holds the runs whose training job has not ended yet.
 - `disk_changed(words)`: another process (a CLI command, a search worker) changed project.json; its
   changes were taken in, this session's unsaved ones kept; `words` says what changed.
 
@@ -55,6 +57,7 @@ class ProjectSession(QObject):
     message = Signal(str)
     error = Signal(str)
     disk_changed = Signal(list)
+    runs_changed = Signal()
 
     def __init__(self, parent: QObject | None = None, tasks: TaskRunner | None = None):
         super().__init__(parent)
@@ -63,6 +66,10 @@ class ProjectSession(QObject):
         self.labels: LabelEditor | None = None
         self.health: HealthSummary | None = None
         self.checked = False
+        # Runs whose training job goes on in this session: trained, then calibrated and evaluated.
+        # Between the end of the epochs and the end of the job a run's state.json already says
+        # "finished", but its calibration is not fitted yet: no result of it is final before then.
+        self.training_runs: set[Path] = set()
         self.undo_stack = QUndoStack(self)
         self.tasks = tasks or TaskRunner(self)
         self._check_task = None
@@ -140,6 +147,18 @@ class ProjectSession(QObject):
             timer.stop()
         self._health_again = False
         self.tasks.cancel_all(wait_ms)
+
+    # ---- runs trained here --------------------------------------------------------------------------
+    def run_began(self, run_dir: Path) -> None:
+        self.training_runs.add(Path(run_dir))
+        self.runs_changed.emit()
+
+    def run_ended(self, run_dir: Path | None) -> None:
+        """The training job of `run_dir` ended: its calibration and evaluations are written (or never
+        will be: stopped, failed)."""
+        if run_dir is not None:
+            self.training_runs.discard(Path(run_dir))
+        self.runs_changed.emit()
 
     def set_index(self, index: DatasetIndex, checked: bool = False) -> None:
         """Use an index made elsewhere (tests, previews, a finished check)."""

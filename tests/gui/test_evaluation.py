@@ -327,3 +327,43 @@ def test_confidence_tab_and_pictures_unlike_the_training_ones(qtbot, section):
     # A report from before calibration: the tab says so in plain words.
     page.set_calibration(None)
     assert "not calibrated" in page.numbers.text() and page.chart.after == []
+
+
+def test_clicking_a_picture_unlike_the_training_ones_shows_it(qtbot, section):
+    """The "Unlike training" gallery leads to its pictures like the other galleries: a click shows that
+    picture on the right (it kept the previous one)."""
+    _session, view = section
+    report = view.report
+    # A lower threshold than the run's, so that several pictures are flagged on this tiny set.
+    report.unknown_threshold = float(np.median(report.unknown_scores)) - 1e-6
+    view.show_report(report, view.run_dir)
+    items = view.unknown_gallery.items()
+    assert len(items) >= 2
+    view.middle_tabs.setCurrentIndex(3)
+    shown_before = view.panel.picture.path if view.panel.picture is not None else None
+    for item in (items[1], items[0]):
+        assert item.path != shown_before
+        rect = view.unknown_gallery.visualRect(view.unknown_gallery.model().index(items.index(item), 0))
+        qtbot.mouseClick(view.unknown_gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        assert view.panel.picture is not None and view.panel.picture.path == item.path
+        shown_before = item.path
+
+
+def test_the_status_bar_says_what_evaluating_does_not_a_count_of_every_picture(qtbot, section):
+    """Reading the pictures counts all the project's pictures (1,797 on the demo); the evaluation of
+    the validation ones (269) that follows must not be shown as "1,797 / 1,797"."""
+    session, view = section
+    events = []
+
+    def follow(task):
+        task.progressed.connect(lambda done, total: events.append(("progress", done, total)))
+        task.text_changed.connect(lambda text: events.append(("text", text)))
+
+    session.tasks.task_started.connect(follow)
+    view.evaluate(force=True)
+    qtbot.waitUntil(lambda: not view.jobs.evaluating, timeout=30000)
+    counts = [e[1:] for e in events if e[0] == "progress"]
+    assert any(total > view.report.num_samples for _done, total in counts)  # all pictures were read
+    assert counts[-1] == (0, 0)  # then: busy, no count
+    texts = [e[1] for e in events if e[0] == "text"]
+    assert texts[-1] == f"Evaluating run {view.run_dir.name} on the validation pictures"

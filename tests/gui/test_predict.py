@@ -202,3 +202,61 @@ def test_unknown_pictures_are_marked_and_the_control_starts_at_the_runs_threshol
     view.unknown_reset.click()
     assert view.unknown_box.value() == pytest.approx(threshold, abs=0.01)
     qtbot.waitUntil(lambda: not _session.tasks.busy(), timeout=10000)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A project whose newer run is the worse one: a trained run, then a run of one epoch at a
+    learning rate too small to learn anything."""
+    from cnnstudio.cli import main
+    from cnnstudio.core.runs import load_run
+
+    data, project = train_tiny_project(tmp_path_factory.mktemp("two_runs"), per_class=20)
+    args = ["train", str(project), "--template", "tiny", "--epochs", "1", "--lr", "1e-7", "--json"]
+    assert main([*args, "--batch-size", "8"]) == 0
+    good, bad = sorted((project / "runs").iterdir())
+    assert load_run(good).best_val_accuracy > load_run(bad).best_val_accuracy
+    return project, good, bad
+
+
+def test_predict_starts_on_the_best_run_and_says_which(qtbot, two_runs):
+    from cnnstudio.core.project import Project
+    from cnnstudio.core.runs import load_run
+    from cnnstudio.gui.predict.view import PredictSection
+    from cnnstudio.gui.session import ProjectSession
+
+    project, good, bad = two_runs
+    session = ProjectSession()
+    view = PredictSection(session)
+    qtbot.addWidget(view)
+    view.show()
+    try:
+        session.open_project(Project.open(project), check=False)
+        qtbot.waitUntil(lambda: view.model_source is not None, timeout=20000)
+        assert view.model_combo.itemData(0) == str(bad)  # the list stays newest first
+        assert view.model_source == str(good)
+        accuracy = load_run(good).best_val_accuracy
+        assert view.model_info.text() == f"Best run (validation {accuracy * 100:.0f}%)"
+        assert good.name in view.model_info.toolTip()
+        # Another run chosen by hand: the words go; the best again: they come back.
+        view.model_combo.setCurrentIndex(0)
+        assert view.model_info.text() == ""
+        view.model_combo.setCurrentIndex(view.model_combo.findData(str(good)))
+        assert view.model_info.text().startswith("Best run (validation")
+    finally:
+        close_session(session)
+
+
+def test_a_new_project_does_not_keep_the_last_models_unknown_threshold(qtbot, section, trained, tmp_path):
+    from cnnstudio.core.project import Project
+
+    session, view = section
+    _predict(qtbot, view, [str(trained[0] / "class_0")])
+    assert view.unknown_box.isEnabled() and view.unknown_box.text() != ""
+    fresh = tmp_path / "fresh"
+    shutil.copytree(trained[0], fresh)
+    session.open_project(Project.create(tmp_path / "fresh_project", fresh), check=False)
+    qtbot.waitUntil(lambda: not session.tasks.busy(), timeout=20000)
+    assert view.model_source is None  # no run yet
+    assert not view.unknown_box.isEnabled() and view.unknown_box.text() == ""
+    assert view.results.unknown_threshold is None

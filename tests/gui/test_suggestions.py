@@ -168,3 +168,50 @@ def test_validate_on_accepted_suggestions_apart_is_a_project_setting(open_browse
     assert apart and apart <= on_disk  # the session shows what the project gives
     bar.apart.setChecked(False)
     assert {s.split for s in session.index.samples if s.path in paths} == {"train"}
+
+
+def test_suggestion_texts_stay_true_after_enter_undo_and_another_project(open_browser, qtbot, tmp_path):
+    """What the bar and the footer say follows what happened: Enter says it accepted (not the last
+    number key's words), an undone "accept all" says so and the queue counts its pictures again, and
+    another project without a trained run says that, not the last project's words."""
+    from gui_helpers import wait_idle
+
+    from cnnstudio.core.project import Project
+
+    session, browser, _truth, _ = _trained_browser(open_browser, qtbot)
+    said: list[str] = []
+    session.message.connect(said.append)
+    bar = browser.suggestions
+    bar.compute()
+    qtbot.waitUntil(lambda: bar.result is not None, timeout=30000)
+    model = browser.model
+    browser.grid.select_row(0)
+    browser.grid.setFocus()
+    qtbot.keyClick(browser.grid, Qt.Key.Key_1)
+    assert said[-1].startswith("Key 1: gave")
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
+    assert said[-1].startswith("Accepted the suggestion") and "gave" not in bar.info.text()
+
+    queued = model.rowCount()
+    bar.threshold.setValue(50)
+    n = len(bar.above_threshold())
+    assert n >= 2
+    bar.accept_button.click()
+    assert bar.info.text().startswith(f"Accepted {n} suggestions")
+    assert browser.status.text().startswith(f"Showing {queued - n} of")
+    session.undo_stack.undo()
+    assert bar.info.text().startswith(f"Undone: {n} accepted suggestions are taken back")
+    assert model.rowCount() == queued
+    assert browser.status.text().startswith(f"Showing {queued} of")
+
+    # Another project, every picture unlabelled, no run: no word of the last project stays.
+    bar.info.setText("Every usable picture has a label: there is nothing to suggest.")
+    other = Project.create(tmp_path / "other", browser.session.project.source)
+    session.open_project(other)
+    wait_idle(qtbot, session)
+    assert bar.info.text() == ""
+    browser.assign([s.path for s in session.index.samples], None)
+    bar.compute()
+    assert bar.info.text().startswith(
+        f"There is no trained run yet to suggest labels for the {len(session.index.samples)}"
+    )

@@ -93,6 +93,9 @@ def health_summary(index: DatasetIndex, *, find_duplicates: bool = True) -> Heal
     return summary
 
 
+UNLABELLED_NOTE = "no label; label"  # in the scan's note on pictures outside class folders (scan.py)
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
@@ -101,7 +104,16 @@ def _warnings(h: HealthSummary, notes: list[str]) -> list[str]:
     out: list[str] = []
     if h.problems:
         out.append(f"{_plural(h.problems, 'file')} cannot be used and will be left out (see the problems).")
-    out.extend(notes)
+    for note in notes:
+        if UNLABELLED_NOTE not in note:
+            out.append(note)
+        elif h.unlabelled:  # the scan's count of pictures outside the class folders, made current:
+            # those labelled in the app since (this session or an earlier one) have a label now
+            one = h.unlabelled == 1
+            out.append(
+                f"{h.unlabelled} {'picture has' if one else 'pictures have'} no label yet; label "
+                f"{'it' if one else 'them'} in the app or move {'it' if one else 'them'} into a class folder."
+            )
     if not h.classes:
         out.append(
             "No picture has a label yet. Put the pictures into one folder per class, or label them in the app."

@@ -13,6 +13,7 @@ it so, 1-9 give another class.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtWidgets import (
@@ -63,6 +64,7 @@ class SuggestionBar(QWidget):
         self.result: SuggestionSet | None = None
         self.errors: LabelErrorReport | None = None
         self.task = None
+        self._accepted = 0  # the project's accepted suggestions when last counted: an undo lowers it
 
         self.suggest_button = QPushButton("Suggest labels", self)
         self.suggest_button.setToolTip(
@@ -137,6 +139,17 @@ class SuggestionBar(QWidget):
             self._say("Every usable picture has a label: there is nothing to suggest.")
             return None
         project, index = session.project, session.index
+        try:
+            from cnnstudio.core.runs import best_finished_run
+
+            best_finished_run(project)
+        except UserError:
+            self._say(
+                f"There is no trained run yet to suggest labels for the {len(paths):,} unlabelled "
+                "pictures: label a few pictures of each class, train a run (Train section), then "
+                "press Suggest labels again."
+            )
+            return None
 
         def job(ctx):
             from cnnstudio.core.suggest import suggest
@@ -200,8 +213,11 @@ class SuggestionBar(QWidget):
             self.issues_button.setChecked(True)
 
     def clear(self) -> None:
+        """Another project: nothing said about the last one stays."""
         self.result = None
         self.errors = None
+        self.info.setText("")
+        self.info.setToolTip("")
         self.browser.model.set_suggestions({}, None)
         self._update_counts()
 
@@ -241,6 +257,7 @@ class SuggestionBar(QWidget):
         self.accept_button.setEnabled(n > 0)
         project = self.session.project
         accepted = len(project.accepted) if project is not None else 0
+        self._accepted = accepted
         self.accepted_button.setText(f"Accepted suggestions ({accepted:,})")
         issues = len(self.errors.issues) if self.errors is not None else 0
         self.issues_button.setText(f"Likely label errors ({issues:,})")
@@ -259,7 +276,16 @@ class SuggestionBar(QWidget):
             self.session.save()  # places the accepted suggestions again (fill_missing_splits)
 
     def _labels_changed(self) -> None:
+        before = self._accepted
         self._update_counts()
+        if self._accepted < before:  # an undo took accepted suggestions back
+            n = before - self._accepted
+            self._say(
+                f"Undone: {n:,} accepted suggestion{'s are' if n != 1 else ' is'} taken back; "
+                f"{'those pictures are' if n != 1 else 'the picture is'} unlabelled again."
+            )
+            if n > 1 and self.browser.model.filter.kind == UNLABELLED:
+                self._show_badges()  # many at once: the queue shows them again (and counts them)
         if self.browser.model.filter.kind == ACCEPTED:
             self._toggle_accepted(True)
 
@@ -305,6 +331,7 @@ class SuggestionBar(QWidget):
         from cnnstudio.core.suggest import CONFIRMED
 
         self._accept([s], source=CONFIRMED)  # looked at and confirmed: a person's label
+        self._say(f"Accepted the suggestion {s.label} ({s.confidence:.0%}) for {Path(sample.path).name}.")
         self.browser._advance(row, sample.path)
         return True
 

@@ -19,10 +19,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.runs import model_state, weights_stamp
+from cnnstudio.core.runs import describe_run, model_state
 from cnnstudio.gui.evaluation.image_panel import rgb_to_qimage
 from cnnstudio.gui.evaluation.issues_list import RowState
-from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_evaluate
+from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_evaluate, model_stamp
 from cnnstudio.gui.evaluation.report_file import split_words
 from cnnstudio.gui.evaluation.review import AcceptCommand
 from cnnstudio.gui.style import muted_color
@@ -74,7 +74,7 @@ class EvaluationController(QObject):
         self.generation = 0
         self.cam_generation = 0
         self.evaluating = False
-        self.stamp: tuple[int, int] | None = None  # the weights the shown evaluation belongs to
+        self.stamp: tuple | None = None  # the weights and calibration the shown evaluation belongs to
         # Training may write a new best model at any time: the shown evaluation is checked against it.
         self.watch = QTimer(self, interval=WATCH_MS)
         self.watch.timeout.connect(self.check_up_to_date)
@@ -94,6 +94,7 @@ class EvaluationController(QObject):
         if project is None or not data:
             return
         run_dir = Path(data)
+        self.refresh_run_text()
         split, folder = view.split, view.folder
         self.generation += 1
         generation = self.generation
@@ -101,7 +102,7 @@ class EvaluationController(QObject):
         view.summary.setText(f"Evaluating run {run_dir.name} on {where}…")
         view.evaluate_button.setEnabled(False)
         self.evaluating = True
-        stamp = weights_stamp(run_dir)
+        stamp = model_stamp(run_dir)
 
         def done(report: EvaluationReport) -> None:
             if generation == self.generation:
@@ -118,31 +119,62 @@ class EvaluationController(QObject):
                 view.show_report(None)
                 view.summary.setText(f"<span style='color:{error_color().name()}'>{text}</span>")
 
+        def job(ctx):
+            def progress(count: int, total: int) -> None:
+                # Reading the pictures counts every picture of the project (all splits); the
+                # evaluation that follows has no count: say what it does, not "1,797 / 1,797".
+                if count == 0 or total <= 0:
+                    ctx.set_text("Reading the project's pictures")
+                ctx.progress(count, total)
+                if total > 0 and count >= total:
+                    ctx.set_text(f"Evaluating run {run_dir.name} on {where}")
+                    ctx.progress(0, 0)
+
+            return load_or_evaluate(project, run_dir, split, folder, force=force, progress=progress)
+
         self.session.tasks.start(
             f"Evaluating run {run_dir.name}",
-            lambda ctx: load_or_evaluate(project, run_dir, split, folder, force=force, progress=ctx.progress),
+            job,
             on_success=done,
             on_error=failed,
         )
 
     # ---- staleness -------------------------------------------------------------------------------------
+    def finishing(self, run_dir: Path) -> bool:
+        """The run's epochs are over but its training job still fits the calibration and evaluates."""
+        return run_dir in self.session.training_runs and not model_state(run_dir).training
+
     def check_up_to_date(self) -> None:
-        """Redo (or, while the run trains, mark out of date) an evaluation whose weights changed."""
+        """Redo (or, while the run trains, mark out of date) an evaluation whose weights or calibration
+        changed. While a run's training job ends (calibrating), its result waits for that."""
         view = self.view
+        if view.isVisible():
+            self.refresh_run_text()
         if self.evaluating or view.report is None or view.run_dir is None or view.folder is not None:
             if view.report is not None and view.run_dir is not None and not self.evaluating:
                 self.show_model_state()
             return
         if not view.isVisible():
             return
-        stamp = weights_stamp(view.run_dir)
+        stamp = model_stamp(view.run_dir)
         if stamp == self.stamp:
             self.show_model_state()
             return
-        if model_state(view.run_dir).training:
+        if model_state(view.run_dir).training or view.run_dir in self.session.training_runs:
             self.show_model_state(stale=True)
         else:
             self.evaluate()
+
+    def refresh_run_text(self) -> None:
+        """The chosen run's line in the picker (its epochs and state) as its folder says now:
+        "1/3 epochs · running" goes when the run ends."""
+        combo = self.view.run_combo
+        i = combo.currentIndex()
+        data = combo.itemData(i) if i >= 0 else None
+        if data:
+            text = describe_run(Path(data)).text
+            if text != combo.itemText(i):
+                combo.setItemText(i, text)
 
     def show_model_state(self, stale: bool = False) -> None:
         """The summary, with which model it belongs to and whether training still goes on."""
@@ -150,7 +182,13 @@ class EvaluationController(QObject):
         if view.run_dir is None or view.report is None:
             return
         state = model_state(view.run_dir)
-        if stale or (self.stamp is not None and weights_stamp(view.run_dir) != self.stamp):
+        if self.finishing(view.run_dir):
+            note = (
+                f"<br><span style='color:{error_color().name()}'><b>Not final yet:</b> training has "
+                "ended and the model is being calibrated and checked on the validation and test "
+                "pictures. The final result replaces this one in a moment.</span>"
+            )
+        elif stale or (self.stamp is not None and model_stamp(view.run_dir) != self.stamp):
             note = (
                 "<br><span style='color:{c}'><b>Out of date:</b> training has since saved a better model "
                 "({w}). This result is of an older one; it is evaluated again when training ends, "

@@ -1,6 +1,7 @@
 """Work the Evaluate section runs in workers (Qt-free; imports torch lazily).
 
 - `load_or_evaluate`: a run's saved evaluation of a split when it is up to date, else a new one.
+- `model_stamp`: the identity of what an evaluation uses (the weights and the calibration).
 - `ModelCache`: a run's model, loaded once, for Grad-CAM.
 - `grad_cam_overlay`: the Grad-CAM heat map of one picture, laid over the picture at its own size.
 """
@@ -22,6 +23,28 @@ if TYPE_CHECKING:
     from cnnstudio.core.project import Project
 
 MAX_SIDE = 2400  # the overlay of a big photo is made at about screen size, like the image viewer's
+CALIBRATION_FILE = "calibration.json"  # what core's Calibration.save writes in a run folder
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def model_stamp(run_dir: Path) -> tuple | None:
+    """What an evaluation of `run_dir` depends on: its weights and its calibration. Training fits the
+    calibration after the last epoch, so an evaluation made before that is out of date once it exists."""
+    weights = weights_stamp(run_dir)
+    return None if weights is None else (weights, _file_stamp(run_dir / CALIBRATION_FILE))
+
+
+def _older_than_calibration(saved: Path, run_dir: Path) -> bool:
+    calibration = _file_stamp(run_dir / CALIBRATION_FILE)
+    saved_stamp = _file_stamp(saved)
+    return calibration is not None and saved_stamp is not None and saved_stamp[0] < calibration[0]
 
 
 def load_or_evaluate(
@@ -39,7 +62,7 @@ def load_or_evaluate(
 
     if folder is None and split is not None and not force:
         saved = saved_evaluation(run_dir, split)
-        if saved is not None:
+        if saved is not None and not _older_than_calibration(saved, run_dir):
             try:
                 return EvaluationReport.load(saved)
             except Exception:  # noqa: BLE001 - a damaged file: evaluate again

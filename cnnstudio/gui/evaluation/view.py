@@ -34,12 +34,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.core.runs import model_state, trained_runs, weights_stamp
+from cnnstudio.core.runs import model_state, trained_runs
 from cnnstudio.gui.evaluation.confusion import ConfusionMatrixView
 from cnnstudio.gui.evaluation.controller import EvaluationController
 from cnnstudio.gui.evaluation.gallery import GalleryItem, GalleryView
 from cnnstudio.gui.evaluation.image_panel import ImagePanel, Picture
 from cnnstudio.gui.evaluation.issues_list import Issue, IssuesList
+from cnnstudio.gui.evaluation.jobs import model_stamp
 from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, MetricsTable, percent
 from cnnstudio.gui.evaluation.reliability import CalibrationPage
 from cnnstudio.gui.evaluation.report_file import split_words
@@ -218,7 +219,7 @@ class EvaluationSection(QWidget):
         self.export_button.clicked.connect(self.export_model)
         self.confusion.cell_clicked.connect(self.show_cell)
         self.metrics.class_clicked.connect(self.show_class)
-        for gallery in (self.cell_gallery, self.top_losses):
+        for gallery in (self.cell_gallery, self.top_losses, self.unknown_gallery):
             gallery.picture_chosen.connect(self.show_picture)
         self.issues.picture_chosen.connect(self.show_picture)
         self.issues.relabel_requested.connect(self.relabel)
@@ -231,6 +232,7 @@ class EvaluationSection(QWidget):
         # Bound methods, not lambdas: Qt drops these connections when the section is deleted.
         session.labels_changed.connect(self._labels_changed)
         session.index_changed.connect(self._index_changed)
+        session.runs_changed.connect(self._runs_changed)
         self._project_changed(session.project)
 
     # ---- runs and choices ----------------------------------------------------------------------------
@@ -242,6 +244,13 @@ class EvaluationSection(QWidget):
     def check_up_to_date(self) -> None:
         """Redo (or, while the run trains, mark out of date) an evaluation whose weights changed."""
         self.jobs.check_up_to_date()
+
+    def _runs_changed(self) -> None:
+        """A run trained here began or ended (calibrated and evaluated): new names, states, results.
+        Hidden, the section catches up when it is shown (section_shown)."""
+        if self.session.project is not None and self.isVisible():
+            self.refresh_runs()
+            self.check_up_to_date()
 
     def refresh_runs(self) -> None:
         current = self.run_combo.currentData()
@@ -339,7 +348,7 @@ class EvaluationSection(QWidget):
         project = self.session.project
         self.review = ReviewStore(run_dir, key=project.key if project is not None else str)
         self.report_button.setEnabled(report is not None)
-        self.jobs.stamp = weights_stamp(run_dir) if run_dir is not None else None
+        self.jobs.stamp = model_stamp(run_dir) if run_dir is not None else None
         if report is None:
             self.summary_text = ""
             self.summary.setText("")

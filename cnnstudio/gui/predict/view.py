@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.runs import trained_runs
+from cnnstudio.gui.predict.default_run import BestRun, best_run
 from cnnstudio.gui.predict.results_model import THUMB, UNKNOWN, PredictionsModel
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.thumbnails import ThumbnailLoader
@@ -66,9 +67,8 @@ class DropZone(QFrame):
         row = QHBoxLayout(self)
         row.setContentsMargins(14, 10, 14, 10)
         row.addWidget(self.label, 1)
-        row.addWidget(self.add_files)
-        row.addWidget(self.add_folder)
-        row.addWidget(self.clear)
+        for button in (self.add_files, self.add_folder, self.clear):
+            row.addWidget(button)
 
 
 class PredictSection(QWidget):
@@ -84,6 +84,7 @@ class PredictSection(QWidget):
         self._task = None
         self._queued: list[str] = []
         self._filling = False
+        self._best: BestRun | None = None  # the run Predict chose as the best (see default_run.py)
         self.setAcceptDrops(True)
         self.loader = ThumbnailLoader(parent=self)
 
@@ -99,8 +100,8 @@ class PredictSection(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Model:", self))
         top.addWidget(self.model_combo, 1)
-        top.addWidget(self.open_model)
-        top.addWidget(self.model_info)
+        for widget in (self.open_model, self.model_info):
+            top.addWidget(widget)
 
         self.drop_zone = DropZone(self)
         self.threshold = QSlider(Qt.Orientation.Horizontal, self)
@@ -129,16 +130,14 @@ class PredictSection(QWidget):
         self.unknown_caption = QLabel(
             "Mark pictures unlike the training pictures when their unknown score is above", self
         )
-        unknown_row.addWidget(self.unknown_caption)
-        unknown_row.addWidget(self.unknown_box)
-        unknown_row.addWidget(self.unknown_reset)
-        unknown_row.addWidget(self.unknown_info)
+        for widget in (self.unknown_caption, self.unknown_box, self.unknown_reset, self.unknown_info):
+            unknown_row.addWidget(widget)
         unknown_row.addStretch(1)
         self._default_unknown: float | None = None
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(QLabel('Call a picture "unknown" when the model is less sure than', self))
-        threshold_row.addWidget(self.threshold)
-        threshold_row.addWidget(self.threshold_label)
+        for widget in (self.threshold, self.threshold_label):
+            threshold_row.addWidget(widget)
         threshold_row.addStretch(1)
 
         self.progress = QProgressBar(self)
@@ -158,10 +157,8 @@ class PredictSection(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(0, THUMB + 12)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(1, 280)
-        header.resizeSection(2, 140)
-        header.resizeSection(3, 100)
-        header.resizeSection(4, 260)
+        for column, width in ((1, 280), (2, 140), (3, 100), (4, 260)):
+            header.resizeSection(column, width)
         header.setStretchLastSection(True)
 
         self.summary = QLabel(self, wordWrap=True)
@@ -178,10 +175,8 @@ class PredictSection(QWidget):
         self.last_sort_journal: Path | None = None  # the journal of the last move, while it can be undone
         bottom = QHBoxLayout()
         bottom.addWidget(self.summary, 1)
-        bottom.addWidget(self.csv_button)
-        bottom.addWidget(self.copy_button)
-        bottom.addWidget(self.move_button)
-        bottom.addWidget(self.undo_sort_button)
+        for button in (self.csv_button, self.copy_button, self.move_button, self.undo_sort_button):
+            bottom.addWidget(button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -222,7 +217,8 @@ class PredictSection(QWidget):
         ]
         self._filling = True
         self.model_combo.clear()
-        for run in trained_runs(self.session.project):
+        runs = trained_runs(self.session.project)
+        for run in runs:
             self.model_combo.addItem(icon("train"), f"Run {run.text}", str(run.path))
         for path in files:
             self.model_combo.addItem(icon("model"), Path(path).name, path)
@@ -230,7 +226,11 @@ class PredictSection(QWidget):
         if not self.model_combo.count():
             self.model_combo.addItem("No model yet: train a run, or open a model file", None)
         i = self.model_combo.findData(current) if current else -1
-        self.model_combo.setCurrentIndex(max(0, i))
+        if i < 0:  # a first choice: the best run, not the newest
+            self._best = best_run([run.path for run in runs], self.session.training_runs)
+        self.model_combo.setCurrentIndex(
+            max(0, self.model_combo.findData(str(self._best.path)) if i < 0 and self._best else i)
+        )
         if i < 0:
             self._model_changed()
 
@@ -257,12 +257,19 @@ class PredictSection(QWidget):
         if self._filling:
             return
         source = self.model_source
-        self.model_info.setText("")
+        self.model_info.setText(self._best_words())
+        self._show_unknown(None, calibrated=True)  # the last model's (or project's) value goes
         for button in (self.drop_zone.add_files, self.drop_zone.add_folder):
             button.setEnabled(source is not None)
         if source is not None and self.inputs:
             self._predict(list(self.inputs), replace=True)
         self._update_buttons()
+
+    def _best_words(self) -> str:
+        """'Best run: NAME (validation 93%)' while the run chosen for the user is shown."""
+        best = self._best if self._best is not None and self.model_source == str(self._best.path) else None
+        self.model_info.setToolTip(best.tooltip() if best is not None else "")
+        return best.words() if best is not None else ""
 
     def _load(self, source: str) -> LoadedModel:
         """In a worker: the model (kept, so the next prediction starts at once)."""
@@ -363,7 +370,7 @@ class PredictSection(QWidget):
         task = self.session.tasks.start(title, job, on_success=self._done, on_error=self._failed)
         task.progressed.connect(self._progressed)
         task.done.connect(self._task_ended)
-        task.cancelled.connect(self._cancelled)
+        task.cancelled.connect(self._update_summary)
         self._task = task
 
     def _progressed(self, done: int, total: int) -> None:
@@ -374,7 +381,9 @@ class PredictSection(QWidget):
         source = self.model_source
         loaded = self._models.get(source) if source else None
         if loaded is not None:
-            self.model_info.setText(f"{len(loaded.class_names)} classes")
+            self.model_info.setText(
+                " · ".join(filter(None, [self._best_words(), f"{len(loaded.class_names)} classes"]))
+            )
         if result.unknown_threshold != self._default_unknown or self.results.unknown_threshold is None:
             self._show_unknown(result.unknown_threshold, calibrated=result.calibrated)
         self.results.add(result.predictions, result.problems)
@@ -384,9 +393,6 @@ class PredictSection(QWidget):
     def _failed(self, text: str) -> None:
         self.summary.setText(text)
         self.session.error.emit(text)
-
-    def _cancelled(self) -> None:
-        self._update_summary()
 
     def _task_ended(self) -> None:
         self._task = None
@@ -403,10 +409,12 @@ class PredictSection(QWidget):
         has = threshold is not None
         for widget in (self.unknown_box, self.unknown_reset, self.unknown_caption):
             widget.setEnabled(has)
+        self.unknown_box.blockSignals(True)
+        self.unknown_box.setValue(threshold if has else 0.0)
+        if not has:
+            self.unknown_box.clear()  # empty, not another model's number
+        self.unknown_box.blockSignals(False)
         if has:
-            self.unknown_box.blockSignals(True)
-            self.unknown_box.setValue(threshold)
-            self.unknown_box.blockSignals(False)
             self.unknown_info.setText("")
         elif not calibrated:
             self.unknown_info.setText(
@@ -491,10 +499,9 @@ class PredictSection(QWidget):
 
     def _update_buttons(self) -> None:
         has = bool(self.results.predictions)
-        busy = self._task is not None
         self.csv_button.setEnabled(has or bool(self.results.problems))
-        self.copy_button.setEnabled(has and not busy)
-        self.move_button.setEnabled(has and not busy)
+        for button in (self.copy_button, self.move_button):
+            button.setEnabled(has and self._task is None)
 
     # ---- exports ---------------------------------------------------------------------------------------
     def result(self) -> PredictionResult:
@@ -574,15 +581,15 @@ class PredictSection(QWidget):
                     self.undo_sort_button.show()
                     self.undo_sort_button.setEnabled(True)
             verb = "Moved" if move else "Copied"
-            self.session.message.emit(f"{verb} {len(pairs):,} pictures into class folders in {dest}.")
             self.summary.setText(f"{verb} {len(pairs):,} pictures into class folders in {dest}.")
+            self.session.message.emit(self.summary.text())
             if error is not None:
                 self.summary.setText(error)
                 self.session.error.emit(error)
             self.sorted_into.emit(pairs)
 
-        self.copy_button.setEnabled(False)
-        self.move_button.setEnabled(False)
+        for button in (self.copy_button, self.move_button):
+            button.setEnabled(False)
         task = self.session.tasks.start(
             ("Moving" if move else "Copying") + " pictures into class folders",
             job,

@@ -370,10 +370,13 @@ class TrainingController(QObject):
         panel.plots.set_run_length(int(logs.get("epochs") or 1))
         previous = logs.get("previous_epochs") or []
         self.epoch_logs = list(previous)
+        panel.history.set_live_epochs(len(previous))
         panel.plots.set_epochs(previous)
         if self.state == "preparing":
             self.set_state("training")
         panel.show_advice(coach(self.epoch_logs, self.coach_context))
+        if self.live_run is not None:
+            self.session.run_began(self.live_run)
         self.started.emit(str(self.live_run) if self.live_run else "")
         panel.reload_history()
 
@@ -389,6 +392,8 @@ class TrainingController(QObject):
         for logs in update.epochs:
             panel.progress.epoch_done(logs)
             self.epoch_logs.append(logs)
+        if update.epochs:
+            panel.history.set_live_epochs(len(self.epoch_logs))
         bad = [p.loss for p in update.batches if not math.isfinite(p.loss)]
         if update.epochs or bad:
             panel.show_advice(coach(self.epoch_logs, self.coach_context, bad[:1]))
@@ -425,7 +430,8 @@ class TrainingController(QObject):
             self.session.error.emit(outcome.error)
         else:
             panel.show_notice(self.summary(outcome))
-        self.live_run = None
+        run, self.live_run = self.live_run, None
+        self.session.run_ended(run)  # calibrated and evaluated now: Evaluate shows the final result
         panel.reload_history()
         panel.check_design()
         self.finished.emit(outcome)

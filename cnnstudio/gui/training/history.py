@@ -46,6 +46,9 @@ class RunHistory(QWidget):
         self.records: list[RunRecord] = []
         self.busy = False  # a run is training: no second one can start
         self.live: Path | None = None  # the run training now: its curves are drawn live, not overlaid
+        # The live run's epochs done as training reports them: its state.json is read back only every
+        # few seconds, so the row would lag the progress bar ("2 of 20" beside "Epoch 5 of 20").
+        self.live_epochs = 0
         self.paused = False  # the live run is paused
         self._reading: dict[str, object] = {}  # "list" / "curves" -> the task reading now
         self._again: dict[str, object] = {}  # what to read once that task ends
@@ -141,6 +144,19 @@ class RunHistory(QWidget):
         self.paused = paused
         self._show_live_state()
 
+    def _epochs_done(self, record: RunRecord) -> int:
+        live = record.path == self.live and record.state == "running"
+        return max(record.epochs_done, self.live_epochs) if live else record.epochs_done
+
+    def set_live_epochs(self, done: int) -> None:
+        """The live run has `done` epochs (its row says so at once)."""
+        self.live_epochs = done
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            record = self.record(item.data(0, Qt.ItemDataRole.UserRole))
+            if record is not None and record.path == self.live:
+                item.setText(4, f"{self._epochs_done(record)} of {record.epochs}")
+
     def _show_live_state(self) -> None:
         if self.live is None:
             return
@@ -170,7 +186,7 @@ class RunHistory(QWidget):
                         record.created,
                         record.display_state,
                         _accuracy_text(record),
-                        f"{record.epochs_done} of {record.epochs}",
+                        f"{self._epochs_done(record)} of {record.epochs}",
                         record.summary,
                     ]
                 )

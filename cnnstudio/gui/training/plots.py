@@ -143,7 +143,9 @@ class TrainingPlots(QWidget):
             k: [] for k in ("x", "loss", "accuracy", "val_loss", "val_accuracy")
         }
         self._dirty = True
-        self._loss_shown = self._lr_shown = None
+        # The axes start again too: a new project's empty charts do not keep the last run's ranges.
+        self._loss_shown = self._lr_shown = self._x_shown = None
+        self.run_epochs = 1
         self.live_name = None
         self._label_live()
         self.refresh()
@@ -171,9 +173,17 @@ class TrainingPlots(QWidget):
             self._dirty = True
 
     def set_epochs(self, logs: Iterable[dict[str, Any]]) -> None:
-        """Replace the epoch curves (a resumed run shows the epochs it had done before)."""
+        """Replace the epoch curves (a resumed run shows the epochs it had done before). The learning
+        rate of those epochs is drawn at each one's end, so its chart starts where the run started,
+        not where it resumed (its batches are not kept)."""
+        logs = list(logs)
         self.epochs = {k: [] for k in self.epochs}
         self.add_epochs(logs)
+        self.series["lr"] = lr = DecimatingSeries(self.max_points)
+        for e in logs:
+            if e.get("lr") is not None:
+                lr.append(e["epoch"] + 1, float(e["lr"]))
+        self._dirty = True
 
     # ---- drawing -------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -221,6 +231,8 @@ class TrainingPlots(QWidget):
         if len(values):
             self._loss_shown = _sticky_range(self._loss_shown, float(values.min()), float(values.max()))
             self.loss_plot.setYRange(*self._loss_shown, padding=0)
+        elif self._loss_shown is None:
+            self.loss_plot.setYRange(0, 1, padding=0)  # empty: not the range of a run shown before
         _, lr = self.curves["lr"].getData()
         if (lr is None or not len(lr)) and self._lr_shown is None:
             # Before training: a fixed range labelled at powers of ten, not pyqtgraph's default
