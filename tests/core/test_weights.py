@@ -137,7 +137,16 @@ def test_import_a_good_file_finds_its_network(monkeypatch, tmp_path, capsys):
     assert "not the official file" in capsys.readouterr().out
     target = entry(NAME).target
     assert target.is_file()
-    assert torchvision.models.mobilenet_v3_small().load_state_dict(torch.load(target, weights_only=True))
+    # The network loads the imported file, and what it holds is the user's weights (seed 3), exactly.
+    model = torchvision.models.mobilenet_v3_small()
+    model.load_state_dict(torch.load(target, weights_only=True))  # strict: raises on any mismatch
+    mine = torch.load(io.BytesIO(weights_bytes(seed=3)))
+    loaded = model.state_dict()
+    assert set(loaded) == set(mine)
+    assert all(torch.equal(loaded[k], mine[k]) for k in mine)
+    assert not all(
+        torch.equal(loaded[k], v) for k, v in torch.load(io.BytesIO(weights_bytes(seed=4))).items()
+    )
 
 
 def test_import_an_official_file_keeps_its_bytes(monkeypatch, tmp_path):
