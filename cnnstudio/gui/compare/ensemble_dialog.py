@@ -210,10 +210,10 @@ class EnsembleDialog(QDialog):
         best_member = max(shown.members.values(), key=lambda r: r.accuracy)
         words = "test" if "test" in evaluations else "validation"
         diff = shown.report.accuracy - best_member.accuracy
+        compared = f"{abs(diff):.1%} {'better than' if diff > 0 else 'worse than'}" if diff else "as good as"
         self._say(
-            f"On the {words} pictures the ensemble is {abs(diff):.1%} "
-            f"{'better than' if diff > 0 else 'worse than' if diff < 0 else 'as good as'} its best run. "
-            f"The weights: {ensemble.describe_weighting()}"
+            f"On the {words} pictures the ensemble is {compared} its best run. "
+            f"How the runs count: {ensemble.describe_weighting()}"
             + ("; a run at 0.00 did not help and is not used." if 0 in ensemble.weights else ".")
         )
         try:
