@@ -14,7 +14,7 @@ from cnnstudio.core.errors import UserError
 
 COMMANDS = [
     "gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble",
-    "weights", "suggest",
+    "weights", "suggest", "undo_move",
 ]  # fmt: skip
 
 

@@ -1,7 +1,9 @@
 """`cnnstudio ensemble PROJECT RUN RUN...`: combine runs into one model that averages their answers.
 
-Evaluates the ensemble and each run on the validation and test pictures; with --out, saves it as a
-bundle (.cnnmodel) or as one ONNX graph (.onnx), loaded back and checked like every export.
+The runs' weights are chosen on the validation pictures by greedy ensemble selection (Caruana et al.
+2004; --weights equal or accuracy for the others). Evaluates the ensemble and each run on the
+validation and test pictures; with --out, saves it as a bundle (.cnnmodel) or as one ONNX graph
+(.onnx), loaded back and checked like every export.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, default=None, help="save it: FILE.cnnmodel (bundle) or FILE.onnx")
     p.add_argument(
-        "--weighted", action="store_true", help="weight each run by its validation accuracy (default: equal)"
+        "--weights",
+        choices=("greedy", "equal", "accuracy"),
+        default=None,
+        help="how the runs count: greedy (default) chooses the weights on the validation pictures by greedy "
+        "ensemble selection, so the ensemble is never worse there than its best run (a run that only "
+        "makes it worse gets weight 0); equal; accuracy, in proportion to each run's validation accuracy",
     )
+    p.add_argument("--weighted", action="store_true", help="the same as --weights accuracy")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.set_defaults(func=run)
 
@@ -36,19 +44,25 @@ def run(args) -> int:
         ensemble_arrays,
         evaluate_ensemble,
         export_ensemble,
+        has_validation,
         load_ensemble,
-        weigh_by_validation,
+        weigh_members,
     )
     from cnnstudio.core.errors import UserError
 
     project = open_project(args.project)
     if len(args.runs) < 2:
         raise UserError("An ensemble needs at least two runs.")
+    if args.weighted and args.weights not in (None, "accuracy"):
+        raise UserError(f"--weighted means --weights accuracy; it cannot go with --weights {args.weights}.")
+    method = "accuracy" if args.weighted else args.weights or "greedy"
     print_step("Loading the runs and decoding the pictures...")
     ensemble = load_ensemble(project, [_run_ref(r) for r in args.runs])
     arrays = ensemble_arrays(project, ensemble)
-    if args.weighted:
-        weigh_by_validation(ensemble, arrays)
+    if method == "greedy" and args.weights is None and not has_validation(arrays):
+        print_step("The project has no validation pictures to choose the weights on: the runs count equally.")
+        method = "equal"
+    weigh_members(ensemble, arrays, method)
     evaluations = {}
     for split in ("val", "test"):
         if len(arrays[ensemble.members[0].decode_key][split].y):
@@ -67,9 +81,10 @@ def run(args) -> int:
         }
         print_json(out)
         return 0
-    print(f"Ensemble of {len(ensemble.members)} runs ({ensemble.weighting} weights):")
+    print(f"Ensemble of {len(ensemble.members)} runs ({ensemble.describe_weighting()}):")
     for m, w in zip(ensemble.members, ensemble.weights, strict=True):
-        print(f"  {m.name}  weight {w:.3f}")
+        unused = "  (not used: it did not help on the validation pictures)" if w == 0 else ""
+        print(f"  {m.name}  weight {w:.3f}{unused}")
     for split, e in evaluations.items():
         words = "Validation" if split == "val" else "Test"
         print(f"\n== {words} pictures ({e.report.num_samples}) ==")

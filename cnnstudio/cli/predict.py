@@ -37,7 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "pictures (never overwrites)",
     )
     p.add_argument(
-        "--move", action="store_true", help="with --sort-into: move the pictures instead of copying"
+        "--move",
+        action="store_true",
+        help="with --sort-into: move the pictures instead of copying; an undo journal is kept, and "
+        "`cnnstudio undo-move` puts every picture back",
     )
     p.add_argument(
         "--threshold",
@@ -62,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args) -> int:
     from cnnstudio.cli.progress import count_progress, print_step
     from cnnstudio.core.errors import UserError
-    from cnnstudio.core.export import Predictor, sort_into
+    from cnnstudio.core.export import Predictor
     from cnnstudio.core.models import load_model
 
     if args.move and args.sort_into is None:
@@ -91,8 +94,9 @@ def run(args) -> int:
         names = ", ".join(str(p) for p in args.inputs)
         raise UserError(f"No pictures found in {names}.")
     sorted_files = []
+    journal = None
     if args.sort_into is not None and result.predictions:
-        sorted_files = sort_into(result.predictions, args.sort_into, move=args.move)
+        sorted_files, journal = _sort(result.predictions, args.sort_into, args.move)
     if args.csv is not None:
         result.write_csv(args.csv)
 
@@ -100,6 +104,8 @@ def run(args) -> int:
         out = result.to_dict()
         if args.sort_into is not None:
             out["sorted"] = [{"from": a, "to": b} for a, b in sorted_files]
+        if journal is not None:
+            out["undo_journal"] = str(journal)
         print_json(out, ensure_ascii=False)
     else:
         print(result.format_table())
@@ -123,4 +129,31 @@ def run(args) -> int:
                 ", unknown/ for pictures unlike the training ones" if unknown else ""
             )
             print(f"{verb} {len(sorted_files)} pictures into {args.sort_into} ({where})")
+        if journal is not None:
+            print(f"To put every picture back where it was: cnnstudio undo-move {_quoted(journal)}")
     return 0 if result.predictions else 1
+
+
+def _sort(predictions, dest: Path, move: bool) -> tuple[list[tuple[str, str]], Path | None]:
+    """Copy or move the pictures into class folders; a move writes the undo journal the app's Move
+    writes (in the app's data folder), before the first picture is touched."""
+    from cnnstudio.core.errors import UserError
+    from cnnstudio.core.export.sorting import SortError, new_sort_journal, sort_into
+    from cnnstudio.core.paths import user_data_dir
+
+    if not move:
+        return sort_into(predictions, dest), None
+    journal = new_sort_journal(user_data_dir() / "journal")
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return sort_into(predictions, dest, move=True, journal=journal), journal
+    except SortError as exc:
+        if exc.journal is None or not Path(exc.journal).exists():
+            raise
+        raise UserError(f"{exc} To put them back: cnnstudio undo-move {_quoted(Path(exc.journal))}") from None
+
+
+def _quoted(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))

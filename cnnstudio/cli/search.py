@@ -128,6 +128,7 @@ def run(args) -> int:
     from cnnstudio.core.search import Search
 
     project = open_or_create_project(args.project, args.project_dir)
+    failed_workers = 0
     if Search.exists(project, args.study, args.storage):
         search = Search.open(project, args.study, storage=args.storage)
         _check_same(search, args)
@@ -147,7 +148,7 @@ def run(args) -> int:
             from cnnstudio.cli.search_workers import run_workers
 
             search.close()
-            run_workers(args, project.folder)
+            failed_workers = run_workers(args, project.folder)
             search = Search.open(project, args.study, storage=args.storage)
             summary = search.summary(ended_because="")
         else:
@@ -162,6 +163,9 @@ def run(args) -> int:
         print_json(summary.to_dict())
     else:
         print_summary(summary, search.settings.metric_info)
+    if failed_workers:
+        print_step(f"{failed_workers} of {args.workers} search workers stopped with an error (see above).")
+        return 1
     return 0
 
 

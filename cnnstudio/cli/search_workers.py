@@ -2,7 +2,7 @@
 
 Each worker is `cnnstudio search PROJECT --study NAME [--storage URL --trials N --minutes M]` (the
 parent creates the study first and does --use-best/--json once at the end); their lines are printed prefixed with the worker's name. Ctrl+C stops all of
-them; a worker that fails is reported by name and the others go on.
+them; a worker that fails is reported by name and the others go on, and the command then exits 1.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def worker_argv(args, project: Path, name: str) -> list[str]:
     return [*out, "--worker-name", name]
 
 
-def run_workers(args, project: Path) -> None:
-    """Start args.workers workers, print their lines, wait for all; Ctrl+C stops all."""
+def run_workers(args, project: Path) -> int:
+    """Start args.workers workers, print their lines, wait for all; Ctrl+C stops all. Returns how many
+    of them failed (all failing raises UserError)."""
     from cnnstudio.cli.progress import print_step
 
     names = [f"worker {i + 1}" for i in range(args.workers)]
@@ -80,6 +81,7 @@ def run_workers(args, project: Path) -> None:
         print_step(f"The search {name} stopped with an error (exit code {code}): {last}")
     if len(failed) == len(procs):
         raise UserError("Every search worker stopped with an error; see their messages above.")
+    return len(failed)
 
 
 def _pump(name: str, proc: subprocess.Popen, tail: list[str]) -> None:

@@ -7,6 +7,7 @@ the app, the stored train/val/test split, the model design and the training sett
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -233,7 +234,41 @@ class Project:
             return Merge(data=self._base)
         result = merge(self._base, normalized(self.to_dict()), normalized(disk))
         self._take(result.data, base=disk)
+        removed = result.theirs_removed | result.mine_removed
+        if removed:  # a removed edit means the folder's label, not "unlabelled"
+            folder = self.folder_labels(removed)
+            result.conflicts = [
+                (
+                    k,
+                    folder[k] if k in result.mine_removed else mine,
+                    folder[k] if k in result.theirs_removed else theirs,
+                )
+                for k, mine, theirs in result.conflicts
+            ]
         return result
+
+    def folder_labels(self, keys) -> dict[str, str | None]:
+        """The labels the image folder itself gives these pictures (what they have without a label
+        edit); None for a picture it does not list or does not label."""
+        from cnnstudio.core.dataset import scan_source
+
+        out: dict[str, str | None] = dict.fromkeys(keys)
+        if self.source is None or not out:
+            return out
+        try:
+            index = scan_source(self.source)
+        except UserError:  # the folder is gone: nothing to restore from
+            return out
+        for sample in index.samples:
+            key = self.key(sample.path)
+            if key in out:
+                out[key] = sample.label
+        return out
+
+    def snapshot(self) -> Project:
+        """An independent copy that shares no container with this object: for work in another thread
+        (a worker reads and may save it while the app goes on editing this one)."""
+        return copy.deepcopy(self)
 
     def unsaved(self) -> bool:
         """Whether this object has changes not yet written to project.json."""

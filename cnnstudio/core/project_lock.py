@@ -54,6 +54,23 @@ def describe_owner(folder: Path) -> str:
         return "another program"
 
 
+def _write_owner(folder: Path) -> None:
+    """Write the owner file without following a link: a fresh file created exclusively (O_EXCL and
+    O_NOFOLLOW) and renamed over the name, so a link planted there in a shared folder is replaced
+    and whatever it points to is never written."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    temp = folder / f"{OWNER_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
+    temp.unlink(missing_ok=True)  # a leftover of a killed process with our pid (unlink never follows)
+    fd = os.open(temp, flags, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(_owner_text())
+        os.replace(temp, folder / OWNER_NAME)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
 @contextmanager
 def project_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
     """Hold the project's lock (re-entrant within a thread). Raises UserError naming the holder after
@@ -80,7 +97,7 @@ def project_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
     held[key] = 1
     try:
         try:
-            (folder / OWNER_NAME).write_text(_owner_text(), encoding="utf-8")
+            _write_owner(folder)
         except OSError:
             pass
         yield
@@ -103,6 +120,11 @@ class Merge:
     data: dict[str, Any]
     theirs: list[str] = field(default_factory=list)  # what the other process changed, in words
     conflicts: list[tuple[str, Any, Any]] = field(default_factory=list)  # (picture, my label, theirs)
+    # Pictures of `conflicts` whose label edit the other process (theirs) or this one (mine) removed:
+    # that side's label is the one the picture's folder gives, not "unlabelled" (Project.reload fills
+    # it in; the merge knows only label edits).
+    theirs_removed: set[str] = field(default_factory=set)
+    mine_removed: set[str] = field(default_factory=set)
 
     @property
     def changed(self) -> bool:
@@ -124,6 +146,10 @@ def merge(base: dict[str, Any], mine: dict[str, Any], disk: dict[str, Any]) -> M
         c = disk_labels.get(k, _MISSING)
         if a != b and c != b and a != c:
             out.conflicts.append((k, None if a is _MISSING else a, None if c is _MISSING else c))
+            if c is _MISSING:
+                out.theirs_removed.add(k)
+            if a is _MISSING:
+                out.mine_removed.add(k)
     out.conflicts.sort(key=lambda c: c[0])
     return out
 

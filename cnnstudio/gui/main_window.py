@@ -319,12 +319,13 @@ class MainWindow(QMainWindow):
             self.show_error(f"{target} is not empty. Choose a new folder for the copy.")
             return
         self.session.save()
+        # The copy shares no container with the live project (save() refills its dicts in place).
+        copied = dataclasses.replace(project.snapshot(), folder=target, name=target.name)
 
         def copy(ctx) -> object:
             target.mkdir(parents=True, exist_ok=True)
             if project.runs_dir.exists():
                 shutil.copytree(project.runs_dir, target / "runs")
-            copied = dataclasses.replace(project, folder=target, name=target.name)
             copied.save()
             return copied
 

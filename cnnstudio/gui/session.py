@@ -292,10 +292,15 @@ class ProjectSession(QObject):
             return []
         if not result.changed:
             return []
+        restored: dict[str, str | None] = {}
         if result.conflicts and not self.ask_conflicts(result.conflicts):
             for key, _mine, theirs in result.conflicts:
-                project.labels[key] = theirs
-        self._apply_to_index()
+                if key in result.theirs_removed:  # they took the edit back: the folder's label again
+                    project.labels.pop(key, None)
+                    restored[key] = theirs
+                else:
+                    project.labels[key] = theirs
+        self._apply_to_index(restored)
         words = list(result.theirs)
         self.message.emit(f"Another program changed this project ({', '.join(words)}); taken in.")
         self.disk_changed.emit(words)
@@ -306,15 +311,19 @@ class ProjectSession(QObject):
             self.splits_changed.emit()
         return words
 
-    def _apply_to_index(self) -> None:
-        """Labels and split assignments from the project onto the listed samples."""
+    def _apply_to_index(self, folder_labels: dict[str, str | None] | None = None) -> None:
+        """Labels and split assignments from the project onto the listed samples; `folder_labels`:
+        pictures without a label edit any more, with the label their folder gives them."""
         project, index = self.project, self.index
         if project is None or index is None:
             return
+        folder_labels = folder_labels or {}
         for sample in index.samples:
             key = project.key(sample.path)
             if key in project.labels:
                 sample.label = project.labels[key]
+            elif key in folder_labels:
+                sample.label = folder_labels[key]
             stored = project.split_assignments.get(key)
             if stored is not None and not sample.given_split:
                 sample.split = stored

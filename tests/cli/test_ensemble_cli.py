@@ -37,7 +37,9 @@ def two_runs(run_cli, tmp_path, tiny_image_folder):
 
 def test_ensemble_table_json_and_verified_exports(run_cli, two_runs, tmp_path):
     project, (a, b) = two_runs
-    code, out, err = run_cli("ensemble", str(project), a, b, "--out", str(tmp_path / "e.cnnmodel"))
+    code, out, err = run_cli(
+        "ensemble", str(project), a, b, "--weights", "equal", "--out", str(tmp_path / "e.cnnmodel")
+    )
     assert code == 0, err
     assert "Ensemble of 2 runs (equal weights)" in out and "== Validation pictures" in out
     assert "Bundle verified on" in out and (tmp_path / "e.cnnmodel").exists()
@@ -66,6 +68,26 @@ def test_ensemble_table_json_and_verified_exports(run_cli, two_runs, tmp_path):
     assert test["ensemble"]["confusion_matrix"] == confusion.tolist()
     for m, p in zip(members, probs, strict=True):
         assert test["members"][m["run"]]["accuracy"] == pytest.approx(float(np.mean(p.argmax(1) == labels)))
+
+
+def test_the_default_weights_are_chosen_greedily_on_validation_and_shown(run_cli, two_runs):
+    project, (a, b) = two_runs
+    code, out, err = run_cli("ensemble", str(project), a, b, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["weighting"] == "greedy selection"
+    weights = [m["weight"] for m in result["members"]]
+    assert sum(weights) == pytest.approx(1.0) and all(0 <= w <= 1 for w in weights)
+    val = result["evaluation"]["val"]
+    best = max(m["accuracy"] for m in val["members"].values())
+    assert val["ensemble"]["accuracy"] >= best - 1e-9  # never worse than its best run on validation
+    code, out, err = run_cli("ensemble", str(project), a, b)
+    assert code == 0, err
+    assert "weights chosen on the validation pictures by greedy selection" in out
+    for m in result["members"]:
+        assert f"{m['run']}  weight {m['weight']:.3f}" in out
+    code, _, err = run_cli("ensemble", str(project), a, b, "--weighted", "--weights", "equal")
+    assert code == 2 and "--weighted means --weights accuracy" in err
 
 
 def _member_test_probabilities(project_dir, runs):

@@ -94,6 +94,37 @@ def test_move(bundle, pictures, tmp_path, capsys):
     assert len(list((tmp_path / "s").rglob("*.*"))) == 2
 
 
+def test_a_move_keeps_an_undo_journal_and_undo_move_puts_every_picture_back(
+    bundle, pictures, tmp_path, capsys
+):
+    originals = {p: p.read_bytes() for p in sorted(pictures.rglob("img_*"))}
+    dest = tmp_path / "sorted"
+    code, out, err = run_cli(capsys, "predict", bundle, pictures, "--sort-into", dest, "--move", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    journal = Path(result["undo_journal"])  # before: a move from the terminal kept no journal
+    record = json.loads(journal.read_text())
+    assert record["mode"] == "move" and record["status"] == "done" and len(record["ops"]) == 6
+    assert not any(p.exists() for p in originals) and len(list(dest.rglob("img_*"))) == 6
+
+    code, out, err = run_cli(capsys, "undo-move", journal)
+    assert code == 0, err
+    assert "Put 6 pictures back where they were." in out
+    assert {p: p.read_bytes() for p in originals} == originals  # every picture back, unchanged
+    assert not dest.exists()  # the folders the move made are gone again
+    code, _, err = run_cli(capsys, "undo-move", journal)
+    assert code == 2 and "already undone" in err
+
+    # The text output names the command; without a journal, undo-move takes the newest move.
+    code, out, err = run_cli(capsys, "predict", bundle, pictures / "class_1", "--sort-into", dest, "--move")
+    assert code == 0, err
+    assert "To put every picture back where it was: cnnstudio undo-move " in out
+    code, out, err = run_cli(capsys, "undo-move", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["restored"]) == 2
+    assert all(p.exists() for p in originals)
+
+
 def test_a_project_as_model(tmp_path, tiny_image_folder, capsys):
     data = tiny_image_folder(classes=2, per_class=6, size=24)
     project = tmp_path / "project"

@@ -130,8 +130,9 @@ def test_a_failing_worker_is_named(run_cli, tmp_path, tiny_image_folder, monkeyp
         "2",
         *settings,
     )
-    assert code == 0, err
+    assert code == 1, err  # the others finished the study, but one worker failing is a failure
     assert "The search worker 2 stopped with an error (exit code 2)" in err
+    assert "1 of 2 search workers stopped with an error" in err
 
 
 def test_unknown_storage_and_missing_driver_are_plain_words(run_cli, tmp_path, tiny_image_folder):

@@ -70,10 +70,27 @@ def test_text_and_errors(project, tmp_path, capsys):
 
 
 def test_label_errors_json(project, capsys):
-    code, out, err = run_cli(capsys, "suggest", project, "--label-errors", "--folds", "2", "--json")
+    # One training picture of class_0 gets the wrong label (the run was trained before: it stays usable).
+    p = Project.open(project)
+    index = p.index()
+    flipped = next(s.path for s in index.samples if s.split == "train" and s.label == "class_0")
+    p.labels[p.key(flipped)] = "class_1"
+    p.save()
+    labels = {s.path: s.label for s in p.index().samples if s.split == "train" and s.label is not None}
+    code, out, err = run_cli(
+        capsys, "suggest", project, "--label-errors", "--folds", "2", "--epochs", "40", "--json"
+    )
     assert code == 0, err
     report = json.loads(out)
-    assert report["folds"] == 2 and report["pictures"] > 0 and isinstance(report["issues"], list)
+    assert report["folds"] == 2 and report["pictures"] == len(labels)
+    assert (project / "runs" / report["run"] / "best.safetensors").exists()
+    assert report["issues"], "the planted wrong label was not found"
+    for issue in report["issues"]:
+        assert issue["label"] == labels[issue["path"]] and issue["suggested"] != issue["label"]
+        assert issue["suggested"] in {"class_0", "class_1"}
+        assert 0 <= issue["self_confidence"] < issue["suggested_confidence"] <= 1
+    found = {i["path"]: i for i in report["issues"]}
+    assert flipped in found and found[flipped]["suggested"] == "class_0", report["issues"]
 
 
 def test_accept_above_never_takes_a_picture_the_run_flags_unknown(tmp_path, capsys):

@@ -80,6 +80,62 @@ def test_weighted_by_validation_accuracy(trained):
     assert ensemble.weights[0] / ensemble.weights[1] == pytest.approx(scores[0] / scores[1])
 
 
+def test_greedy_selection_is_never_worse_than_the_best_member_on_made_up_probabilities():
+    from cnnstudio.core.ensemble.selection import greedy_counts, greedy_weights, score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    good = np.full((200, 3), 0.2)
+    good[np.arange(200), y] = 0.6  # right every time, modestly sure
+    good[:40] = np.roll(good[:40], 1, axis=1)  # ... but wrong on the first 40: accuracy 0.8
+    bad = np.full((200, 3), 0.01)
+    bad[np.arange(200), (y + 1) % 3] = 0.98  # always wrong, very sure
+    equal = (good + bad) / 2
+    assert score(equal, y)[0] < score(good, y)[0]  # what an equal-weight average does
+    assert greedy_counts([good, bad], y) == [1, 0] and greedy_weights([bad, good], y) == [0.0, 1.0]
+
+    # Two members sure when right and unsure when wrong, wrong on different pictures: together
+    # better than either (the selection takes both).
+    def member(wrong: slice) -> np.ndarray:
+        p = np.full((200, 3), 0.1)
+        p[np.arange(200), y] = 0.8
+        p[wrong] = 0.25
+        p[np.arange(200)[wrong], y[wrong]] = 0.35
+        p[np.arange(200)[wrong], (y[wrong] + 1) % 3] = 0.4
+        return p
+
+    a, b = member(slice(0, 40)), member(slice(100, 140))
+    weights = greedy_weights([a, b], y)
+    mixed = weights[0] * a + weights[1] * b
+    assert min(weights) > 0 and score(mixed, y)[0] > max(score(a, y)[0], score(b, y)[0])
+
+
+def test_a_deliberately_bad_member_does_not_make_the_greedy_ensemble_worse(trained):
+    from cnnstudio.core.ensemble import weigh_greedy, weigh_members
+
+    project, runs = trained
+    # A run that learned nothing useful: a very small learning rate, one epoch.
+    config = TrainConfig(epochs=1, batch_size=8, lr=1e-6, seed=5, augment=AugmentConfig.none())
+    bad = train_project(project, template("tiny"), config, label="bad").run_dir
+    try:
+        ensemble = load_ensemble(project, [*runs, bad])
+        arrays = ensemble_arrays(project, ensemble)
+        weigh_greedy(ensemble, arrays)
+        assert ensemble.weighting == "greedy selection" and sum(ensemble.weights) == pytest.approx(1.0)
+        chosen = evaluate_ensemble(project, ensemble, "val", arrays)
+        best = max(r.accuracy for r in chosen.members.values())
+        assert chosen.report.accuracy >= best
+        assert [m.val_accuracy for m in ensemble.members] == [
+            pytest.approx(r.accuracy) for r in chosen.members.values()
+        ]
+        weigh_members(ensemble, arrays, "equal")
+        assert ensemble.weights == [pytest.approx(1 / 3)] * 3 and ensemble.weighting == "equal"
+        with pytest.raises(UserError, match="not a way to weigh"):
+            weigh_members(ensemble, arrays, "random")
+    finally:
+        shutil.rmtree(bad)
+
+
 def test_the_bundle_and_the_onnx_graph_verify_and_predict(trained, tmp_path):
     project, runs = trained
     ensemble = load_ensemble(project, runs)

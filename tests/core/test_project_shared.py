@@ -195,3 +195,49 @@ def test_run_ids_stay_unique_when_processes_create_runs_at_the_same_second(tmp_p
     names = [n for p in procs for n in p.communicate(timeout=60)[0].split()]
     assert len(names) == 40 and len(set(names)) == 40
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(names)
+
+
+def test_an_edit_removed_elsewhere_conflicts_with_the_folder_label(tmp_path, tiny_image_folder):
+    """They took their edit back (the picture is its folder's class again) while we relabelled it:
+    their side of the conflict is the folder's label, not "unlabelled"."""
+    Project.create(tmp_path / "p", tiny_image_folder())
+    key = "class_0/img_000.png"
+    gui = Project.open(tmp_path / "p")
+    gui.labels[key] = "class_1"
+    gui.save()
+    other = Project.open(tmp_path / "p")
+    del other.labels[key]  # e.g. an undo there
+    other.save()
+    gui.labels[key] = "class_2"  # unsaved here
+
+    result = gui.reload()
+    assert result.conflicts == [(key, "class_2", "class_0")]  # before: (key, "class_2", None)
+    assert result.theirs_removed == {key} and not result.mine_removed
+    assert gui.labels[key] == "class_2"  # ours kept until asked
+    # The other way round: we removed ours, they changed theirs; ours is the folder's label.
+    gui.save()
+    other.reload()
+    other.labels[key] = "class_1"
+    other.save()
+    del gui.labels[key]
+    result = gui.reload()
+    assert result.conflicts == [(key, "class_0", "class_1")] and result.mine_removed == {key}
+
+
+def test_the_lock_owner_file_never_follows_a_planted_link(tmp_path, tiny_image_folder):
+    from cnnstudio.core.project_lock import OWNER_NAME, describe_owner
+
+    project = Project.create(tmp_path / "p", tiny_image_folder())
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("precious", encoding="utf-8")
+    (project.folder / OWNER_NAME).symlink_to(target)
+    with project_lock(project.folder):
+        owner = project.folder / OWNER_NAME
+        assert not owner.is_symlink() and json.loads(owner.read_text())["pid"] == os.getpid()
+        assert describe_owner(project.folder).startswith(f"process {os.getpid()} on ")
+    assert target.read_text(encoding="utf-8") == "precious"  # before: the owner record was written there
+    assert not (project.folder / OWNER_NAME).exists()
+    project.labels["class_0/img_000.png"] = "class_1"
+    project.save()
+    assert target.read_text(encoding="utf-8") == "precious"
+    assert sorted(p.name for p in project.folder.iterdir()) == [PROJECT_FILE]

@@ -262,7 +262,14 @@ def test_cli_train_shows_the_phase_and_a_second_run_reuses_it(tmp_path, tiny_ima
     assert main(argv) == 0
     out, err = capsys.readouterr()
     assert re.search(r"Computing features: \d+ pictures in", err), err
-    assert json.loads(out)["val"]["accuracy"] >= 0
+    # The reported validation numbers are the kept model's (its best epoch by validation loss), and
+    # agree with their own confusion matrix.
+    result = json.loads(out)
+    val, confusion = result["val"], np.array(result["val"]["confusion_matrix"])
+    best = min(result["epochs"], key=lambda e: e["val_loss"])
+    assert val["images"] == confusion.sum() > 0
+    assert val["accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    assert val["accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-9)
     assert main(argv) == 0
     _, err = capsys.readouterr()
     assert re.search(r"Features of all \d+ pictures read from the cache", err), err

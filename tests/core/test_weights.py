@@ -150,6 +150,12 @@ def test_import_a_good_file_finds_its_network(monkeypatch, tmp_path, capsys):
     model.load_state_dict(torch.load(kept, weights_only=True))
     expected = torch.load(io.BytesIO(weights_bytes(seed=3)), weights_only=True)
     assert all(torch.equal(value, expected[key]) for key, value in model.state_dict().items())
+    mine_state = torch.load(io.BytesIO(weights_bytes(seed=3)))
+    assert set(model.state_dict()) == set(mine_state)
+    assert not all(
+        torch.equal(model.state_dict()[k], v)
+        for k, v in torch.load(io.BytesIO(weights_bytes(seed=4))).items()
+    )
 
 
 def test_import_an_official_file_keeps_its_bytes(monkeypatch, tmp_path):

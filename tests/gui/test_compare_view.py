@@ -111,6 +111,15 @@ def test_an_ensemble_of_the_compared_runs_scores_and_saves(qtbot, session, proje
     assert scores.rowCount() == 3 and scores.verticalHeaderItem(0).text() == "Ensemble"
     assert scores.item(0, 3).text().endswith("%") and dialog.confusion.rowCount() == 3
     assert "its best run" in dialog.status.text()
+    # The default weights are chosen on the validation pictures, and shown.
+    ensemble = dialog.result["ensemble"]
+    assert (
+        ensemble.weighting == "greedy selection"
+        and "chosen on the validation pictures" in dialog.status.text()
+    )
+    assert [scores.item(r, 0).text() for r in (1, 2)] == [f"{w:.2f}" for w in ensemble.weights]
+    val = dialog.result["evaluations"]["val"]
+    assert val.report.accuracy >= max(r.accuracy for r in val.members.values())
     with qtbot.waitSignal(dialog.saved, timeout=30000) as saved:
         dialog.save(tmp_path / "both.onnx")
     assert saved.args[0].verification.ok and (tmp_path / "both.onnx").exists()

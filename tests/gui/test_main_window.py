@@ -219,12 +219,19 @@ def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tiny_image
     path = window.session.index.samples[0].path
     window.pages[0].assign([path], "class_1")
     original = window.session.project.folder
+    live = window.session.project
     window.save_as(tmp_path / "copy")
     qtbot.waitUntil(lambda: window.session.project is not None and window.session.project.folder != original)
     wait_idle(qtbot, window.session)
     assert window.session.project.folder == (tmp_path / "copy").resolve()
     assert window.session.labels.sample(path).label == "class_1"
     assert window.windowTitle() == "copy — CNN Studio"
+    # The copy, saved in a worker, shares no container with the project the app was editing (before:
+    # a dataclasses.replace copy whose save refilled the live project's dicts from the worker).
+    copy = window.session.project
+    names = ("labels", "excluded", "split_assignments", "accepted", "extra_classes")
+    assert [n for n in names if getattr(copy, n) is getattr(live, n)] == []
+    assert live.folder == original and live.labels == copy.labels
 
 
 def test_gui_command_takes_a_project(tmp_path):

@@ -139,3 +139,39 @@ def test_the_designer_shows_a_design_written_by_another_process(qtbot, project_s
             check=True,
         )
     assert document.spec.to_dict() == template("tiny").to_dict()
+
+
+REMOVER = """
+import sys
+from cnnstudio.core.project import Project
+project = Project.open(sys.argv[1])
+for key in sys.argv[2:]:
+    project.labels.pop(key, None)
+project.save()
+"""
+
+
+def test_taking_theirs_when_they_removed_the_edit_restores_the_folder_label(qtbot, project_session):
+    session = project_session
+    project = session.project
+    a = _paths(session, "class_0")[0]
+    key = project.key(a)
+    session.apply_edit(session.labels.assign([a], "class_1"))
+    session.save()
+    asked = []
+    session.ask_conflicts = lambda conflicts: asked.append(conflicts) or False  # take theirs
+    # Here: unlabelled (unsaved). There: the edit is taken back, so the picture is class_0 again.
+    session.apply_edit(session.labels.assign([a], None))
+    session._save_timer.stop()
+    with qtbot.waitSignal(session.disk_changed, timeout=10_000):
+        subprocess.run(
+            [sys.executable, "-c", REMOVER, str(project.folder), key],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        )
+    assert asked == [[(key, None, "class_0")]]
+    # Before: the picture was marked unlabelled (project.labels[key] = None).
+    assert session.labels.sample(a).label == "class_0"
+    assert key not in project.labels and not project.unsaved()
+    session.save()
+    assert key not in json.loads(project.file.read_text())["labels"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import Qt
 
 from cnnstudio.gui.dataset.thumbnail_model import ACCEPTED, ISSUES, SUGGESTION_ROLE, UNLABELLED
@@ -215,3 +217,43 @@ def test_suggestion_texts_stay_true_after_enter_undo_and_another_project(open_br
     assert bar.info.text().startswith(
         f"There is no trained run yet to suggest labels for the {len(session.index.samples)}"
     )
+
+
+def test_checking_training_labels_works_on_a_copy_of_the_live_project(open_browser, qtbot, monkeypatch):
+    """The worker gets a snapshot: indexing (and saving new split assignments) in the worker thread
+    never changes the project the app is editing."""
+    import shutil
+
+    import cnnstudio.core.suggest as suggest_package
+
+    session, browser, _truth, _ = _trained_browser(open_browser, qtbot)
+    live = session.project
+    # A picture new since the split was stored: indexing gives it a split and saves it.
+    first = next(s.path for s in session.index.samples if s.path.endswith("img_000.png"))
+    shutil.copy(first, first.replace("img_000.png", "new_000.png"))
+    # The app does not take the file's changes in meanwhile (its own save would merge them in).
+    session.save()
+    session._watcher.blockSignals(True)
+    session._disk_timer.stop()
+    session._save_timer.stop()
+    names = ("labels", "excluded", "split_assignments", "accepted", "extra_classes")
+    before = {name: json.dumps(sorted(map(str, getattr(live, name)))) for name in names}
+    real = suggest_package.training_label_errors
+    seen = {}
+
+    def spy(project, **kwargs):
+        seen["live"] = project is live
+        seen["shared"] = [n for n in names if getattr(project, n) is getattr(live, n)]
+        report = real(project, **kwargs)
+        seen["changed"] = [n for n in names if json.dumps(sorted(map(str, getattr(live, n)))) != before[n]]
+        seen["worker_assigned"] = any(k.endswith("new_000.png") for k in project.split_assignments)
+        return report
+
+    monkeypatch.setattr(suggest_package, "training_label_errors", spy)
+    bar = browser.suggestions
+    bar.check_training_labels(folds=2, epochs=1)
+    qtbot.waitUntil(lambda: bar.errors is not None, timeout=60000)
+    # Before: the worker ran on the live project and added the new split assignment to its dict.
+    assert seen == {"live": False, "shared": [], "changed": [], "worker_assigned": True}
+    assert not any(k.endswith("new_000.png") for k in live.split_assignments)
+    session._watcher.blockSignals(False)

@@ -1,8 +1,9 @@
 """An ensemble of a project's runs: loading the members, their weights, and evaluating it like a run.
 
-The ensemble's probabilities are the average of its members' (softmax) probabilities, each member
-reading the pictures with its own preprocessing; with `weighted=True` each member counts in
-proportion to its accuracy on the validation pictures. Runs must know the same classes in the same
+The ensemble's probabilities are the weighted average of its members' (softmax) probabilities, each
+member reading the pictures with its own preprocessing. The weights (`weigh_members`): "greedy", chosen
+on the validation pictures by greedy ensemble selection (selection.py; never worse there than the best
+member), "accuracy", in proportion to each member's validation accuracy, or "equal". Runs must know the same classes in the same
 order. Members that decode pictures differently (another size, colour or fit) can be evaluated
 together; saving them as one model file needs one picture size (see `Ensemble.check_exportable`).
 """
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
     from cnnstudio.core.spec import Preprocessing
 
 DecodeKey = tuple[int, int, int, str]  # height, width, channels, fit
+WEIGHTINGS = ("greedy", "equal", "accuracy")  # what weigh_members takes
+WEIGHTING_WORDS = {
+    "equal": "equal weights",
+    "validation accuracy": "weighted by validation accuracy",
+    "greedy selection": "weights chosen on the validation pictures by greedy selection",
+}
 
 
 @dataclass
@@ -55,7 +62,7 @@ def describe_input(key: DecodeKey) -> str:
 class Ensemble:
     members: list[Member]
     weights: list[float]  # adding up to 1
-    weighting: str = "equal"  # "equal" | "validation accuracy"
+    weighting: str = "equal"  # "equal" | "validation accuracy" | "greedy selection"
     class_names: list[str] = field(default_factory=list)
 
     @property
@@ -66,6 +73,10 @@ class Ensemble:
     @property
     def names(self) -> list[str]:
         return [m.name for m in self.members]
+
+    def describe_weighting(self) -> str:
+        """How the weights were chosen, in words."""
+        return WEIGHTING_WORDS.get(self.weighting, f"{self.weighting} weights")
 
     def check_exportable(self) -> None:
         """UserError when the members read pictures at different sizes, colours or fits."""
@@ -143,15 +154,51 @@ def load_ensemble(
     return ensemble
 
 
-def weigh_by_validation(ensemble: Ensemble, arrays: dict) -> None:
-    """Weight each member by its accuracy on the validation pictures (in place)."""
-    if not all(len(a["val"].y) for a in arrays.values()):
-        raise UserError(
-            "Weighting by validation accuracy needs validation pictures, and this project has none."
-        )
+def has_validation(arrays: dict) -> bool:
+    return all(len(a["val"].y) for a in arrays.values())
+
+
+def weigh_members(ensemble: Ensemble, arrays: dict, method: str) -> None:
+    """Set the members' weights (in place) by `method`, one of WEIGHTINGS."""
+    if method == "greedy":
+        weigh_greedy(ensemble, arrays)
+    elif method == "accuracy":
+        weigh_by_validation(ensemble, arrays)
+    elif method == "equal":
+        ensemble.weights = [1 / len(ensemble.members)] * len(ensemble.members)
+        ensemble.weighting = "equal"
+    else:
+        raise UserError(f"{method!r} is not a way to weigh an ensemble; use {', '.join(WEIGHTINGS)}.")
+
+
+def _validation_probabilities(
+    ensemble: Ensemble, arrays: dict, what: str
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each member's probabilities on the validation pictures (and its accuracy, kept on the member)."""
+    if not has_validation(arrays):
+        raise UserError(f"{what} needs validation pictures, and this project has none.")
+    probs = []
     for m in ensemble.members:
         val = arrays[m.decode_key]["val"]
-        m.val_accuracy = float(np.mean(member_probabilities(m, val).argmax(1) == val.y))
+        p = member_probabilities(m, val)
+        m.val_accuracy = float(np.mean(p.argmax(1) == val.y))
+        probs.append(p)
+    return probs, arrays[ensemble.members[0].decode_key]["val"].y
+
+
+def weigh_greedy(ensemble: Ensemble, arrays: dict) -> None:
+    """Choose the weights on the validation pictures by greedy ensemble selection (in place): the
+    ensemble is at least as accurate there as its best member."""
+    from cnnstudio.core.ensemble.selection import greedy_weights
+
+    probs, y = _validation_probabilities(ensemble, arrays, "Choosing the weights")
+    ensemble.weights = greedy_weights(probs, y)
+    ensemble.weighting = "greedy selection"
+
+
+def weigh_by_validation(ensemble: Ensemble, arrays: dict) -> None:
+    """Weight each member by its accuracy on the validation pictures (in place)."""
+    _validation_probabilities(ensemble, arrays, "Weighting by validation accuracy")
     total = sum(m.val_accuracy for m in ensemble.members)
     if total > 0:
         ensemble.weights = [m.val_accuracy / total for m in ensemble.members]

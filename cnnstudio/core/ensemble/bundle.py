@@ -78,7 +78,11 @@ def write_ensemble_bundle(path: Path | str, ensemble: Ensemble, card: dict[str, 
     weights = safetensors_save(state_float32(module), metadata={"format": ENSEMBLE_FORMAT})
     return write_archive(
         path,
-        [(MODEL_JSON, json_bytes(model_json), True), (WEIGHTS, weights, False), (CARD_JSON, json_bytes(card), True)],
+        [
+            (MODEL_JSON, json_bytes(model_json), True),
+            (WEIGHTS, weights, False),
+            (CARD_JSON, json_bytes(card), True),
+        ],
     )
 
 
@@ -165,4 +169,3 @@ def load_ensemble_bundle(path: Path | str) -> LoadedModel:
         bundle_path=path,
         card=card,
     )
-

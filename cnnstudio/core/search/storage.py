@@ -175,10 +175,17 @@ def close_storage(storage) -> None:
         engine.dispose()
 
 
-def study_exists(storage, name: str) -> bool:
+def study_exists(storage, name: str, label: str = "The search storage") -> bool:
+    """Whether the storage holds the study `name`. A storage that cannot be read (the server does not
+    answer, the password is refused, the file is damaged) raises UserError: taking it for "no study"
+    would create the study anew over one that other computers share."""
     import optuna
 
     try:
         return name in optuna.get_all_study_names(storage=storage)
-    except Exception:  # noqa: BLE001
-        return False
+    except Exception as exc:  # noqa: BLE001 - a server that cannot be reached, wrong password, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(
+            f"{label} cannot be read, so it is not known whether the search {name!r} exists there: "
+            f"{first}. Check that it can be reached (address, user and password), then try again."
+        ) from None

@@ -172,52 +172,68 @@ class Search:
             storage = open_storage_url(None, path)
         else:
             storage = open_storage_url(url, path)
-            existed = study_exists(storage, name)
-        if existed:
-            try:
-                study = optuna.load_study(study_name=name, storage=storage)
-            except KeyError:
+            try:  # a storage that cannot be read is an error, never "no study" (which would create it)
+                existed = study_exists(storage, name, f"The search storage {storage_label(url, path)}")
+            except UserError:
                 close_storage(storage)
-                raise UserError(
-                    f"{storage_label(url, path)} is not a search of this project (it holds no study {name!r})."
-                ) from None
+                raise
+        if not existed:
+            created = cls._create(project, name, spec, config, settings, storage, url, path)
+            if created is not None:
+                return created  # else another process created it meanwhile: continue theirs
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            close_storage(storage)
+            raise UserError(
+                f"{storage_label(url, path)} is not a search of this project (it holds no study {name!r})."
+            ) from None
+        attrs = study.user_attrs
+        for _ in range(100):  # another process has just created it and is storing its settings
+            if all(k in attrs for k in ("spec", "train_config", "settings")):
+                break
+            time.sleep(0.1)
             attrs = study.user_attrs
-            for _ in range(100):  # another process has just created it and is storing its settings
-                if all(k in attrs for k in ("spec", "train_config", "settings")):
-                    break
-                time.sleep(0.1)
-                attrs = study.user_attrs
-            stored_spec = ModelSpec.from_dict(attrs["spec"])
-            stored_config = TrainConfig.from_dict(attrs["train_config"])
-            stored_settings = SearchSettings.from_dict(attrs["settings"])
-            differs = []
-            if spec is not None and spec.to_dict() != stored_spec.to_dict():
-                differs.append("the model design")
-            if config is not None and config.to_dict() != stored_config.to_dict():
-                differs.append("the training settings")
-            if settings is not None:
-                mine, theirs = settings.to_dict(), stored_settings.to_dict()
-                differs += [k for k in mine if k != "schema_version" and mine[k] != theirs.get(k)]
-            if differs:
-                raise UserError(
-                    f"The search {name!r} already exists with other settings ({', '.join(differs)} differ). "
-                    "Continue it as it is, or give the new search another name."
-                )
-            space, notes = stored_settings.space.for_design(stored_spec)
-            stored_settings.space = space
-            return cls(
-                project,
-                name,
-                spec=stored_spec,
-                config=stored_config,
-                settings=stored_settings,
-                storage=storage,
-                study=study,
-                notes=notes,
-                storage_url=url,
+        stored_spec = ModelSpec.from_dict(attrs["spec"])
+        stored_config = TrainConfig.from_dict(attrs["train_config"])
+        stored_settings = SearchSettings.from_dict(attrs["settings"])
+        differs = []
+        if spec is not None and spec.to_dict() != stored_spec.to_dict():
+            differs.append("the model design")
+        if config is not None and config.to_dict() != stored_config.to_dict():
+            differs.append("the training settings")
+        if settings is not None:
+            mine, theirs = settings.to_dict(), stored_settings.to_dict()
+            differs += [k for k in mine if k != "schema_version" and mine[k] != theirs.get(k)]
+        if differs:
+            close_storage(storage)
+            raise UserError(
+                f"The search {name!r} already exists with other settings ({', '.join(differs)} differ). "
+                "Continue it as it is, or give the new search another name."
             )
+        space, notes = stored_settings.space.for_design(stored_spec)
+        stored_settings.space = space
+        return cls(
+            project,
+            name,
+            spec=stored_spec,
+            config=stored_config,
+            settings=stored_settings,
+            storage=storage,
+            study=study,
+            notes=notes,
+            storage_url=url,
+        )
+
+    @classmethod
+    def _create(cls, project, name, spec, config, settings, storage, url, path) -> Search | None:
+        """A new study with these settings (stored in it once, by its creator); None when another
+        process created the study first (its stored settings are never overwritten)."""
+        import optuna
+
         from cnnstudio.core.pipeline import resolve_spec
         from cnnstudio.core.search.space import default_space
+        from cnnstudio.core.train import TrainConfig
 
         try:
             spec = spec if spec is not None else resolve_spec(project)
@@ -235,9 +251,12 @@ class Search:
             if url is None:
                 path.unlink(missing_ok=True)
             raise
-        study = optuna.create_study(
-            study_name=name, storage=storage, direction=settings.metric_info.direction, load_if_exists=True
-        )
+        try:
+            study = optuna.create_study(
+                study_name=name, storage=storage, direction=settings.metric_info.direction
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            return None
         study.set_user_attr("schema_version", STUDY_VERSION)
         study.set_user_attr("spec", spec.to_dict())
         study.set_user_attr("train_config", config.to_dict())

@@ -68,14 +68,16 @@ class EnsembleDialog(QDialog):
         self._task = None
         self.setWindowTitle(f"Ensemble of {len(self.runs)} runs")
         intro = QLabel(
-            "An ensemble answers with the average of its runs' probabilities; it is often a little better "
-            "than its best run. Weighting by validation accuracy lets the better runs count more (judge it "
-            "on the test pictures, which played no part in the weights)."
+            "An ensemble answers with the weighted average of its runs' probabilities. By default the weights "
+            "are chosen on the validation pictures (greedy selection): the ensemble is never worse there than "
+            "its best run, and a run that does not help gets weight 0. Judge it on the test pictures, which "
+            "played no part in the weights."
         )
         intro.setWordWrap(True)
         self.weighting = QComboBox()
-        self.weighting.addItem("Equal weights", False)
-        self.weighting.addItem("Weighted by validation accuracy", True)
+        self.weighting.addItem("Chosen on the validation pictures", "greedy")
+        self.weighting.addItem("Weighted by validation accuracy", "accuracy")
+        self.weighting.addItem("Equal weights", "equal")
         self.weighting.currentIndexChanged.connect(lambda _i: self.evaluate())
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -128,21 +130,24 @@ class EnsembleDialog(QDialog):
         project = self.session.project
         if project is None or self._task is not None:
             return
-        weighted = bool(self.weighting.currentData())
+        method = str(self.weighting.currentData())
         runs = list(self.runs)
+        project = project.snapshot()  # the worker indexes it; the app goes on editing the live one
 
         def job(_ctx):
             from cnnstudio.core.ensemble import (
                 ensemble_arrays,
                 evaluate_ensemble,
+                has_validation,
                 load_ensemble,
-                weigh_by_validation,
+                weigh_members,
             )
 
             ensemble = load_ensemble(project, runs)
             arrays = ensemble_arrays(project, ensemble)
-            if weighted:
-                weigh_by_validation(ensemble, arrays)
+            weigh_members(
+                ensemble, arrays, method if has_validation(arrays) or method == "equal" else "equal"
+            )
             first = arrays[ensemble.members[0].decode_key]
             evaluations = {
                 split: evaluate_ensemble(project, ensemble, split, arrays)
@@ -205,9 +210,11 @@ class EnsembleDialog(QDialog):
         best_member = max(shown.members.values(), key=lambda r: r.accuracy)
         words = "test" if "test" in evaluations else "validation"
         diff = shown.report.accuracy - best_member.accuracy
+        compared = f"{abs(diff):.1%} {'better than' if diff > 0 else 'worse than'}" if diff else "as good as"
         self._say(
-            f"On the {words} pictures the ensemble is {abs(diff):.1%} "
-            f"{'better than' if diff > 0 else 'worse than' if diff < 0 else 'as good as'} its best run."
+            f"On the {words} pictures the ensemble is {compared} its best run. "
+            f"How the runs count: {ensemble.describe_weighting()}"
+            + ("; a run at 0.00 did not help and is not used." if 0 in ensemble.weights else ".")
         )
         try:
             ensemble.check_exportable()

@@ -138,7 +138,8 @@ class SuggestionBar(QWidget):
         if not paths:
             self._say("Every usable picture has a label: there is nothing to suggest.")
             return None
-        project, index = session.project, session.index
+        # The worker gets a copy: the app goes on editing the live project while it runs.
+        project, index = session.project.snapshot(), session.index
         try:
             from cnnstudio.core.runs import best_finished_run
 
@@ -183,7 +184,9 @@ class SuggestionBar(QWidget):
         session = self.session
         if session.project is None:
             return None
-        project = session.project
+        # A copy for the worker: training_label_errors indexes the project (and may save new split
+        # assignments) while the app edits the live one; its report is applied on the GUI thread.
+        project = session.project.snapshot()
 
         def job(ctx):
             from cnnstudio.core.suggest import DEFAULT_FOLDS, training_label_errors
