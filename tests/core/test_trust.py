@@ -126,16 +126,16 @@ def test_the_combined_score_flags_what_either_part_flags(overconfident):
     logits, features = model_outputs(overconfident, X_new, Scale255())
     probs = both.probabilities(logits)
     u = both.unknown
-    combined = both.unknown_scores(features, probs)
+    combined = both.unknown_scores(features, logits)
     np.testing.assert_allclose(
         combined,
         np.maximum(
-            knn.unknown_scores(features, probs) / u.knn_scale,
-            msp.unknown_scores(features, probs) / u.msp_scale,
+            knn.unknown_scores(features, logits) / u.knn_scale,
+            msp.unknown_scores(features, logits) / u.msp_scale,
         ),
         rtol=1e-5,
     )
-    np.testing.assert_allclose(msp.unknown_scores(features, probs), 1 - probs.max(1), atol=1e-6)
+    np.testing.assert_allclose(msp.unknown_scores(features, logits), 1 - probs.max(1), atol=1e-6)
 
 
 def test_k_shrinks_with_the_bank():

@@ -53,7 +53,7 @@ class ProbabilityModel(nn.Module):
         probs = torch.softmax(logits, dim=1)
         if not self.with_unknown:
             return probs
-        return probs, self.unknown(features, probs)
+        return probs, self.unknown(features, logits)
 
 
 def exportable(model: nn.Module, calibration: Calibration | None = None) -> ProbabilityModel:

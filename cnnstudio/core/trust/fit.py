@@ -77,7 +77,13 @@ def fit_trust(
         cal.ece_after = expected_calibration_error(after, y_val)
         cal.val_count = len(y_val)
         cal.unknown, cal.threshold = fit_unknown(
-            bank_features, features, after, in_width=in_width, block=block, method=method, pass_rate=pass_rate
+            bank_features,
+            features,
+            logits / cal.temperature,
+            in_width=in_width,
+            block=block,
+            method=method,
+            pass_rate=pass_rate,
         )
     else:
         cal.unknown, cal.threshold = fit_unknown(
@@ -87,7 +93,7 @@ def fit_trust(
             in_width=in_width,
             block=block,
             method=method,
-            train_probs=softmax(bank_logits),
+            train_logits=bank_logits,
             pass_rate=pass_rate,
         )
     return cal

@@ -41,7 +41,7 @@ def predict_calibrated(
     logits, features = model_outputs(model, X_uint8, preprocessing, batch_size=batch_size, device=device)
     probs = calibration.probabilities(logits)
     log_probs = log_softmax(logits, calibration.temperature)
-    scores = calibration.unknown_scores(features, probs)
+    scores = calibration.unknown_scores(features, logits)
     limit = calibration.threshold if threshold is None else float(threshold)
     limit = limit if scores is not None else None
     return CalibratedOutput(probs, log_probs, scores, unknown_flags(scores, limit), limit, logits)

@@ -92,11 +92,13 @@ class Calibration:
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits, self.temperature)
 
-    def unknown_scores(self, features: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
-        """Scores of reduced features (core.trust.model_outputs) and calibrated probabilities."""
+    def unknown_scores(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray | None:
+        """Scores of reduced features and the model's own logits (core.trust.model_outputs)."""
         if not self.has_unknown:
             return None
-        return self.unknown.scores(features, probs)
+        return self.unknown.scores(
+            features, np.asarray(logits, dtype=np.float32) / np.float32(self.temperature)
+        )
 
     def summary(self, logits: np.ndarray | None = None, y: np.ndarray | None = None) -> dict[str, Any]:
         """For evaluate --json: temperature, ece_before, ece_after, bins (after), bins_before, threshold.

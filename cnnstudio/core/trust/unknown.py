@@ -49,10 +49,20 @@ def normalize_rows(features: torch.Tensor) -> torch.Tensor:
 
 def knn_distances(features: torch.Tensor, bank: torch.Tensor, k: int, *, skip: int = 0) -> torch.Tensor:
     """Distance of each normalised row of `features` (N, d) to its k-th nearest row of `bank` (B, d)
-    (after skipping the `skip` nearest: 1 when the rows are in the bank themselves)."""
-    similarity = normalize_rows(features) @ bank.T
-    kth = torch.topk(similarity, k + skip, dim=1).values[:, -1]
-    return torch.sqrt(torch.clamp(2.0 - 2.0 * kth, min=0.0))
+    (after skipping the `skip` nearest: 1 when the rows are in the bank themselves).
+
+    The neighbour is found by similarity, but its distance is computed from the difference itself:
+    sqrt(2 - 2 * similarity) loses every digit in float32 when the similarity is close to 1, and the
+    exports must give the app's numbers."""
+    f = normalize_rows(features)
+    nearest = torch.topk(f @ bank.T, k + skip, dim=1).indices[:, -1]
+    return torch.linalg.vector_norm(f - bank[nearest], dim=1)
+
+
+def max_softmax(scaled_logits: torch.Tensor) -> torch.Tensor:
+    """1 - the top probability of softmax(scaled logits), in float64: in float32, 1 - 0.9999999 is
+    mostly rounding, and max-softmax's scale may be as small as MIN_MSP_SCALE."""
+    return (1.0 - torch.softmax(scaled_logits.double(), dim=1).max(dim=1).values).float()
 
 
 @dataclass(eq=False)
@@ -72,16 +82,16 @@ class UnknownParams:
     def module(self) -> UnknownScore:
         return UnknownScore(self)
 
-    def scores(self, features: np.ndarray, probs: np.ndarray) -> np.ndarray:
-        """Scores of already reduced features (N, width) and calibrated probabilities (N, K)."""
+    def scores(self, features: np.ndarray, scaled_logits: np.ndarray) -> np.ndarray:
+        """Scores of already reduced features (N, width) and logits divided by the temperature (N, K)."""
         with torch.inference_mode():
             f = torch.as_tensor(np.asarray(features, dtype=np.float32))
-            p = torch.as_tensor(np.asarray(probs, dtype=np.float32))
-            return self.module().score_reduced(f, p).numpy()
+            z = torch.as_tensor(np.asarray(scaled_logits, dtype=np.float32))
+            return self.module().score_reduced(f, z).numpy()
 
 
 class UnknownScore(nn.Module):
-    """(penultimate features (N, in_width), calibrated probabilities (N, K)) -> score (N,).
+    """(penultimate features (N, in_width), logits divided by the temperature (N, K)) -> score (N,).
 
     forward takes the raw features (the exports' graph); score_reduced the reduced ones (the app's
     model_outputs reduces them per batch with the same function)."""
@@ -96,11 +106,11 @@ class UnknownScore(nn.Module):
         bank = params.bank if params.bank is not None else np.zeros((1, params.width), np.float32)
         self.register_buffer("bank", torch.as_tensor(np.asarray(bank, dtype=np.float32)).clone())
 
-    def forward(self, features: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        return self.score_reduced(reduce_features(features, self.block, self.width), probs)
+    def forward(self, features: torch.Tensor, scaled_logits: torch.Tensor) -> torch.Tensor:
+        return self.score_reduced(reduce_features(features, self.block, self.width), scaled_logits)
 
-    def score_reduced(self, features: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        msp = 1.0 - probs.float().max(dim=1).values
+    def score_reduced(self, features: torch.Tensor, scaled_logits: torch.Tensor) -> torch.Tensor:
+        msp = max_softmax(scaled_logits)
         if self.method == "msp":
             return msp
         knn = knn_distances(features.float(), self.bank, self.k)
@@ -112,33 +122,33 @@ class UnknownScore(nn.Module):
 def fit_unknown(
     bank_features: np.ndarray,
     val_features: np.ndarray | None,
-    val_probs: np.ndarray | None,
+    val_logits: np.ndarray | None,
     *,
     in_width: int,
     block: int,
     method: str = DEFAULT_METHOD,
-    train_probs: np.ndarray | None = None,
+    train_logits: np.ndarray | None = None,
     pass_rate: float = PASS_RATE,
 ) -> tuple[UnknownParams, float]:
     """(UnknownParams, threshold) from reduced features of up to BANK_SIZE training pictures, and the
-    validation pictures' reduced features and calibrated probabilities. Without validation pictures,
+    validation pictures' reduced features and logits divided by the temperature. Without validation pictures,
     the bank's own pictures set the scales and the threshold (each skipping itself)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     bank_t = normalize_rows(torch.as_tensor(np.asarray(bank_features, dtype=np.float32)))
     k = k_for_bank(len(bank_t))
     if val_features is not None and len(val_features):
-        f, p, skip = val_features, val_probs, 0
+        f, z, skip = val_features, val_logits, 0
     else:  # no validation pictures: the bank scores itself, each picture skipping its own row
-        f, p, skip = bank_features, train_probs, 1
+        f, z, skip = bank_features, train_logits, 1
         k = min(k, max(1, len(bank_t) - 1))
     f_t = torch.as_tensor(np.asarray(f, dtype=np.float32))
-    p_t = torch.as_tensor(np.asarray(p, dtype=np.float32))
+    z_t = torch.as_tensor(np.asarray(z, dtype=np.float32))
     with torch.inference_mode():
         knn = (
             knn_distances(f_t, bank_t, k, skip=skip) if len(bank_t) > skip else torch.zeros(len(f_t))
         ).numpy()
-        msp = (1.0 - p_t.max(dim=1).values).numpy()
+        msp = max_softmax(z_t).numpy()
     params = UnknownParams(
         method=method,
         bank=None if method == "msp" else bank_t.numpy(),
