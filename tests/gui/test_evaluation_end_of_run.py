@@ -11,6 +11,8 @@ import pytest
 from gui_helpers import wait_idle
 from PySide6.QtCore import Qt
 
+from cnnstudio.core.trust import Calibration
+
 
 def _noisy_labels(data) -> None:
     """Every fifth picture of each class moved to the next class: the model makes mistakes on the
@@ -87,7 +89,10 @@ def test_the_result_shown_when_training_ends_is_the_calibrated_one(qtbot, monkey
     qtbot.waitUntil(lambda: not view.jobs.evaluating and not panel.session.tasks.busy(), timeout=30000)
 
     shown = view.report
-    assert shown.calibration["calibrated"] and shown.calibration["temperature"] != 1.0
+    saved = Calibration.load(next(runs.iterdir()))
+    assert shown.calibration["calibrated"] and saved.fitted
+    assert shown.calibration["temperature"] == saved.temperature
+    assert shown.unknown_threshold == saved.threshold and shown.unknown_scores is not None
     assert "Calibration error on these pictures" in view.calibration_page.numbers.text()
     text = view.summary.text()
     assert "Not final yet" not in text and "Out of date" not in text and "under way" not in text
