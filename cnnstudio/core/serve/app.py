@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from cnnstudio.core.dataset.decode import decode_image
 from cnnstudio.core.dataset.problems import ImageProblem, unexpected_decode_reason
@@ -257,8 +258,11 @@ async def _read_body(request: Request, limit: int) -> bytearray:
     """The body, counted as it streams in: a sender that declared no size (chunked) or a false one
     is stopped at the limit, not read to the end."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _Refused(413, _too_large_message(limit))
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _Refused(413, _too_large_message(limit))
+    except ClientDisconnect:
+        raise _Refused(400, "The request ended before its body was complete.") from None
     return body
