@@ -19,9 +19,11 @@ from cnnstudio.core.serve.options import ServeOptions
 if TYPE_CHECKING:
     from cnnstudio.core.export import Predictor
 
+BACKLOG = 2048  # uvicorn's default
+
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port), not yet listening; UserError in words when it cannot be."""
+    """A TCP socket listening on (host, port); UserError in words when it cannot be."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -42,7 +44,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         if exc.errno in (errno.EACCES, errno.EPERM):
             raise UserError(f"This user may not listen on port {port}: use a port above 1023.") from None
         raise UserError(f"Cannot listen on {host} port {port}: {exc.strerror or exc}.") from None
-    sock.set_inheritable(True)
+    sock.listen(BACKLOG)  # connections wait in the queue until uvicorn accepts them, none refused
     return sock
 
 
