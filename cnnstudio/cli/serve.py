@@ -88,6 +88,7 @@ def run(args) -> int:
     from cnnstudio.core.export import Predictor
     from cnnstudio.core.models import load_model
     from cnnstudio.core.serve import ServeOptions, exposure_lines
+    from cnnstudio.core.serve.examples import curl_example
     from cnnstudio.core.serve.server import Service
 
     options = ServeOptions(
@@ -103,6 +104,8 @@ def run(args) -> int:
     service = Service(predictor, options, log_requests=args.log_requests)
     for line in exposure_lines(options, service.url):
         print(line, flush=True)
+    token_shown = "TOKEN" if options.token else None  # the secret itself is never printed
+    print("Try it:", curl_example(service.url, token_shown).splitlines()[1], flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         service.run()  # until Ctrl-C

@@ -3,6 +3,7 @@ errors in words (400, 401, 404, 405, 413), CORS only when asked, and a bounded h
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -230,3 +231,38 @@ def test_hammer_with_good_and_bad_requests_then_it_still_answers(model):
         same_item(body, model.expected[good[0]])
         expected_count = kinds.count("one") + 5 * kinds.count("many") + 1
         assert running.pictures_answered == expected_count
+
+
+def test_the_copy_paste_examples_work(service, model, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from cnnstudio.core.serve.examples import PICTURE, curl_example, examples, python_example
+
+    shutil.copy(model.pictures[0], tmp_path / PICTURE)
+    shutil.copy(model.pictures[1], tmp_path / "other.png")
+    expected = model.expected[model.pictures[0]]
+    proc = subprocess.run(
+        [sys.executable, "-c", python_example(service.url)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    label, confidence, unknown = proc.stdout.split()
+    assert label == expected["label"] and unknown == str(expected["unknown"])
+    assert abs(float(confidence) - expected["confidence"]) <= 1e-6
+    if shutil.which("curl"):
+        one, several = [line for line in curl_example(service.url).splitlines() if line.startswith("curl")]
+        answer = json.loads(
+            subprocess.run(one, shell=True, cwd=tmp_path, capture_output=True, timeout=60).stdout
+        )
+        assert answer["label"] == expected["label"]
+        answer = json.loads(
+            subprocess.run(several, shell=True, cwd=tmp_path, capture_output=True, timeout=60).stdout
+        )
+        assert [p["path"] for p in answer["predictions"]] == [PICTURE, "other.png"]
+    with_token = examples("http://127.0.0.1:1", token="TOKEN")
+    assert all("Bearer TOKEN" in text for text in with_token.values())
