@@ -3,6 +3,7 @@ errors in words (400, 401, 404, 405, 413), CORS only when asked, and a bounded h
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import threading
@@ -266,3 +267,18 @@ def test_the_copy_paste_examples_work(service, model, tmp_path):
         assert [p["path"] for p in answer["predictions"]] == [PICTURE, "other.png"]
     with_token = examples("http://127.0.0.1:1", token="TOKEN")
     assert all("Bearer TOKEN" in text for text in with_token.values())
+
+
+def test_interactive_documentation(service):
+    conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+    try:
+        conn.request("GET", "/docs")
+        response = conn.getresponse()
+        page = response.read().decode()
+    finally:
+        conn.close()
+    assert response.status == 200 and "swagger" in page.lower()
+    status, schema, _ = request(service.url + "/openapi.json")
+    assert status == 200 and set(schema["paths"]) == {"/health", "/model", "/predict"}
+    content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
+    assert {"image/*", "multipart/form-data"} <= set(content)
