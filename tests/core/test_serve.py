@@ -282,3 +282,22 @@ def test_interactive_documentation(service):
     assert status == 200 and set(schema["paths"]) == {"/health", "/model", "/predict"}
     content = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert {"image/*", "multipart/form-data"} <= set(content)
+
+
+def test_a_failing_model_answers_500_in_json_and_the_service_goes_on(model, monkeypatch):
+    predictor = Predictor(load_model(model.bundle))
+    calls = []
+
+    def outputs(X):
+        calls.append(len(X))
+        if len(calls) == 1:
+            raise RuntimeError("out of memory (simulated)")
+        return Predictor.outputs(predictor, X)
+
+    monkeypatch.setattr(predictor, "outputs", outputs)
+    with Service(predictor, ServeOptions(port=0)) as running:
+        status, body, _ = post_picture(running.url, model.pictures[0])
+        assert status == 500 and "out of memory (simulated)" in body["error"]
+        status, body, _ = post_picture(running.url, model.pictures[0])
+        assert status == 200
+        same_item(body, model.expected[model.pictures[0]])

@@ -151,6 +151,11 @@ def create_app(predictor: Predictor, options: ServeOptions) -> FastAPI:
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(400, f"The request is not valid: {exc.errors()}")
 
+    @app.exception_handler(Exception)
+    async def failed(_request: Request, exc: Exception) -> JSONResponse:
+        # Starlette still logs the traceback; the caller gets JSON, and the service goes on.
+        return _error(500, f"The service failed on this request: {str(exc) or type(exc).__name__}")
+
     @app.exception_handler(_Refused)
     async def refused(_request: Request, exc: _Refused) -> JSONResponse:
         return _error(exc.status, exc.message, **exc.extra)
@@ -199,10 +204,14 @@ def create_app(predictor: Predictor, options: ServeOptions) -> FastAPI:
 
     async def _predict_files(request: Request, body: bytearray) -> dict[str, Any]:
         names, contents = [], []
-        for field, value in (await _parse_form(request, body)).multi_items():
-            if isinstance(value, UploadFile):
-                names.append(value.filename or field)
-                contents.append(await value.read())
+        form = await _parse_form(request, body)
+        try:
+            for field, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    names.append(value.filename or field)
+                    contents.append(await value.read())
+        finally:
+            await form.close()  # big files were spooled to temporary files
         if not names:
             raise _Refused(400, "The form has no files: send each picture as a file field.")
         decoded = await asyncio.gather(*(run_in_threadpool(_decode, data) for data in contents))
