@@ -66,6 +66,10 @@ def test_serve_answers_as_predict_json_picture_for_picture(model, capsys):
     served = Served(str(model.bundle))
     try:
         assert "to this computer only" in "\n".join(served.lines)
+        assert (
+            f'Try it: curl --data-binary @photo.jpg -H "Content-Type: image/jpeg" {served.url}/predict'
+            in served.lines
+        )
         for path in model.pictures:
             name = rel[path]
             status, body, _ = request(
@@ -94,6 +98,7 @@ def test_other_address_needs_a_token_and_prints_what_it_exposes(model, capsys):
         text = "\n".join(served.lines)
         assert "every computer that can reach this one on the network" in text
         assert "Authorization: Bearer" in text and "a-long-secret" not in text
+        assert '-H "Authorization: Bearer TOKEN"' in text  # the example, without the secret
         picture = Path(model.pictures[0]).read_bytes()
         assert request(served.url + "/predict", "POST", picture)[0] == 401
         status, body, _ = request(
