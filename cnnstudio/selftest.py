@@ -138,6 +138,35 @@ def _export(fmt: str) -> Callable[[_Context], str]:
     return step
 
 
+def _serve(ctx: _Context) -> str:
+    import http.client
+    import json
+
+    from cnnstudio.core.export import Predictor
+    from cnnstudio.core.serve import ServeOptions
+    from cnnstudio.core.serve.server import Service
+
+    # FastAPI, uvicorn and the multipart parser are imported by name inside uvicorn and starlette,
+    # which a frozen build loses without notice: serve one picture on a free port, as `cnnstudio
+    # serve` does, and check the answer against the Predictor's own.
+    predictor = Predictor.from_source(ctx.run_dir)
+    picture = sorted(Path(ctx.project.source).rglob("*.png"))[0]
+    expected = predictor.predict([picture]).predictions[0]
+    with Service(predictor, ServeOptions(port=0)) as service:
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=60)
+        try:
+            conn.request("POST", "/predict", body=picture.read_bytes(), headers={"Content-Type": "image/png"})
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+        finally:
+            conn.close()
+    if response.status != 200 or answer.get("label") != expected.label:
+        raise SelftestFailure(f"the service answered {response.status} {answer}, expected {expected.label}")
+    if abs(answer["confidence"] - expected.confidence) > 1e-5:
+        raise SelftestFailure(f"the service said {answer['confidence']}, the app {expected.confidence}")
+    return f"served on {service.url}: {picture.name} is {answer['label']} ({answer['confidence']:.0%})"
+
+
 def _torchvision_operator(ctx: _Context) -> str:
     import torch
     import torchvision
@@ -217,6 +246,7 @@ STEPS: list[Step] = [
     ("evaluate", _evaluate),
     ("export bundle", _export("bundle")),
     ("export ONNX", _export("onnx")),
+    ("prediction service", _serve),
     ("torchvision operator", _torchvision_operator),
     ("worker process", _worker_process),
     ("main window (offscreen)", _window),

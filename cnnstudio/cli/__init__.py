@@ -14,7 +14,7 @@ from cnnstudio.core.errors import UserError
 
 COMMANDS = [
     "gui", "index", "spec", "demo", "train", "evaluate", "export", "predict", "search", "ensemble",
-    "weights", "suggest", "undo_move",
+    "weights", "suggest", "undo_move", "serve",
 ]  # fmt: skip
 
 

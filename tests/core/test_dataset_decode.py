@@ -119,3 +119,23 @@ def test_bad_arguments_are_programming_errors(tmp_path: Path) -> None:
         decode_image(path, 8, 8, 2, "crop")
     with pytest.raises(ValueError):
         decode_image(path, 8, 8, 3, "zoom")
+
+
+@pytest.mark.parametrize("fit", ["stretch", "crop", "pad"])
+def test_bytes_decode_like_the_file(tmp_path: Path, fit: str) -> None:
+    # The prediction service receives pictures as bytes: the same numbers as the file on disk.
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    for name in ("p.jpg", "p.png"):
+        path = save(photo, tmp_path / name)
+        from_file = decode_image(path, 32, 48, 3, fit)
+        from_bytes = decode_image(Path(path).read_bytes(), 32, 48, 3, fit)
+        assert from_bytes.dtype == np.uint8 and np.array_equal(from_bytes, from_file)
+    with pytest.raises(ImageProblem) as empty:
+        decode_image(b"", 32, 32, 3, fit)
+    assert empty.value.reason == EMPTY_REASON and empty.value.path == "the picture"
+    with pytest.raises(ImageProblem, match="not an image"):
+        decode_image(b"hello", 32, 32, 3, fit)
+    with pytest.raises(ImageProblem, match="damaged or cut-off"):
+        data = Path(tmp_path / "p.jpg").read_bytes()
+        decode_image(data[: len(data) // 2], 32, 32, 3, fit)

@@ -23,8 +23,9 @@ WHITE = (255, 255, 255, 255)
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
-def decode_image(path: str, height: int, width: int, channels: int, fit: str) -> np.ndarray:
-    """The picture at `path` as uint8 (channels, height, width); ImageProblem when it cannot be used.
+def decode_image(path: str | bytes, height: int, width: int, channels: int, fit: str) -> np.ndarray:
+    """The picture at `path` (or a file's contents, as bytes) as uint8 (channels, height, width);
+    ImageProblem when it cannot be used.
 
     Steps, all deterministic (same file, same numbers, on every machine with the same Pillow):
 

@@ -38,17 +38,26 @@ SUPPORTED_MODES = frozenset(
 )
 
 WHOLE_READ_LIMIT = 64 * 1024 * 1024  # bytes
+IN_MEMORY = "the picture"  # how problems name a picture given as bytes, not as a file
 ORIENTATION_TAG = 0x0112
 SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture a quarter
 
 
-def open_image(path: str, before_load: Callable[[Image.Image], None] | None = None) -> Image.Image:
+def open_image(
+    path: str | bytes, before_load: Callable[[Image.Image], None] | None = None
+) -> Image.Image:
     """The picture at `path`, decoded (Image.load() done), or ImageProblem.
 
     Image.open only reads the header, so a cut-off JPEG or a PNG with a bad checksum opens fine and
     fails only when decoded: that is why the whole file is decoded here. `before_load(image)` runs
-    between the two (decode_image uses it for JPEG draft mode).
+    between the two (decode_image uses it for JPEG draft mode). `path` may also be the file's
+    contents (bytes, as the prediction service receives them); problems then name it "the picture".
     """
+    if isinstance(path, bytes | bytearray | memoryview):
+        data = bytes(path)
+        if not data:
+            raise ImageProblem(IN_MEMORY, EMPTY_REASON)
+        return _open_decoded(io.BytesIO(data), IN_MEMORY, before_load)
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -63,7 +72,12 @@ def open_image(path: str, before_load: Callable[[Image.Image], None] | None = No
         raise ImageProblem(path, f"{UNREADABLE} ({exc.strerror or exc})") from exc
     if size == 0:
         raise ImageProblem(path, EMPTY_REASON)
+    return _open_decoded(source, path, before_load)
 
+
+def _open_decoded(
+    source: io.BytesIO | str, path: str, before_load: Callable[[Image.Image], None] | None
+) -> Image.Image:
     try:
         image = Image.open(source)
     except UnidentifiedImageError as exc:

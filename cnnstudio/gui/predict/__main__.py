@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnnstudio.core.demo import open_demo_project
     from cnnstudio.core.project import Project
     from cnnstudio.gui.evaluation.__main__ import _ensure_run
-    from cnnstudio.gui.predict.view import PredictSection
+    from cnnstudio.gui.predict.section import create_section
     from cnnstudio.gui.session import ProjectSession
 
     project = Project.open(args.project) if args.project else open_demo_project()
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         folders = sorted(p for p in project.source.iterdir() if p.is_dir())
         inputs = [str(f) for folder in folders for f in sorted(folder.iterdir())[:4]]
     session = ProjectSession()
-    view = PredictSection(session)
+    view = create_section(session)  # as the main window makes it (with "Use from other programs…")
     session.error.connect(lambda text: QMessageBox.warning(view, "Predict", text))
     width, height = (int(v) for v in args.size.split("x"))
     view.resize(width, height)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from cnnstudio.gui.predict.serve_panel import add_serve_button
 from cnnstudio.gui.predict.view import PredictSection
 from cnnstudio.gui.session import ProjectSession
 
 
 def create_section(session: ProjectSession) -> PredictSection:
-    return PredictSection(session)
+    section = PredictSection(session)
+    add_serve_button(section)  # "Use from other programs…" (serve_panel.py)
+    return section
