@@ -48,14 +48,9 @@ def calibrated_bundle(root: Path) -> SimpleNamespace:
     )
     trainer.fit((X, y))
     model = trainer.model.to("cpu").eval()
-    try:  # core.trust (issue 22) replaces core.evaluate's calibration: this runs before and after
-        from cnnstudio.core.trust import fit_trust, predict_calibrated
+    from cnnstudio.core.trust import fit_trust, predict_calibrated
 
-        cal = fit_trust(model, prep, X, y, X, y)
-    except ImportError:
-        from cnnstudio.core.evaluate import fit_calibration, predict_calibrated
-
-        cal = fit_calibration(model, prep, X, X, y)
+    cal = fit_trust(model, prep, X, y, X, y)
     cal.temperature = 2.5  # a temperature that shows if it is lost on the way
     pictures = sorted(str(p) for p in data.rglob("*.*"))
     everything = np.stack(
