@@ -29,6 +29,7 @@ def run(args) -> int:
     from cnnstudio.cli.training import report_summary
     from cnnstudio.core.pipeline import evaluate_run
     from cnnstudio.core.runs import find_run
+    from cnnstudio.core.runs.review import ReviewStore
 
     require_folder(args.folder)
     project = open_project(args.project)
@@ -42,8 +43,13 @@ def run(args) -> int:
         {k: row[k] for k in ("path", "label", "predicted", "confidence", "unknown_score")}
         for row in report.flagged_unknown()
     ]
+    review = ReviewStore(run_dir, key=project.key)
+    label_errors = review.leave_out(report.label_issues())
     if args.json:
         out = {"run": run_dir.name, "split": report.split, **report_summary(report)}
+        # Likely label errors, without the pictures a person accepted as right (in the app's Evaluate).
+        out["label_issues"] = label_errors
+        out["labels_accepted"] = len(review.accepted)
         out["calibration"] = report.calibration
         out["unknown"] = {"threshold": report.unknown_threshold, "flagged": flagged}
         out["graded"] = report.graded  # how many pictures graded the run, and whether people labelled them
@@ -56,6 +62,8 @@ def run(args) -> int:
         print(report.format_confusion())
         print()
         print(calibration_text(report.calibration, len(flagged), len(report.y_true)))
+        accepted = f" ({len(review.accepted)} accepted as right by a person are left out)" if review.accepted else ""
+        print(f"Likely label errors: {len(label_errors)}{accepted}.")
     return 0
 
 

@@ -148,3 +148,31 @@ def test_a_run_from_before_calibration_says_so_and_can_be_calibrated(trained, ca
     code, out, _ = run_cli(capsys, "evaluate", trained.project, "--recalibrate", "--json")
     assert code == 0 and json.loads(out)["calibration"]["calibrated"] is True
     assert (trained.run / "calibration.json").exists()
+
+
+def test_evaluate_leaves_out_labels_a_person_accepted_as_right(capsys, tmp_path):
+    """label_review.json (written by Evaluate's "Accept") is a run file the CLI reads too."""
+    from cnnstudio.core.project import Project
+    from cnnstudio.core.runs import find_run
+    from cnnstudio.core.runs.review import ReviewStore
+
+    data = write_tiny_image_folder(tmp_path / "data", classes=3, per_class=20, size=24)
+    argv = ["train", data, "--project", tmp_path / "project", "--template", "tiny", "--epochs", "12"]
+    assert run_cli(capsys, *argv, "--batch-size", "8", "--lr", "0.01", "--json")[0] == 0
+    folder = write_tiny_image_folder(tmp_path / "mislabelled", classes=3, per_class=20, size=24, seed=7)
+    for path in sorted((folder / "class_0").iterdir())[:3]:  # filed under class_1: likely label errors
+        path.rename(folder / "class_1" / f"wrong_{path.name}")
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "project", "--folder", folder, "--json")
+    assert code == 0, err
+    issues = json.loads(out)["label_issues"]
+    planted = [row["path"] for row in issues if Path(row["path"]).name.startswith("wrong_")]
+    assert len(planted) >= 2 and json.loads(out)["labels_accepted"] == 0
+    project = Project.open(tmp_path / "project")
+    ReviewStore(find_run(project, None), key=project.key).set_accepted([planted[0]], True)
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "project", "--folder", folder, "--json")
+    data = json.loads(out)
+    assert data["labels_accepted"] == 1
+    assert planted[0] not in [row["path"] for row in data["label_issues"]]
+    assert planted[1] in [row["path"] for row in data["label_issues"]]
+    code, out, _ = run_cli(capsys, "evaluate", tmp_path / "project", "--folder", folder)
+    assert "(1 accepted as right by a person are left out)" in out

@@ -1,57 +1,14 @@
-"""Pictures the user looked at and accepted as correctly labelled, remembered in the run folder.
-
-"Accept" dismisses a likely label error: the label is right, the model is wrong. The choice is kept
-in runs/<run>/label_review.json (keyed as project.json keys images), so the list stays short the next
-time this run is evaluated, and it can be undone like every other edit.
-"""
+"""Undoable "accept this label": the GUI's command over core.runs.review's store."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtGui import QUndoCommand
 
-from cnnstudio.core.atomic import write_json_atomic
+from cnnstudio.core.runs.review import REVIEW_FILE, ReviewStore
 
-REVIEW_FILE = "label_review.json"
-SCHEMA_VERSION = 1
-
-
-class ReviewStore:
-    """The accepted pictures of one run. `key(path)` names a picture (Project.key)."""
-
-    def __init__(self, run_dir: Path | None, key: Callable[[str], str] = str):
-        self.run_dir = run_dir
-        self.key = key
-        self.accepted: set[str] = set()
-        if run_dir is not None:
-            try:
-                data = json.loads((run_dir / REVIEW_FILE).read_text(encoding="utf-8"))
-                if isinstance(data, dict) and isinstance(data.get("accepted"), list):
-                    self.accepted = {str(k) for k in data["accepted"]}
-            except (OSError, ValueError):
-                pass
-
-    def is_accepted(self, path: str) -> bool:
-        return self.key(path) in self.accepted
-
-    def set_accepted(self, paths: list[str], accepted: bool) -> None:
-        keys = {self.key(p) for p in paths}
-        self.accepted = self.accepted | keys if accepted else self.accepted - keys
-        self.save()
-
-    def save(self) -> None:
-        if self.run_dir is None:
-            return
-        try:
-            write_json_atomic(
-                self.run_dir / REVIEW_FILE,
-                {"schema_version": SCHEMA_VERSION, "accepted": sorted(self.accepted)},
-            )
-        except OSError:
-            pass  # the run folder is read-only: the choice lasts this session only
+__all__ = ["REVIEW_FILE", "AcceptCommand", "ReviewStore"]
 
 
 class AcceptCommand(QUndoCommand):
