@@ -9,6 +9,7 @@ from torch import nn
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.evaluate import GradCamError, grad_cam, heat_colors, overlay_heatmap
+from cnnstudio.core.evaluate.saliency import heat_on_picture
 
 
 def _small_cnn() -> nn.Sequential:
@@ -121,9 +122,30 @@ def test_overlay_keeps_the_picture_size_in_every_layout() -> None:
     gray = rng.integers(0, 256, (1, 20, 16), dtype=np.uint8)
     assert overlay_heatmap(gray, heat).shape == (20, 16, 3)
     assert overlay_heatmap(gray[0], heat).shape == (20, 16, 3)
-    assert np.array_equal(overlay_heatmap(hwc, heat, alpha=0.0), hwc)
-    full = np.ones((20, 16), dtype=np.float32)
-    assert np.array_equal(overlay_heatmap(hwc, full, alpha=1.0), heat_colors(full))
+
+
+@pytest.mark.parametrize("shade", [0, 255])
+def test_the_strongest_spot_is_red_and_the_weakest_blue_on_dark_and_light_pictures(shade):
+    """A digit is white on black: the overlay's peak must read as the scale's red, not brown or pink."""
+    picture = np.full((20, 20, 3), shade, np.uint8)
+    heat = np.zeros((20, 20), np.float32)
+    heat[10, 10] = 0.3  # a weak map (after resizing): scaled to its peak
+    out = overlay_heatmap(picture, heat).astype(int)
+    r, g, b = out[10, 10]
+    assert r > g + 60 and r > b + 60  # red
+    r, g, b = out[0, 0]
+    assert b > r + 30  # blue
+
+
+def test_heat_map_lands_where_the_model_looked_for_each_fit():
+    heat = np.ones((32, 32), np.float32)
+    assert heat_on_picture(heat, "stretch", 50, 30).shape == (30, 50)
+    cropped = heat_on_picture(heat, "crop", 50, 30)  # the model saw the centre 30 x 30
+    assert cropped.shape == (30, 50)
+    assert cropped[:, :8].max() == 0 and cropped[:, -8:].max() == 0 and cropped[:, 25].min() > 0.9
+    padded = np.zeros((32, 32), np.float32)
+    padded[:6] = 1.0  # evidence only in the padding above the picture: nothing on the picture
+    assert heat_on_picture(padded, "pad", 50, 30).max() < 0.05
 
 
 def test_colormap_runs_cold_to_hot() -> None:

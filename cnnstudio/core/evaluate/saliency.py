@@ -142,22 +142,58 @@ def _as_hwc_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
 
 
-def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Blend a heat map's colours over a picture: (H, W, 3) uint8 the size of the picture.
+def _resize(heat: np.ndarray, width: int, height: int) -> np.ndarray:
+    from PIL import Image
 
-    ``image`` is uint8 (C, H, W) with C 1 or 3, (H, W, 3) or (H, W). The heat map is resized to the
-    picture if its size differs. ``alpha`` is the weight of the colours (0 = picture only).
+    if heat.shape == (height, width):
+        return heat.astype(np.float32)
+    image = Image.fromarray(np.ascontiguousarray(heat, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((max(1, width), max(1, height)), Image.Resampling.BILINEAR))
+
+
+def heat_on_picture(heat: np.ndarray, fit: str, width: int, height: int) -> np.ndarray:
+    """Map a heat map over the model's input back onto the picture it came from (height x width).
+
+    The input is the picture stretched, centre-cropped or padded (core.dataset.decode_image), so the
+    map is resized, placed over the kept centre (crop: the rest had no say, 0), or cut out of the
+    padding (pad).
     """
-    rgb = _as_hwc_rgb(image).astype(np.float64)
+    in_h, in_w = heat.shape
+    if fit == "crop":
+        scale = max(in_w / width, in_h / height)
+        box_w, box_h = in_w / scale, in_h / scale
+        left, top = round((width - box_w) / 2), round((height - box_h) / 2)
+        out = np.zeros((height, width), np.float32)
+        inner = _resize(heat, max(1, round(box_w)), max(1, round(box_h)))
+        h, w = min(inner.shape[0], height - top), min(inner.shape[1], width - left)
+        out[top : top + h, left : left + w] = inner[:h, :w]
+        return out
+    if fit == "pad":
+        scale = min(in_w / width, in_h / height)
+        new_w, new_h = min(in_w, max(1, round(width * scale))), min(in_h, max(1, round(height * scale)))
+        x0, y0 = (in_w - new_w) // 2, (in_h - new_h) // 2
+        heat = heat[y0 : y0 + new_h, x0 : x0 + new_w]
+    return _resize(heat, width, height)
+
+
+HEAT_WEIGHT = 0.6  # the colours' share; the picture is shown in grey under them
+
+
+def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 the size of the picture: the heat colours over it in grey, scaled so that the
+    strongest spot is red.
+
+    ``image`` is uint8 (C, H, W) with C 1 or 3, (H, W, 3) or (H, W); a heat map of another size is
+    stretched to it (heat_on_picture maps one back through a crop or a pad first). The picture's own
+    colours would mix with the scale's (red over a dark digit looked brown, over a white one pink), so
+    it is shown in grey; and the map is scaled to its own peak after resizing, so a colour scale
+    beside the picture reads the same as the picture.
+    """
+    rgb = _as_hwc_rgb(image).astype(np.float32)
     height, width = rgb.shape[:2]
-    heat = np.asarray(heatmap, dtype=np.float32)
-    if heat.shape != (height, width):
-        resized = F.interpolate(
-            torch.from_numpy(np.ascontiguousarray(heat))[None, None],
-            size=(height, width),
-            mode="bilinear",
-            align_corners=False,
-        )
-        heat = resized[0, 0].numpy()
-    blended = (1.0 - alpha) * rgb + alpha * heat_colors(heat).astype(np.float64)
-    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    heat = _resize(np.asarray(heatmap, dtype=np.float32), width, height)
+    peak = float(heat.max()) if heat.size else 0.0
+    heat = heat / peak if peak > 0 else heat
+    grey = rgb.mean(axis=-1, keepdims=True)
+    mixed = (1 - HEAT_WEIGHT) * grey + HEAT_WEIGHT * heat_colors(heat).astype(np.float32)
+    return np.clip(np.round(mixed), 0, 255).astype(np.uint8)

@@ -3,7 +3,8 @@
 - `load_or_evaluate`: a run's saved evaluation of a split when it is up to date, else a new one.
 - `model_stamp`: the identity of what an evaluation uses (the weights and the calibration).
 - `ModelCache`: a run's model, loaded once, for Grad-CAM.
-- `grad_cam_overlay`: the Grad-CAM heat map of one picture, laid over the picture at its own size.
+- `grad_cam_overlay`: the Grad-CAM heat map of one picture, laid over the picture at its own size
+  (core.evaluate.saliency's heat_on_picture and overlay_heatmap).
 """
 
 from __future__ import annotations
@@ -126,40 +127,6 @@ def read_picture(path: str, max_side: int = MAX_SIDE) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def _resize(heat: np.ndarray, width: int, height: int) -> np.ndarray:
-    from PIL import Image
-
-    if heat.shape == (height, width):
-        return heat.astype(np.float32)
-    image = Image.fromarray(np.ascontiguousarray(heat, dtype=np.float32), mode="F")
-    return np.asarray(image.resize((max(1, width), max(1, height)), Image.Resampling.BILINEAR))
-
-
-def heat_on_picture(heat: np.ndarray, fit: str, width: int, height: int) -> np.ndarray:
-    """Map a heat map over the model's input back onto the picture it came from (height x width).
-
-    The input is the picture stretched, centre-cropped or padded (core.dataset.decode_image), so the
-    map is resized, placed over the kept centre (crop: the rest had no say, 0), or cut out of the
-    padding (pad).
-    """
-    in_h, in_w = heat.shape
-    if fit == "crop":
-        scale = max(in_w / width, in_h / height)
-        box_w, box_h = in_w / scale, in_h / scale
-        left, top = round((width - box_w) / 2), round((height - box_h) / 2)
-        out = np.zeros((height, width), np.float32)
-        inner = _resize(heat, max(1, round(box_w)), max(1, round(box_h)))
-        h, w = min(inner.shape[0], height - top), min(inner.shape[1], width - left)
-        out[top : top + h, left : left + w] = inner[:h, :w]
-        return out
-    if fit == "pad":
-        scale = min(in_w / width, in_h / height)
-        new_w, new_h = min(in_w, max(1, round(width * scale))), min(in_h, max(1, round(height * scale)))
-        x0, y0 = (in_w - new_w) // 2, (in_h - new_h) // 2
-        heat = heat[y0 : y0 + new_h, x0 : x0 + new_w]
-    return _resize(heat, width, height)
-
-
 def grad_cam_overlay(cache: ModelCache, run_dir: Path, path: str, class_index: int) -> np.ndarray:
     """(H, W, 3) uint8: the picture at its own size with the Grad-CAM map of `class_index` laid over it.
 
@@ -169,7 +136,7 @@ def grad_cam_overlay(cache: ModelCache, run_dir: Path, path: str, class_index: i
     import torch
 
     from cnnstudio.core.dataset import decode_image
-    from cnnstudio.core.evaluate import grad_cam
+    from cnnstudio.core.evaluate.saliency import grad_cam, heat_on_picture, overlay_heatmap
 
     loaded = cache.get(run_dir)
     prep = loaded.preprocessing
@@ -179,31 +146,13 @@ def grad_cam_overlay(cache: ModelCache, run_dir: Path, path: str, class_index: i
     with cache.busy:
         heat = grad_cam(loaded.model, normalized, class_index, method="hirescam")
     height, width = picture.shape[:2]
-    return blend_heat(picture, heat_on_picture(heat, prep.fit, width, height))
-
-
-HEAT_WEIGHT = 0.6  # the colours' share; the picture is shown in grey under them
-
-
-def blend_heat(picture: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8: the heat colours over the picture in grey, scaled so the strongest spot is red.
-
-    The picture's own colours would mix with the scale's (red over a dark digit looked brown, over a
-    white one pink), so it is shown in grey; and the map is scaled to its own peak after resizing, so
-    the scale under the picture (`scale_strip`) reads the same as the picture.
-    """
-    from cnnstudio.core.evaluate.saliency import heat_colors
-
-    heat = np.asarray(heat, dtype=np.float32)
-    peak = float(heat.max()) if heat.size else 0.0
-    heat = heat / peak if peak > 0 else heat
-    grey = np.asarray(picture, dtype=np.float32)[..., :3].mean(axis=-1, keepdims=True)
-    mixed = (1 - HEAT_WEIGHT) * grey + HEAT_WEIGHT * heat_colors(heat).astype(np.float32)
-    return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+    return overlay_heatmap(picture, heat_on_picture(heat, prep.fit, width, height))
 
 
 def scale_strip(width: int = 256, height: int = 12) -> np.ndarray:
     """(height, width, 3) uint8: the colour scale from least (left) to most (right), blended over mid
     grey as in the picture, for the legend under it."""
+    from cnnstudio.core.evaluate.saliency import overlay_heatmap
+
     ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
-    return blend_heat(np.full((height, width, 3), 128, np.uint8), ramp * 0.999 + 0.001)
+    return overlay_heatmap(np.full((height, width, 3), 128, np.uint8), ramp * 0.999 + 0.001)
