@@ -354,15 +354,14 @@ class ProjectSession(QObject):
         def job(_ctx):
             from cnnstudio.core.dataset import health_summary
 
-            return health_summary(index, find_duplicates=find)
+            known = None if find else self.duplicate_groups
+            return health_summary(index, find_duplicates=find, known_duplicates=known)
 
         def done(summary: HealthSummary) -> None:
             if index is not self.index:
                 return
             if find:
                 self.duplicate_groups = list(summary.duplicate_groups)
-            elif self.duplicate_groups:
-                _add_duplicates(summary, self.duplicate_groups, index)
             self.health = summary
             self.health_changed.emit(summary)
 
@@ -406,32 +405,6 @@ def _ask_conflicts(conflicts: list[tuple[str, object, object]]) -> bool:
     box.setDefaultButton(mine)
     box.exec()
     return box.clickedButton() is mine
-
-
-def _add_duplicates(summary: HealthSummary, groups: list[list[str]], index: DatasetIndex) -> None:
-    """Put copies found earlier into a quick summary, leaving out files no longer in the index."""
-    by_path = {s.path: s for s in index.samples if s.problem is None}
-    kept = [[p for p in g if p in by_path] for g in groups]
-    kept = [g for g in kept if len(g) > 1]
-    summary.duplicate_groups = kept
-    summary.duplicates_checked = True
-    summary.cross_split_duplicates = [
-        g for g in kept if len({by_path[p].split for p in g if by_path[p].split is not None}) > 1
-    ]
-    summary.conflicting_duplicates = [
-        g for g in kept if len({by_path[p].label for p in g if by_path[p].label is not None}) > 1
-    ]
-    copies = sum(len(g) - 1 for g in kept)
-    if copies:
-        summary.warnings.append(
-            f"{copies} pictures are exact copies of another one ({len(kept)} groups); "
-            "copies add nothing new to learn (see Problems, where you can keep one of each)."
-        )
-    if summary.conflicting_duplicates:
-        summary.warnings.append(
-            f"{len(summary.conflicting_duplicates)} groups of identical pictures carry different labels; "
-            "at least one label in each group is wrong."
-        )
 
 
 def _check_in_steps(index: DatasetIndex, ctx: TaskContext) -> None:

@@ -72,6 +72,15 @@ def test_duplicates_within_and_across_splits_and_with_two_labels(tmp_path: Path)
     assert "1 picture appears in more than one split" in text
     assert "1 group of identical pictures carries different labels" in text
 
+    # Groups found earlier (the app finds them once per open) give the same summary without reading
+    # a file; a picture no longer in the index leaves its group, and a group of one is no group.
+    again = health_summary(index, find_duplicates=False, known_duplicates=health.duplicate_groups)
+    assert again.duplicate_groups == health.duplicate_groups and again.warnings == health.warnings
+    index.samples = [s for s in index.samples if Path(s.path).name != "copy.png"]
+    fewer = health_summary(index, find_duplicates=False, known_duplicates=health.duplicate_groups)
+    assert [[Path(p).name for p in g] for g in fewer.duplicate_groups] == [["img_002.png", "relabelled.png"]]
+    assert fewer.cross_split_duplicates == [] and "1 picture is an exact copy" in " ".join(fewer.warnings)
+
 
 def test_same_size_files_that_differ_are_not_duplicates(tmp_path: Path) -> None:
     for i in range(3):

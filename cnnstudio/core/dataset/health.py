@@ -39,9 +39,13 @@ class HealthSummary:
         return asdict(self)
 
 
-def health_summary(index: DatasetIndex, *, find_duplicates: bool = True) -> HealthSummary:
+def health_summary(
+    index: DatasetIndex, *, find_duplicates: bool = True, known_duplicates: list[list[str]] | None = None
+) -> HealthSummary:
     """Summarise `index`. Finding duplicates reads the files that share a size with another file;
-    pass find_duplicates=False to open no file at all."""
+    pass find_duplicates=False to open no file at all, and `known_duplicates` (groups found earlier,
+    e.g. by the app once per open) to use those instead of reading files: paths no longer in the
+    index leave their groups, and the same rules and warnings apply."""
     # One pass over the samples: this runs on every quick index of 100,000 files.
     usable = unlabelled = 0
     sizes_known = False
@@ -76,11 +80,15 @@ def health_summary(index: DatasetIndex, *, find_duplicates: bool = True) -> Heal
         sizes_known=sizes_known,
         tiny_images=tiny,
     )
-    if find_duplicates:
-        from cnnstudio.core.dataset.duplicates import duplicate_groups  # a quick index needs no thread pool
-
+    if find_duplicates or known_duplicates is not None:
         by_path = {s.path: s for s in index.samples if s.problem is None}
-        groups = duplicate_groups(by_path)
+        if known_duplicates is not None:
+            groups = [[p for p in g if p in by_path] for g in known_duplicates]
+            groups = [g for g in groups if len(g) > 1]
+        else:
+            from cnnstudio.core.dataset.duplicates import duplicate_groups  # a quick index needs no pool
+
+            groups = duplicate_groups(by_path)
         summary.duplicates_checked = True
         summary.duplicate_groups = groups
         summary.cross_split_duplicates = [
