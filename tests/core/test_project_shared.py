@@ -15,7 +15,7 @@ import pytest
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.project import PROJECT_FILE, Project
-from cnnstudio.core.project_lock import project_lock
+from cnnstudio.core.project.lock import project_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,7 @@ def test_the_lock_timeout_names_the_holder(tmp_path, tiny_image_folder):
             textwrap.dedent(f"""
                 import sys, time
                 from pathlib import Path
-                from cnnstudio.core.project_lock import project_lock
+                from cnnstudio.core.project.lock import project_lock
                 with project_lock(Path({str(tmp_path / "p")!r})):
                     print("held", flush=True)
                     time.sleep(30)
@@ -225,7 +225,7 @@ def test_an_edit_removed_elsewhere_conflicts_with_the_folder_label(tmp_path, tin
 
 
 def test_the_lock_owner_file_never_follows_a_planted_link(tmp_path, tiny_image_folder):
-    from cnnstudio.core.project_lock import OWNER_NAME, describe_owner
+    from cnnstudio.core.project.lock import OWNER_NAME, describe_owner
 
     project = Project.create(tmp_path / "p", tiny_image_folder())
     target = tmp_path / "elsewhere.txt"

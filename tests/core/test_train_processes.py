@@ -1,4 +1,4 @@
-"""core/train_processes.py: the app's several-process training follows its own child's run, even
+"""core/train/processes.py: the app's several-process training follows its own child's run, even
 when another run (a search worker, a CLI training) is made in the same project meanwhile."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def test_another_run_made_meanwhile_is_not_followed(tmp_path, tiny_image_folder)
     from cnnstudio.core.pipeline import open_or_create_project
     from cnnstudio.core.spec import template
     from cnnstudio.core.train import AugmentConfig, TrainConfig
-    from cnnstudio.core.train_processes import train_in_processes
+    from cnnstudio.core.train.processes import train_in_processes
 
     project = open_or_create_project(tiny_image_folder(classes=2, per_class=6, size=24), tmp_path / "proj")
     spec = template("tiny")

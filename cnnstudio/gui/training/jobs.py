@@ -97,7 +97,7 @@ def training_job(
             return None
         ctx.set_text(title)
         if processes > 1:
-            from cnnstudio.core.train_processes import train_in_processes
+            from cnnstudio.core.train.processes import train_in_processes
 
             return train_in_processes(
                 project,

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.atomic import write_json_atomic
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.project_lock import Merge, merge, normalized, project_lock
+from cnnstudio.core.project.lock import project_lock
+from cnnstudio.core.project.merge import Merge, merge, normalized
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,7 +81,7 @@ class Project:
     suggestions_apart: bool = False
     created: str = ""
     warnings: list[str] = field(default_factory=list)  # from the last index(): small classes and such
-    # project.json as this object last read or wrote it: what save() diffs against (see project_lock.py)
+    # project.json as this object last read or wrote it: what save() diffs against (see lock.py, merge.py)
     _base: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # ---- files -------------------------------------------------------------------------------
