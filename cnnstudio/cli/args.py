@@ -55,6 +55,25 @@ def probability(text: str) -> float:
     return value
 
 
+def add_threshold_arguments(p: argparse.ArgumentParser) -> None:
+    """--threshold and --unknown-threshold, as `predict` and `serve` both take them (core.trust.verdict)."""
+    p.add_argument(
+        "--threshold",
+        type=probability,
+        default=0.0,
+        metavar="T",
+        help='label pictures whose confidence is below T (0 to 1) as "unknown"',
+    )
+    p.add_argument(
+        "--unknown-threshold",
+        type=non_negative_float,
+        default=None,
+        metavar="S",
+        help="flag pictures whose unknown score is above S as unlike the training pictures "
+        "(default: the threshold chosen when the model was calibrated)",
+    )
+
+
 def require_folder(path: Path | None) -> None:
     """A UserError when a given path is not a folder (None: nothing given, nothing to check)."""
     from cnnstudio.core.errors import UserError

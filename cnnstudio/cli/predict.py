@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnstudio.cli.args import non_negative_float, print_json, probability
+from cnnstudio.cli.args import add_threshold_arguments, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,21 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="with --sort-into: move the pictures instead of copying; an undo journal is kept, and "
         "`cnnstudio undo-move` puts every picture back",
     )
-    p.add_argument(
-        "--threshold",
-        type=probability,
-        default=0.0,
-        metavar="T",
-        help='label pictures whose confidence is below T (0 to 1) as "unknown"',
-    )
-    p.add_argument(
-        "--unknown-threshold",
-        type=non_negative_float,
-        default=None,
-        metavar="S",
-        help="flag pictures whose unknown score is above S as unlike the training pictures "
-        "(default: the threshold chosen when the model was calibrated)",
-    )
+    add_threshold_arguments(p)
     p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print one JSON object with the predictions")
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from cnnstudio.cli.args import non_negative_float, positive_int, probability
+from cnnstudio.cli.args import add_threshold_arguments, positive_int
 
 TOKEN_VARIABLE = "CNNSTUDIO_SERVE_TOKEN"
 EXAMPLES = """examples:
@@ -65,20 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="ORIGIN",
         help="let web pages from ORIGIN (https://example.org) call the service; repeatable (default: none)",
     )
-    p.add_argument(
-        "--threshold",
-        type=probability,
-        default=0.0,
-        metavar="T",
-        help='label pictures whose confidence is below T (0 to 1) as "unknown"',
-    )
-    p.add_argument(
-        "--unknown-threshold",
-        type=non_negative_float,
-        default=None,
-        metavar="S",
-        help="flag pictures whose unknown score is above S (default: the model's calibrated threshold)",
-    )
+    add_threshold_arguments(p)
     p.add_argument("--log-requests", action="store_true", help="print a line for every request")
     p.set_defaults(func=run)
 

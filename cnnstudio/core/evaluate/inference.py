@@ -9,10 +9,8 @@ import torch
 from torch import nn
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.evaluate._modes import evaluation_mode
-from cnnstudio.core.evaluate.batches import batches as _batches
-from cnnstudio.core.evaluate.batches import check_images as _check_images
 from cnnstudio.core.evaluate.report import EvaluationReport
+from cnnstudio.core.trust.outputs import log_softmax, softmax
 
 if TYPE_CHECKING:
     from cnnstudio.core.trust import Calibration
@@ -31,24 +29,14 @@ def _log_probabilities(
     batch_size: int,
     device: str | torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, log-probabilities), both (N, K) float32, from one pass over the images."""
-    _check_images(X)
+    """(probabilities, log-probabilities), both (N, K) float32, from one pass over the images
+    (core.trust.outputs' loop, the one batched forward pass of the app)."""
+    from cnnstudio.core.trust.outputs import model_outputs
+
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}")
-    device = torch.device(device)
-    model.to(device)
-    probs, log_probs = [], []
-    with evaluation_mode(model), torch.inference_mode():
-        if len(X) == 0:
-            # Still run the model once, on an empty batch, so the result has the right number of columns.
-            batches = [torch.as_tensor(X[:0])]
-        else:
-            batches = _batches(X, batch_size)
-        for batch in batches:
-            logits = model(preprocessing.normalize(batch.to(device))).float()
-            probs.append(torch.softmax(logits, dim=1).cpu())
-            log_probs.append(torch.log_softmax(logits, dim=1).cpu())
-    return torch.cat(probs).numpy(), torch.cat(log_probs).numpy()
+    logits, _ = model_outputs(model, X, preprocessing, batch_size=batch_size, device=device, features=False)
+    return softmax(logits), log_softmax(logits)
 
 
 def predict_probabilities(

@@ -78,10 +78,11 @@ def model_outputs(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     max_dim: int = MAX_DIM,
-) -> tuple[np.ndarray, np.ndarray]:
+    features: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(logits (N, K), reduced penultimate features (N, <= max_dim)) float32 of uint8 (N, C, H, W).
 
-    A model without a Linear layer gives its logits as features.
+    A model without a Linear layer gives its logits as features; `features=False` keeps none (None).
     """
     from cnnstudio.core.evaluate._modes import evaluation_mode
     from cnnstudio.core.evaluate.batches import batches as _batches
@@ -90,7 +91,7 @@ def model_outputs(
     _check_images(X_uint8)
     device = torch.device(device)
     model.to(device)
-    head = last_linear(model)
+    head = last_linear(model) if features else None
     seen: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0])) if head else None
     logits_out, features_out = [], []
@@ -100,11 +101,12 @@ def model_outputs(
             for batch in batches:
                 seen.clear()
                 logits = model(preprocessing.normalize(batch.to(device))).float()
-                features = (seen[-1] if seen else logits).flatten(1)
-                block, width = reduction(features.shape[1], max_dim)
                 logits_out.append(logits.cpu())
-                features_out.append(reduce_features(features, block, width).cpu())
+                if features:
+                    kept = (seen[-1] if seen else logits).flatten(1)
+                    block, width = reduction(kept.shape[1], max_dim)
+                    features_out.append(reduce_features(kept, block, width).cpu())
     finally:
         if hook is not None:
             hook.remove()
-    return torch.cat(logits_out).numpy(), torch.cat(features_out).numpy()
+    return torch.cat(logits_out).numpy(), torch.cat(features_out).numpy() if features else None
