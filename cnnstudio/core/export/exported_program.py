@@ -13,13 +13,10 @@ The metadata (metadata.py) travels inside the file as the extra file "cnnstudio.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from cnnstudio.core.errors import UserError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -43,27 +40,24 @@ def write_exported_program(
     unknown score as a second output when the calibration has one) and save it to `path`."""
     import torch
 
-    from cnnstudio.core.export.probability_model import exportable
-    from cnnstudio.core.export.torchscript_export import metadata_document
+    from cnnstudio.core.export.torchscript_export import write_wrapped
 
-    path = Path(path)
-    wrapped = exportable(model, calibration)
-    example = torch.zeros(2, preprocessing.num_channels, preprocessing.height, preprocessing.width)
-    document = json.dumps(metadata_document(preprocessing, class_names, calibration), indent=2, ensure_ascii=False)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.export.export(
-                wrapped, (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},), strict=False
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def save(wrapped, example, document: str) -> None:
+        program = torch.export.export(
+            wrapped, (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},), strict=False
+        )
         torch.export.save(program, str(path), extra_files={EXTRA_FILE: document})
-    except Exception as exc:  # noqa: BLE001 - export raises many kinds of errors
-        raise UserError(
-            f"This model cannot be exported with torch.export ({type(exc).__name__}: {exc}). "
-            "Export it as a bundle, ONNX or TorchScript instead."
-        ) from exc
-    return path
+
+    return write_wrapped(
+        path,
+        model,
+        preprocessing,
+        class_names,
+        calibration,
+        save,
+        cannot="This model cannot be exported with torch.export",
+        instead="Export it as a bundle, ONNX or TorchScript instead.",
+    )
 
 
 def load_exported_program(path: Path | str):

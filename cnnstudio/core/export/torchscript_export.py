@@ -62,14 +62,21 @@ def metadata_path_for(path: Path | str) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def write_torchscript(
+def write_wrapped(
     path: Path | str,
     model: nn.Module,
     preprocessing: Preprocessing,
     class_names: list[str],
-    calibration: Calibration | None = None,
+    calibration: Calibration | None,
+    save,
+    *,
+    cannot: str,
+    instead: str,
 ) -> Path:
-    """Trace `model` (logits out, as core.spec builds it) with the softmax added and save it to `path`."""
+    """The skeleton TorchScript and torch.export files share: the model wrapped with the calibrated
+    softmax (and unknown score), an example batch, the metadata document, and
+    `save(wrapped, example, document)` run with warnings silenced and no gradients; any failure
+    becomes a UserError: `cannot`, the error, and what to do `instead`."""
     import torch
 
     from cnnstudio.core.export.probability_model import exportable
@@ -82,16 +89,38 @@ def write_torchscript(
     )
     try:
         with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # torch.jit's deprecation notices; see the module docstring
-            traced = torch.jit.trace(wrapped, example, check_trace=False)
+            warnings.simplefilter("ignore")  # exporters' deprecation notices; see the module docstring
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.jit.save(traced, str(path), _extra_files={EXTRA_FILE: document})
-    except Exception as exc:  # noqa: BLE001 - tracing raises many kinds of errors
-        raise UserError(
-            f"This model cannot be exported to TorchScript ({type(exc).__name__}: {exc}). "
-            "Export it as a bundle or ONNX instead."
-        ) from exc
+            save(wrapped, example, document)
+    except Exception as exc:  # noqa: BLE001 - exporters raise many kinds of errors
+        raise UserError(f"{cannot} ({type(exc).__name__}: {exc}). {instead}") from exc
     return path
+
+
+def write_torchscript(
+    path: Path | str,
+    model: nn.Module,
+    preprocessing: Preprocessing,
+    class_names: list[str],
+    calibration: Calibration | None = None,
+) -> Path:
+    """Trace `model` (logits out, as core.spec builds it) with the softmax added and save it to `path`."""
+    import torch
+
+    def save(wrapped, example, document: str) -> None:
+        traced = torch.jit.trace(wrapped, example, check_trace=False)
+        torch.jit.save(traced, str(path), _extra_files={EXTRA_FILE: document})
+
+    return write_wrapped(
+        path,
+        model,
+        preprocessing,
+        class_names,
+        calibration,
+        save,
+        cannot="This model cannot be exported to TorchScript",
+        instead="Export it as a bundle or ONNX instead.",
+    )
 
 
 def foreign_metadata_file(path: Path | str) -> Path | None:
