@@ -78,8 +78,8 @@ FORMATS = (
 )
 SUFFIXES = {fmt: suffix for fmt, _t, _d, suffix in FORMATS}
 INT8_NOTE = (
-    "Weights and activations as 8-bit integers: about a quarter of the file size, and faster on "
-    "processors with VNNI. Kept only when it gives the app's class for at least 99% of the validation "
+    "Weights and activations as 8-bit integers: for most models about a quarter of the file size, "
+    "and faster on processors with VNNI. Kept only when it gives the app's class for at least 99% of the validation "
     "pictures; the float and int8 numbers are shown side by side."
 )
 
