@@ -30,11 +30,11 @@ from cnnstudio.core.export import LoadedModel, Predictor
 from cnnstudio.core.export.int8 import (
     MIN_SAME_CLASS,
     QUANTIZATION_KEY,
-    export_int8,
     network_nodes,
     quantize_onnx,
     tail_nodes,
 )
+from cnnstudio.core.export.job import export_int8
 from cnnstudio.core.export.metadata import (
     CLASSES_KEY,
     PREPROCESSING_KEY,

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.export.job import ExportResult, _spread, app_reference, write_predict_example
 from cnnstudio.core.export.outputs import joined, normalize_numpy
 
 if TYPE_CHECKING:
+    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.export.loaded import LoadedModel
 
 CALIBRATION_IMAGES = 300  # at most this many training pictures (evenly spread) calibrate the ranges
@@ -152,7 +152,8 @@ def quantize_onnx(float_path: Path | str, out: Path | str, pictures: np.ndarray)
     original = onnx.load(str(float_path))
     metadata = {p.key: p.value for p in original.metadata_props}
     prep = Preprocessing.from_dict(json.loads(metadata[PREPROCESSING_KEY]))
-    calibration = _spread(pictures, CALIBRATION_IMAGES)
+    if len(pictures) > CALIBRATION_IMAGES:  # evenly spread over the pictures, as the classes lie
+        pictures = pictures[np.linspace(0, len(pictures) - 1, CALIBRATION_IMAGES).round().astype(int)]
     with tempfile.TemporaryDirectory(prefix="cnnstudio-int8-") as folder, _quiet_quantizer():
         prepared = Path(folder) / "prepared.onnx"
         try:
@@ -166,7 +167,7 @@ def quantize_onnx(float_path: Path | str, out: Path | str, pictures: np.ndarray)
         head, _kept = network_nodes(model.graph)
         exclude = tail_nodes(model.graph) + first_nodes(model.graph)
         onnx.save(model, str(prepared))
-        reader = PictureReader(calibration, prep, model.graph.input[0].name)
+        reader = PictureReader(np.asarray(pictures), prep, model.graph.input[0].name)
         try:
             quantize_static(
                 str(prepared),
@@ -382,25 +383,27 @@ def side(
     )
 
 
-def export_int8(
+def write_int8(
+    out: Path,
     loaded: LoadedModel,
-    out: Path | str,
     images: np.ndarray,
     calibration_pictures: np.ndarray,
+    calibration: Calibration | None,
+    reference: np.ndarray,
+    reference_scores: np.ndarray | None,
     *,
     on: str = "validation images",
     min_same_class: float = MIN_SAME_CLASS,
     force: bool = False,
-) -> ExportResult:
+) -> Int8Check:
     """Write `loaded` as an int8 ONNX file at `out`, checked on `images` (uint8 (N, C, H, W)) against
-    the app; kept only when it passes (or `force`), else a UserError says why and nothing is kept.
+    the app's `reference` probabilities and unknown scores; kept only when it passes (or `force`),
+    else Int8Refused says why and nothing is kept (core.export.job.export_int8 is the whole job).
 
     `calibration_pictures`: the training pictures whose activation ranges set the int8 scales."""
     from cnnstudio.core.export.onnx_export import write_onnx
 
-    out = Path(out)
-    calibration, reference, scores = app_reference(loaded, images)
-    threshold = calibration.threshold if scores is not None else None
+    threshold = calibration.threshold if calibration is not None and reference_scores is not None else None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -411,8 +414,8 @@ def export_int8(
             float_path, loaded.model, loaded.preprocessing, loaded.class_names, calibration=calibration
         )
         quantize_onnx(float_path, int8_path, calibration_pictures)
-        float_side = side(float_path, images, reference, scores, threshold)
-        int8_side = side(int8_path, images, reference, scores, threshold)
+        float_side = side(float_path, images, reference, reference_scores, threshold)
+        int8_side = side(int8_path, images, reference, reference_scores, threshold)
         check = Int8Check(len(images), on, float_side, int8_side, min_same_class)
         if not check.ok and not force:
             raise Int8Refused(
@@ -430,4 +433,4 @@ def export_int8(
             raise UserError(f"{out} cannot be written ({exc.strerror or exc}).") from exc
         finally:
             temp.unlink(missing_ok=True)
-    return ExportResult(out, "onnx", check, [write_predict_example(out)])  # type: ignore[arg-type]
+    return check

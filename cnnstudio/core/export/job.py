@@ -126,14 +126,13 @@ def export_run(
         )
     target = output_path(out, fmt, f"{project.name}-{run_dir.name}")
     if int8:
-        from cnnstudio.core.export.int8 import MIN_SAME_CLASS, export_int8
-
         if training is None:
             raise UserError(
                 "An int8 model is calibrated on the project's training pictures, and they cannot be found."
             )
-        share = MIN_SAME_CLASS if min_same_class is None else min_same_class
-        return export_int8(loaded, target, images, training, on=on, min_same_class=share, force=force)
+        return export_int8(
+            loaded, target, images, training, on=on, min_same_class=min_same_class, force=force
+        )
     return export_model(loaded, fmt, target, images, on=on, card=card, overwrite=overwrite)
 
 
@@ -228,6 +227,38 @@ def app_reference(
         return calibration, app.probs, app.unknown_scores
     reference = predict_probabilities(loaded.model, images, loaded.preprocessing)
     return None, reference, None
+
+
+def export_int8(
+    loaded: LoadedModel,
+    out: Path | str,
+    images: np.ndarray,
+    calibration_pictures: np.ndarray,
+    *,
+    on: str = "validation images",
+    min_same_class: float | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """`loaded` as an int8 ONNX file at `out` (core.export.int8), checked on `images` against the
+    app and kept only when it gives the app's class for `min_same_class` of them (default 99%), or
+    `force`; else int8.Int8Refused (a UserError) and nothing is kept. predict_example.py beside it."""
+    from cnnstudio.core.export import int8
+
+    out = Path(out)
+    calibration, reference, scores = app_reference(loaded, images)
+    check = int8.write_int8(
+        out,
+        loaded,
+        images,
+        calibration_pictures,
+        calibration,
+        reference,
+        scores,
+        on=on,
+        min_same_class=int8.MIN_SAME_CLASS if min_same_class is None else min_same_class,
+        force=force,
+    )
+    return ExportResult(out, "onnx", check, [write_predict_example(out)])  # type: ignore[arg-type]
 
 
 def write_verified(
