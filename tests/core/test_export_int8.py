@@ -96,19 +96,15 @@ def test_the_network_is_int8_and_the_tail_stays_float(trained):
     initializers = {t.name: t for t in model.graph.initializer}
     ops = [n.op_type for n in model.graph.node]
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
-    conv_weights = [
-        initializers[n.input[0]]
-        for n in model.graph.node
-        if n.op_type == "DequantizeLinear" and "conv.weight" in n.input[0]
-    ]
-    assert conv_weights and all(t.data_type == onnx.TensorProto.INT8 for t in conv_weights)
-    scales = [
-        initializers[n.input[1]]
-        for n in model.graph.node
-        if n.op_type == "DequantizeLinear" and "conv.weight" in n.input[0]
-    ]
-    assert all(len(t.dims) == 1 and t.dims[0] > 1 for t in scales)  # one scale per output channel
     producer = {o: n for n in model.graph.node for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    weights = [producer[n.input[1]] for n in convs if n.input[1] in producer]  # the rest stay float
+    assert len(weights) == len(convs) - 1  # all but the first layer, which reads the picture
+    assert all(d.op_type == "DequantizeLinear" for d in weights)
+    assert all(initializers[d.input[0]].data_type == onnx.TensorProto.INT8 for d in weights)
+    scales = [initializers[d.input[1]] for d in weights]
+    assert all(len(t.dims) == 1 and t.dims[0] > 1 for t in scales)  # one scale per output channel
+    assert all(n.name.startswith("/model/") for n in convs)  # the network's own names stay
     softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
     node = producer[softmax.input[0]]
     while node.op_type in ("Div", "Cast"):  # the temperature
