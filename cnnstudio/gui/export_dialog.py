@@ -4,6 +4,10 @@ Three formats (core.export): a .cnnmodel bundle, ONNX, TorchScript. The export a
 the background: the file is written, loaded back the way its users will load it, and run on the
 project's validation pictures; the dialog then shows the verdict in words ("ONNX verified on 1,500
 validation images: same class for all, largest difference 2e-6"), or what went wrong.
+
+ONNX can be made int8 (core.export.int8): the dialog then shows the float and the int8 file's
+numbers side by side (same class as the app, confidence difference, unknown flags, size, speed),
+so the user chooses; an int8 file that falls short is not kept, unless the user asks again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -38,6 +43,7 @@ from cnnstudio.gui.style.theme import error_color
 
 if TYPE_CHECKING:
     from cnnstudio.core.export import ExportResult
+    from cnnstudio.core.export.int8 import Int8Check
     from cnnstudio.gui.session import ProjectSession
 
 # (format, title, what it is for, suffix); the suffixes are core.export's.
@@ -71,6 +77,11 @@ FORMATS = (
     ),
 )
 SUFFIXES = {fmt: suffix for fmt, _t, _d, suffix in FORMATS}
+INT8_NOTE = (
+    "Weights and activations as 8-bit integers: for most models about a quarter of the file size, "
+    "and faster on processors with VNNI. Kept only when it gives the app's class for at least 99% of the validation "
+    "pictures; the float and int8 numbers are shown side by side."
+)
 
 
 class ExportDialog(QDialog):
@@ -105,6 +116,14 @@ class ExportDialog(QDialog):
             note.setStyleSheet(f"color: {muted_color().name()}; margin-left: 22px")
             formats.addWidget(button)
             formats.addWidget(note)
+            if fmt == "onnx":
+                self.int8_box = QCheckBox("int8 (smaller, faster)", self)
+                self.int8_box.setStyleSheet("margin-left: 22px")
+                self.int8_box.setToolTip(INT8_NOTE)
+                self.int8_note = QLabel(INT8_NOTE, self, wordWrap=True)
+                self.int8_note.setStyleSheet(f"color: {muted_color().name()}; margin-left: 44px")
+                formats.addWidget(self.int8_box)
+                formats.addWidget(self.int8_note)
         self.format_buttons["bundle"].setChecked(True)
         self.path_edit = QLineEdit(self)
         self.path_edit.textEdited.connect(self._edited)
@@ -134,8 +153,12 @@ class ExportDialog(QDialog):
         self.folder_button = self.buttons.addButton("Show in folder", QDialogButtonBox.ButtonRole.ActionRole)
         self.folder_button.setIcon(icon("folder"))
         self.folder_button.hide()
+        self.keep_button = self.buttons.addButton("Keep it anyway", QDialogButtonBox.ButtonRole.ActionRole)
+        self.keep_button.setToolTip("Save the int8 file although it falls short of 99%")
+        self.keep_button.hide()
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.export_button.clicked.connect(self.export)
+        self.export_button.clicked.connect(lambda: self.export())
+        self.keep_button.clicked.connect(lambda: self.export(force=True))
         self.folder_button.clicked.connect(self._show_in_folder)
         self.close_button.clicked.connect(self.reject)
 
@@ -147,6 +170,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self.format_group.buttonToggled.connect(lambda *_a: self._update_path())
+        self.int8_box.toggled.connect(lambda *_a: self._update_path())
         self.run_combo.currentIndexChanged.connect(lambda *_a: self._update_path())
         self._update_path()
         if not self.run_combo.count():
@@ -161,6 +185,11 @@ class ExportDialog(QDialog):
                 return fmt
         return "bundle"
 
+    @property
+    def int8(self) -> bool:
+        """The int8 form of the ONNX file was asked for (and ONNX is the format)."""
+        return self.format == "onnx" and self.int8_box.isChecked()
+
     def set_format(self, fmt: str) -> None:
         self.format_buttons[fmt].setChecked(True)
 
@@ -172,6 +201,9 @@ class ExportDialog(QDialog):
         self._path_edited = True
 
     def _update_path(self) -> None:
+        self.int8_box.setEnabled(self.format == "onnx")
+        self.int8_note.setEnabled(self.format == "onnx")
+        self.keep_button.hide()
         suffix = SUFFIXES[self.format]
         text = self.path_edit.text().strip()
         if self._path_edited and text:
@@ -182,7 +214,8 @@ class ExportDialog(QDialog):
             return
         run = Path(self.run_combo.currentData() or "run").name
         name = file_name_part(self.project.name) if self.project is not None else "model"
-        self.path_edit.setText(str(Path.home() / f"{name}-{run}{suffix}"))
+        kind = "-int8" if self.int8 else ""
+        self.path_edit.setText(str(Path.home() / f"{name}-{run}{kind}{suffix}"))
 
     def _browse(self) -> None:
         fmt = self.format
@@ -194,14 +227,16 @@ class ExportDialog(QDialog):
             self.set_path(chosen)
 
     # ---- exporting -----------------------------------------------------------------------------------
-    def export(self) -> None:
-        """Export and verify in the background; `exported` or `export_failed` tells how it went."""
+    def export(self, force: bool = False) -> None:
+        """Export and verify in the background; `exported` or `export_failed` tells how it went.
+
+        `force`: keep an int8 file that falls short (the "Keep it anyway" button)."""
         project = self.project
         run = self.run_combo.currentData()
         text = self.path_edit.text().strip()
         if project is None or not run or not text:
             return
-        fmt, out, run_name = self.format, Path(text).expanduser(), Path(run).name
+        fmt, out, run_name, int8 = self.format, Path(text).expanduser(), Path(run).name, self.int8
         overwrite = False
         if fmt == "torchscript":
             from cnnstudio.core.export.job import output_path
@@ -224,14 +259,28 @@ class ExportDialog(QDialog):
         self.result, self.error = None, None
         self.export_button.setEnabled(False)
         self.folder_button.hide()
+        self.keep_button.hide()
         self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText(f"Exporting run {run_name} and checking the file…")
 
         def job(ctx):
             from cnnstudio.core.export import export_run
+            from cnnstudio.core.export.int8 import Int8Refused
 
-            return export_run(project, fmt, out, run=run_name, progress=ctx.progress, overwrite=overwrite)
+            try:
+                return export_run(
+                    project,
+                    fmt,
+                    out,
+                    run=run_name,
+                    progress=ctx.progress,
+                    overwrite=overwrite,
+                    int8=int8,
+                    force=force,
+                )
+            except Int8Refused as refused:
+                return refused  # shown with its numbers, and the choice to keep it anyway
 
         task = self.session.tasks.start(
             f"Exporting run {run_name}", job, on_success=self._done, on_error=self._failed
@@ -244,16 +293,46 @@ class ExportDialog(QDialog):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
 
-    def _done(self, result: ExportResult) -> None:
+    def _done(self, result) -> None:
+        from cnnstudio.core.export.int8 import Int8Check, Int8Refused
+
+        if isinstance(result, Int8Refused):
+            self._task = None
+            self.error = str(result)
+            self.progress.hide()
+            self.export_button.setEnabled(True)
+            self.keep_button.show()
+            self.status.setText(
+                f"<span style='color:{error_color().name()}'><b>Not kept.</b> The int8 file gives the "
+                f"app's class for only {escape(percent_words(result.check))}, and at least "
+                f"{result.check.min_same_class:.0%} is needed. Export the float ONNX instead, or keep "
+                f"the int8 file anyway.</span>{comparison_table(result.check)}"
+            )
+            self.adjustSize()
+            self.export_failed.emit(self.error)
+            return
         self._task = None
         self.result = result
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.folder_button.show()
         extra = "".join(f"<br>Also saved: {escape(Path(p).name)}" for p in result.extra_files)
-        self.status.setText(
-            f"<b>✓ {escape(checked_words(result))}.</b><br>Saved as {escape(str(result.path))}{extra}"
-        )
+        if isinstance(result.verification, Int8Check):
+            check = result.verification
+            verdict = (
+                f"int8 ONNX kept as asked, though it falls short: the app's class for {percent_words(check)}"
+                if check.forced
+                else f"int8 ONNX checked on {check.images:,} {check.on}: the app's class for {percent_words(check)}"
+            )
+            self.status.setText(
+                f"<b>{'' if check.forced else '✓ '}{escape(verdict)}.</b>{comparison_table(check)}"
+                f"Saved as {escape(str(result.path))}{extra}"
+            )
+        else:
+            self.status.setText(
+                f"<b>✓ {escape(checked_words(result))}.</b><br>Saved as {escape(str(result.path))}{extra}"
+            )
+        self.adjustSize()  # room for the table, without squeezing the format notes
         self.exported.emit(result)
 
     def _failed(self, text: str) -> None:
@@ -280,6 +359,50 @@ def open_export_dialog(
     dialog = ExportDialog(session, run_dir=run_dir, parent=parent)
     dialog.open()
     return dialog
+
+
+def percent_words(check: Int8Check) -> str:
+    from cnnstudio.core.export.int8 import percent_text
+
+    return f"{percent_text(check.same_share)} of {check.images:,} pictures"
+
+
+def comparison_table(check: Int8Check) -> str:
+    """The float and the int8 file's numbers side by side, as HTML for a QLabel."""
+    from cnnstudio.core.export.int8 import percent_text, size_text
+
+    def same(side) -> str:
+        return f"{percent_text(side.same_class / check.images if check.images else 1.0)}"
+
+    rows = [
+        ("Same class as the app", same(check.float), same(check.int8)),
+        (
+            "Largest confidence difference",
+            f"{check.float.max_diff * 100:.2f} points",
+            f"{check.int8.max_diff * 100:.2f} points",
+        ),
+    ]
+    if check.int8.unknown_differ is not None:
+        rows.append(
+            ("Unknown flags that differ", f"{check.float.unknown_differ:,}", f"{check.int8.unknown_differ:,}")
+        )
+    rows += [
+        ("File size", size_text(check.float.size), f"{size_text(check.int8.size)} ({check.size_ratio:.2f}x)"),
+        (
+            "Pictures per second here",
+            f"{check.float.images_per_s:,.0f}",
+            f"{check.int8.images_per_s:,.0f} ({check.speed_ratio:.2f}x)",
+        ),
+    ]
+    cells = "".join(
+        f"<tr><td>{escape(name)}</td><td align='right'>{escape(a)}</td><td align='right'>{escape(b)}</td></tr>"
+        for name, a, b in rows
+    )
+    return (
+        "<table cellspacing='0' cellpadding='3' style='margin: 6px 0'>"
+        "<tr><th></th><th align='right'>float ONNX</th><th align='right'>int8 ONNX</th></tr>"
+        f"{cells}</table>"
+    )
 
 
 def checked_words(result) -> str:

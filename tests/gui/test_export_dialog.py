@@ -111,3 +111,46 @@ def test_the_default_name_has_no_characters_a_file_name_cannot_hold(dialog):
     dialog.set_format("onnx")
     name = dialog.path_edit.text().rsplit("/", 1)[-1]
     assert ":" not in name and name.startswith("Demo handwritten digits-")
+
+
+def test_int8_shows_float_and_int8_side_by_side_and_keeps_the_file(qtbot, dialog, tmp_path):
+    dialog.set_format("bundle")
+    assert not dialog.int8_box.isEnabled()  # int8 is an ONNX option
+    dialog.set_format("onnx")
+    assert dialog.int8_box.isEnabled()
+    dialog.int8_box.setChecked(True)
+    assert dialog.path_edit.text().endswith("-int8.onnx")
+    dialog.set_path(tmp_path / "small.onnx")
+    with qtbot.waitSignal(dialog.exported, timeout=120000) as blocker:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    result = blocker.args[0]
+    check = result.verification
+    assert check.ok and result.path == tmp_path / "small.onnx" and result.path.exists()
+    text = dialog.status.text()
+    assert "int8 ONNX checked on" in text and "<table" in text
+    for row in ("Same class as the app", "Largest confidence difference", "File size", "Pictures per second"):
+        assert row in text
+    assert "float ONNX" in text and "int8 ONNX" in text and f"({check.size_ratio:.2f}x)" in text
+    assert not dialog.keep_button.isVisible() and dialog.folder_button.isVisible()
+
+
+def test_an_int8_file_that_falls_short_is_not_kept_until_the_user_says_so(
+    qtbot, dialog, tmp_path, monkeypatch
+):
+    from cnnstudio.core.export import int8
+
+    monkeypatch.setattr(int8, "MIN_SAME_CLASS", 1.01)  # no file can pass: the refusal, honestly
+    dialog.set_format("onnx")
+    dialog.int8_box.setChecked(True)
+    dialog.set_path(tmp_path / "small.onnx")
+    with qtbot.waitSignal(dialog.export_failed, timeout=120000) as blocker:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert "Nothing was saved" in blocker.args[0]
+    text = dialog.status.text()
+    assert "Not kept." in text and "at least 101% is needed" in text and "<table" in text
+    assert not list(tmp_path.iterdir())
+    assert dialog.keep_button.isVisible() and not dialog.folder_button.isVisible()
+    with qtbot.waitSignal(dialog.exported, timeout=120000) as blocker:
+        qtbot.mouseClick(dialog.keep_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0].verification.forced and (tmp_path / "small.onnx").exists()
+    assert "int8 ONNX kept as asked, though it falls short" in dialog.status.text()

@@ -24,6 +24,7 @@ from cnnstudio.core.export.verify import VerificationResult, verify_export
 if TYPE_CHECKING:
     from cnnstudio.core.export.loaded import LoadedModel
     from cnnstudio.core.project import Project, SplitData
+    from cnnstudio.core.trust import Calibration
 
 FORMATS = ("bundle", "onnx", "torchscript", "pt2")
 SUFFIXES = {"bundle": ".cnnmodel", "onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
@@ -81,22 +82,29 @@ def export_run(
     max_images: int = VERIFY_IMAGES,
     progress=None,
     overwrite: bool = False,
+    int8: bool = False,
+    force: bool = False,
+    min_same_class: float | None = None,
 ) -> ExportResult:
     """Export a project's run (its newest, or `run`) and verify it on the project's validation images.
 
-    `overwrite`: replace a file beside the export that is not ours (TorchScript's <name>.json)."""
+    `overwrite`: replace a file beside the export that is not ours (TorchScript's <name>.json).
+    `int8` (ONNX only): the int8 form, calibrated on the training pictures (core.export.int8); kept
+    when it gives the app's class for `min_same_class` of the pictures (default 99%), or `force`."""
     from cnnstudio.core.export.card import model_card
     from cnnstudio.core.export.loaded import load_run
     from cnnstudio.core.project import Project
     from cnnstudio.core.runs import find_run
 
     _check_format(fmt)
+    if int8 and fmt != "onnx":
+        raise UserError("Only an ONNX export can be made int8; choose the ONNX format.")
     if not isinstance(project, Project):
         project = Project.open(project)
     run_dir = find_run(project, run)
     loaded = load_run(run_dir)
     loaded.source = f"run {run_dir.name} of project {project.name}"
-    split, on = _verification_split(project, loaded, progress)
+    split, on, training = _verification_split(project, loaded, progress)
     if split is not None:
         images = _spread(split.X, max_images)
         if len(images) < len(split.X):
@@ -117,6 +125,14 @@ def export_run(
             evaluation=evaluation,
         )
     target = output_path(out, fmt, f"{project.name}-{run_dir.name}")
+    if int8:
+        if training is None:
+            raise UserError(
+                "An int8 model is calibrated on the project's training pictures, and they cannot be found."
+            )
+        return export_int8(
+            loaded, target, images, training, on=on, min_same_class=min_same_class, force=force
+        )
     return export_model(loaded, fmt, target, images, on=on, card=card, overwrite=overwrite)
 
 
@@ -133,7 +149,6 @@ def export_model(
     """Write `loaded` as `fmt` to `out`, verified on `images` (uint8 (N, C, H, W)); see the module docstring.
 
     `overwrite`: replace a file beside the export that is not ours (TorchScript's <name>.json)."""
-    from cnnstudio.core.evaluate import predict_probabilities
     from cnnstudio.core.export.bundle_write import write_bundle
     from cnnstudio.core.export.onnx_export import write_onnx
     from cnnstudio.core.export.torchscript_export import (
@@ -150,16 +165,7 @@ def export_model(
         raise UserError("A TorchScript file's name should end in .pt; .json is for the metadata beside it.")
     if fmt == "torchscript":
         check_metadata_target(out, overwrite)  # before any work, so nothing is half written
-    calibration = loaded.calibration
-    if calibration is not None and calibration.fitted:
-        from cnnstudio.core.trust import predict_calibrated
-
-        app = predict_calibrated(loaded.model, images, loaded.preprocessing, calibration)
-        reference, reference_scores = app.probs, app.unknown_scores
-    else:
-        calibration = None
-        reference = predict_probabilities(loaded.model, images, loaded.preprocessing)
-        reference_scores = None
+    calibration, reference, reference_scores = app_reference(loaded, images)
     threshold = calibration.threshold if reference_scores is not None else None
     prep, names = loaded.preprocessing, loaded.class_names
 
@@ -204,6 +210,55 @@ def export_model(
     elif fmt == "torchscript":
         extra.append(write_torchscript_metadata(out, prep, names, calibration, overwrite=overwrite))
     return ExportResult(out, fmt, result, extra)
+
+
+def app_reference(
+    loaded: LoadedModel, images: np.ndarray
+) -> tuple[Calibration | None, np.ndarray, np.ndarray | None]:
+    """(the calibration an export carries or None, the app's probabilities, its unknown scores or
+    None) for `images`: what every export is checked against."""
+    from cnnstudio.core.evaluate import predict_probabilities
+
+    calibration = loaded.calibration
+    if calibration is not None and calibration.fitted:
+        from cnnstudio.core.trust import predict_calibrated
+
+        app = predict_calibrated(loaded.model, images, loaded.preprocessing, calibration)
+        return calibration, app.probs, app.unknown_scores
+    reference = predict_probabilities(loaded.model, images, loaded.preprocessing)
+    return None, reference, None
+
+
+def export_int8(
+    loaded: LoadedModel,
+    out: Path | str,
+    images: np.ndarray,
+    calibration_pictures: np.ndarray,
+    *,
+    on: str = "validation images",
+    min_same_class: float | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """`loaded` as an int8 ONNX file at `out` (core.export.int8), checked on `images` against the
+    app and kept only when it gives the app's class for `min_same_class` of them (default 99%), or
+    `force`; else int8.Int8Refused (a UserError) and nothing is kept. predict_example.py beside it."""
+    from cnnstudio.core.export import int8
+
+    out = Path(out)
+    calibration, reference, scores = app_reference(loaded, images)
+    check = int8.write_int8(
+        out,
+        loaded,
+        images,
+        calibration_pictures,
+        calibration,
+        reference,
+        scores,
+        on=on,
+        min_same_class=int8.MIN_SAME_CLASS if min_same_class is None else min_same_class,
+        force=force,
+    )
+    return ExportResult(out, "onnx", check, [write_predict_example(out)])  # type: ignore[arg-type]
 
 
 def write_verified(
@@ -258,9 +313,12 @@ def _check_format(fmt: str) -> None:
         raise UserError(f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
 
 
-def _verification_split(project: Project, loaded: LoadedModel, progress) -> tuple[SplitData | None, str]:
+def _verification_split(
+    project: Project, loaded: LoadedModel, progress
+) -> tuple[SplitData | None, str, np.ndarray | None]:
     """The project's validation images at the model's input size (test or training images when the
-    validation split is empty), or None when the pictures cannot be found."""
+    validation split is empty), or None when the pictures cannot be found; then the training images
+    (those of the split used when there are none; None when the pictures cannot be found)."""
     prep = loaded.preprocessing
     try:
         index = project.index(check=True, progress=progress)
@@ -268,14 +326,15 @@ def _verification_split(project: Project, loaded: LoadedModel, progress) -> tupl
             index, prep.height, prep.width, prep.num_channels, prep.fit, progress=progress
         )
     except UserError:
-        return None, "generated pictures (the project's pictures cannot be found)"
+        return None, "generated pictures (the project's pictures cannot be found)", None
     for split, words in (("val", "validation images"), ("test", "test images"), ("train", "training images")):
         data = splits[split]
         if len(data.y):
+            training = splits["train"].X if len(splits["train"].y) else data.X
             if names != loaded.class_names:
                 data.y = np.zeros(0, dtype=np.int64)  # labels in another class order mean nothing here
-            return data, words
-    return None, "generated pictures (the project has no usable pictures)"
+            return data, words, training
+    return None, "generated pictures (the project has no usable pictures)", None
 
 
 def _spread(X: np.ndarray, limit: int) -> np.ndarray:
