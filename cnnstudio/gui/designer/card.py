@@ -166,9 +166,11 @@ class LayerCard(QFrame):
         self.icon_label.setFixedSize(28, 28)
         self.title = QLabel(self)
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)  # a narrow model column (1000 x 700) wraps instead of cutting
         self.settings = QLabel(self)
         self.settings.setWordWrap(True)
         self.shape_label = QLabel(self)
+        self.shape_label.setWordWrap(True)
         self.params_label = QLabel(self)
         self.params_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.error_label = QLabel(self)

@@ -28,6 +28,7 @@ class SummaryPanel(QFrame):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.params = QLabel(self)
+        self.params.setWordWrap(True)
         self.flops = QLabel(self)
         self.memory = QLabel(self)
         self.memory.setWordWrap(True)

@@ -149,8 +149,10 @@ class ModelDesigner(QWidget):
         stack_area.setWidget(self.stack)
         stack_area.setWidgetResizable(True)
         stack_area.setFrameShape(QFrame.Shape.StyledPanel)
+        stack_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # cards wrap
         self.stack_area = stack_area
         self.model_title = QLabel(self)
+        self.model_title.setWordWrap(True)
         middle = QWidget(self)
         middle_column = QVBoxLayout(middle)
         middle_column.setContentsMargins(0, 0, 0, 0)
@@ -173,12 +175,13 @@ class ModelDesigner(QWidget):
         splitter.addWidget(self.palette)
         splitter.addWidget(middle)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setStretchFactor(2, 0)
+        # Every pane gives way as the window narrows (at 1000 x 700 too), the model's cards most.
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 1)
         splitter.setSizes([280, 560, 380])
         splitter.setChildrenCollapsible(False)
-        self.palette.setMinimumWidth(220)
+        self.palette.setMinimumWidth(230)  # its longest name beside the scrollbar
         right.setMinimumWidth(320)
         self.splitter = splitter
 

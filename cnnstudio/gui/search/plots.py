@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.core.search.records import TrialRecord
 from cnnstudio.core.search.settings import METRICS, Metric
@@ -46,23 +46,28 @@ class SearchPlots(QWidget):
             f"<span style='color:{BEST_COLOR}'>—</span> best so far"
         )
         self.key.setToolTip("A trial stopped early is drawn at the value it had when it stopped.")
+        # The key wraps and the note sits above the plots: the two plots fit side by side at 1000 x 700.
+        self.key.setWordWrap(True)
+        self.empty.setWordWrap(True)
+        self.param_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.param_choice.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         choose = QHBoxLayout()
         choose.addWidget(QLabel("Setting:"))
-        choose.addWidget(self.param_choice, 1)
-        choose.addWidget(self.empty)
+        choose.addWidget(self.param_choice)
+        choose.addStretch(1)
         left = QVBoxLayout()
         left.addLayout(choose)
         left.addWidget(self.param_plot, 1)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addLayout(left, 1)
         right = QVBoxLayout()
-        key_row = QHBoxLayout()
-        key_row.addStretch(1)
-        key_row.addWidget(self.key)
-        right.addLayout(key_row)
+        right.addWidget(self.key)
         right.addWidget(self.time_plot, 1)
+        row = QHBoxLayout()
+        row.addLayout(left, 1)
         row.addLayout(right, 1)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.empty)
+        column.addLayout(row, 1)
 
     def set_study(self, metric: str, params: list[str], log_params: set[str]) -> None:
         self.metric = METRICS[metric]
