@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.core.spec import ShapeReport
 from cnnstudio.core.spec.report import format_bytes, format_count
+from cnnstudio.gui.designer.card import missing_weights_mb
 from cnnstudio.gui.designer.document import DesignDocument
 from cnnstudio.gui.designer.timing_worker import DONE, FAILED, EpochTimer
 from cnnstudio.gui.style import muted_color, warning_color
@@ -77,7 +78,11 @@ class SummaryPanel(QFrame):
             self.classes.setText(
                 f"{doc.num_classes} for now: the last layer will follow your dataset's classes"
             )
-        if report.ok:
+        missing = missing_weights_titles(doc.spec.layers)
+        if report.ok and missing:  # trains, but not "ready": the card says it will not learn well
+            self.status.setText(f"⚠ Can train, but will not learn well: {missing} has no pre-trained weights")
+            self.status.setStyleSheet(f"color:{warning_color().name()}; font-weight:bold")
+        elif report.ok:
             self.status.setText("✓ Ready to train")
             self.status.setStyleSheet(f"color:{OK_COLOR}; font-weight:bold")
         else:
@@ -90,3 +95,11 @@ class SummaryPanel(QFrame):
         self.epoch_time.setText(text)
         color = error_color().name() if state == FAILED else (None if state == DONE else muted_color().name())
         self.epoch_time.setStyleSheet(f"color:{color}" if color else "")
+
+
+def missing_weights_titles(layers) -> str:
+    """The networks (by their title) whose pre-trained weights this computer lacks, '' when none."""
+    from cnnstudio.core.spec.backbones import BACKBONES
+
+    names = [BACKBONES[layer.arch].title for layer in layers if missing_weights_mb(layer) is not None]
+    return " and ".join(names)

@@ -35,12 +35,12 @@ from cnnstudio.gui.designer.document import DesignDocument
 from cnnstudio.gui.designer.palette import LayerPalette
 from cnnstudio.gui.designer.properties import PropertyEditor
 from cnnstudio.gui.designer.stack_view import LayerStackView
-from cnnstudio.gui.designer.summary import SummaryPanel
+from cnnstudio.gui.designer.summary import SummaryPanel, missing_weights_titles
 from cnnstudio.gui.designer.templates_menu import TemplatesMenu
 from cnnstudio.gui.designer.timing_worker import EpochTimer
 from cnnstudio.gui.designer.weights_dialog import WeightsDialog
 from cnnstudio.gui.session import ProjectSession
-from cnnstudio.gui.style import icon, muted_color
+from cnnstudio.gui.style import icon, muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
 from cnnstudio.gui.workers import TaskRunner
 
@@ -211,7 +211,15 @@ class ModelDesigner(QWidget):
             f"<b>Model</b> <span style='color:{muted}'>· {spec.name} · {len(spec.layers)} layers · "
             f"drop layers between the cards</span>"
         )
-        if report.ok:
+        missing = missing_weights_titles(spec.layers)
+        if report.ok and missing:
+            self.validity_label.setText(
+                f"<span style='color:{warning_color().name()}'>⚠ Will not learn well: no pre-trained weights</span>"
+            )
+            self.validity_label.setToolTip(
+                f"{missing} starts from random weights. Select its card to get them."
+            )
+        elif report.ok:
             self.validity_label.setText("<span style='color:#2e8b57'>✓ Ready to train</span>")
             self.validity_label.setToolTip("")
         else:

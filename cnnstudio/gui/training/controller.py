@@ -306,7 +306,11 @@ class TrainingController(QObject):
             processes=panel.settings.process_count(),
         )
 
+        from cnnstudio.core.weights import random_frozen_backbones
+
+        missing = random_frozen_backbones(spec)
         self.coach_context = CoachContext(
+            random_backbone=missing[0][1].title if missing else "",
             augmenting=config.augment.enabled,
             dropout=any(layer.type == "Dropout" for layer in spec.layers),
             early_stopping=config.early_stopping,
