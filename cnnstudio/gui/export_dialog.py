@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -71,14 +71,27 @@ FORMATS = (
     ),
 )
 SUFFIXES = {fmt: suffix for fmt, _t, _d, suffix in FORMATS}
+FORMAT_SETTING = "export/format"  # the app's settings remember the last export's format and folder
+FOLDER_SETTING = "export/folder"
+INTRO = (
+    "The file is checked before it is kept: loaded back and run on the project's validation "
+    "pictures, it must give the app's answer for every one."
+)
 
 
 class ExportDialog(QDialog):
     exported = Signal(object)  # core.export.ExportResult
     export_failed = Signal(str)
 
-    def __init__(self, session: ProjectSession, run_dir: Path | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        session: ProjectSession,
+        run_dir: Path | None = None,
+        parent: QWidget | None = None,
+        settings: QSettings | None = None,
+    ):
         super().__init__(parent)
+        self.settings = settings if settings is not None else QSettings()  # the last format and folder
         self.session = session
         self.project = session.project
         self.result: ExportResult | None = None
@@ -105,7 +118,8 @@ class ExportDialog(QDialog):
             note.setStyleSheet(f"color: {muted_color().name()}; margin-left: 22px")
             formats.addWidget(button)
             formats.addWidget(note)
-        self.format_buttons["bundle"].setChecked(True)
+        last = str(self.settings.value(FORMAT_SETTING, "bundle"))
+        self.format_buttons[last if last in self.format_buttons else "bundle"].setChecked(True)
         self.path_edit = QLineEdit(self)
         self.path_edit.textEdited.connect(self._edited)
         browse = QPushButton("Browse…", self)
@@ -124,10 +138,7 @@ class ExportDialog(QDialog):
         self.progress.hide()
         self.status = QLabel(self, wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status.setText(
-            "The file is checked before it is kept: loaded back and run on the project's validation "
-            "pictures, it must give the app's answer for every one."
-        )
+        self.status.setText(INTRO)
         self.buttons = QDialogButtonBox(self)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.export_button.setIcon(icon("save"))
@@ -146,7 +157,7 @@ class ExportDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(self.buttons)
 
-        self.format_group.buttonToggled.connect(lambda *_a: self._update_path())
+        self.format_group.buttonToggled.connect(lambda _b, on: on and self._format_switched())
         self.run_combo.currentIndexChanged.connect(lambda *_a: self._update_path())
         self._update_path()
         if not self.run_combo.count():
@@ -168,6 +179,14 @@ class ExportDialog(QDialog):
         self.path_edit.setText(str(path))
         self._path_edited = True
 
+    def _format_switched(self) -> None:
+        """Another format: the previous export's result (or failure) no longer applies."""
+        self._update_path()
+        if self._task is None and (self.result is not None or self.error is not None):
+            self.result, self.error = None, None
+            self.folder_button.hide()
+            self.status.setText(INTRO)
+
     def _edited(self, _text: str) -> None:
         self._path_edited = True
 
@@ -182,7 +201,9 @@ class ExportDialog(QDialog):
             return
         run = Path(self.run_combo.currentData() or "run").name
         name = file_name_part(self.project.name) if self.project is not None else "model"
-        self.path_edit.setText(str(Path.home() / f"{name}-{run}{suffix}"))
+        folder = Path(str(self.settings.value(FOLDER_SETTING, "") or Path.home()))
+        folder = folder if folder.is_dir() else Path.home()  # the folder of the last export, if still there
+        self.path_edit.setText(str(folder / f"{name}-{run}{suffix}"))
 
     def _browse(self) -> None:
         fmt = self.format
@@ -247,6 +268,8 @@ class ExportDialog(QDialog):
     def _done(self, result: ExportResult) -> None:
         self._task = None
         self.result = result
+        self.settings.setValue(FORMAT_SETTING, self.format)
+        self.settings.setValue(FOLDER_SETTING, str(Path(result.path).parent))
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.folder_button.show()
@@ -274,10 +297,13 @@ class ExportDialog(QDialog):
 
 
 def open_export_dialog(
-    session: ProjectSession, parent: QWidget | None = None, run_dir: Path | None = None
+    session: ProjectSession,
+    parent: QWidget | None = None,
+    run_dir: Path | None = None,
+    settings: QSettings | None = None,
 ) -> ExportDialog:
     """For a menu entry ("File > Export model…"): the dialog, shown."""
-    dialog = ExportDialog(session, run_dir=run_dir, parent=parent)
+    dialog = ExportDialog(session, run_dir=run_dir, parent=parent, settings=settings)
     dialog.open()
     return dialog
 

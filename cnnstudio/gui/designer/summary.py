@@ -43,7 +43,9 @@ class SummaryPanel(QFrame):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         form.addRow(self._label("Parameters"), self.params)
-        form.addRow(self._label("FLOPs"), self.flops)
+        flops_label = self._label("Calculations")  # "FLOPs" is jargon: the word stays in the tooltip
+        flops_label.setToolTip("FLOPs: the floating-point operations the model does to classify one picture.")
+        form.addRow(flops_label, self.flops)
         form.addRow(self._label("Memory"), self.memory)
         form.addRow(self._label("Classes"), self.classes)
         form.addRow(self._label("Time per epoch"), self.epoch_time)
@@ -68,6 +70,7 @@ class SummaryPanel(QFrame):
             f"<b>{report.total_params:,}</b> ({report.trainable_params:,} trainable, {report.frozen_params:,} frozen)"
         )
         self.flops.setText(f"{format_count(report.flops)} per image")
+        self.flops.setToolTip(f"{report.flops:,} FLOPs (floating-point operations) per image")
         self.memory.setText(
             f"{format_bytes(report.memory_bytes)} per image (weights and every layer's output)"
         )
