@@ -447,7 +447,10 @@ class TrainingController(QObject):
         if seconds:
             parts.append(f"Training time: {duration(seconds)}.")
         if outcome.precision:
-            parts.append(f"Precision: {outcome.precision}.")
+            from cnnstudio.gui.training.progress_view import precision_words
+
+            words = precision_words(outcome.precision)  # its technical name is in the tooltip
+            parts.append(words[:1].upper() + words[1:] + ".")
         return " ".join(parts)
 
     def _reload_live_run(self) -> None:
