@@ -2,7 +2,7 @@
 
 `cut_texts(window)` walks every visible widget and names each one whose text is wider than the
 widget (buttons, check boxes, labels, tab titles, combo boxes), that is pushed out of its visible
-parent, or a scroll area that shows a horizontal scrollbar.
+parent, a scroll area that shows a horizontal scrollbar, or a chart drawn wider than its widget.
 """
 
 from __future__ import annotations
@@ -73,6 +73,12 @@ def cut_texts(window: QWidget) -> list[str]:
             and widget.horizontalScrollBar().isVisible()
         ):
             problems.append(f"horizontal scrollbar: {_name(widget)}")
+        plot_item = getattr(widget, "getPlotItem", None)  # a pyqtgraph chart: its scene is cut, not wrapped
+        if callable(plot_item) and plot_item().size().width() > widget.width() + 1:
+            title = plot_item().titleLabel.text
+            problems.append(
+                f"chart cut: {title!r} needs {plot_item().size().width():.0f}px, has {widget.width()}px"
+            )
         if isinstance(widget, QTabBar):
             if any(arrow.isVisible() for arrow in widget.findChildren(QToolButton)):
                 problems.append(f"tab titles scroll: {[widget.tabText(i) for i in range(widget.count())]}")

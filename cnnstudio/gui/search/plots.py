@@ -78,8 +78,10 @@ class SearchPlots(QWidget):
         for name in self.params:
             self.param_choice.addItem(PARAMS[name].label, name)
         self.param_choice.blockSignals(False)
-        for plot in (self.param_plot, self.time_plot):
-            plot.getPlotItem().setLabel("left", self.metric.label.lower())
+        self.time_plot.getPlotItem().setLabel("left", self.metric.label.lower())
+        self.param_plot.getPlotItem().setLabel(
+            "left", ""
+        )  # its title names the metric: the width goes to data
         self.set_records([])
 
     def set_records(self, records: list[TrialRecord]) -> None:
@@ -125,7 +127,8 @@ class SearchPlots(QWidget):
         if name is None:
             return
         label = PARAMS[name].label
-        item.setTitle(f"{self.metric.label} against {label.lower()}", color=self._text_color(), size="10pt")
+        # The setting is the bottom axis's label: a title naming both was wider than a narrow chart.
+        item.setTitle(self.metric.label, color=self._text_color(), size="10pt")
         item.setLabel("bottom", label.lower())
         done, stopped, best = self._groups()
         values = [r.params.get(name) for r in self.records if name in r.params]

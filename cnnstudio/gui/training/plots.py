@@ -91,8 +91,9 @@ class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None, max_points: int = 1500):
         super().__init__(parent)
         self.max_points = max_points
-        self.loss_plot = _Plot("Loss (lower is better)", "loss", self)
-        self.accuracy_plot = _Plot("Accuracy (higher is better)", "accuracy", self)
+        # No y-axis words: the titles say them, and a narrow chart (1000 x 700) keeps its width for data.
+        self.loss_plot = _Plot("Loss (lower is better)", "", self)
+        self.accuracy_plot = _Plot("Accuracy (higher is better)", "", self)
         self.accuracy_plot.setYRange(0, 1, padding=0.02)
         self.lr_plot = _Plot("Learning rate", "learning rate", self)
         self.lr_plot.setLogMode(y=True)
@@ -103,12 +104,10 @@ class TrainingPlots(QWidget):
         self.lr_plot.legend.hide()
 
         self.curves = {
-            "batch_loss": self.loss_plot.curve(_pen(TRAIN_COLOR, 1, 90), "training (per batch, smoothed)"),
+            "batch_loss": self.loss_plot.curve(_pen(TRAIN_COLOR, 1, 90), "each batch (smoothed)"),
             "loss": self.loss_plot.curve(_pen(TRAIN_COLOR), "training", True, TRAIN_COLOR),
             "val_loss": self.loss_plot.curve(_pen(VAL_COLOR), "validation", True, VAL_COLOR),
-            "batch_accuracy": self.accuracy_plot.curve(
-                _pen(TRAIN_COLOR, 1, 90), "training (per batch, smoothed)"
-            ),
+            "batch_accuracy": self.accuracy_plot.curve(_pen(TRAIN_COLOR, 1, 90), "each batch (smoothed)"),
             "accuracy": self.accuracy_plot.curve(_pen(TRAIN_COLOR), "training", True, TRAIN_COLOR),
             "val_accuracy": self.accuracy_plot.curve(_pen(VAL_COLOR), "validation", True, VAL_COLOR),
             "lr": self.lr_plot.curve(_pen(LR_COLOR, 1.5)),
@@ -267,10 +266,10 @@ class TrainingPlots(QWidget):
         """The live curves' legend names: with other runs drawn, they say which run they are."""
         prefix = f"{short_run_name(self.live_name)}: " if self.live_name and self.overlays else ""
         names = {
-            "batch_loss": "training (per batch, smoothed)",
+            "batch_loss": "each batch (smoothed)",
             "loss": f"{prefix}training",
             "val_loss": f"{prefix}validation",
-            "batch_accuracy": "training (per batch, smoothed)",
+            "batch_accuracy": "each batch (smoothed)",
             "accuracy": f"{prefix}training",
             "val_accuracy": f"{prefix}validation",
         }
