@@ -15,8 +15,10 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.parametrize("size", [(1000, 700), (1360, 860)])
-def test_every_section_shows_its_texts_whole(qtbot, tmp_path, trained, size):
+def test_every_section_shows_its_texts_whole(qtbot, tmp_path, trained, size, monkeypatch):
     from cnnstudio.gui.main_window import MainWindow
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no pre-trained weights here
 
     window = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
@@ -33,5 +35,15 @@ def test_every_section_shows_its_texts_whole(qtbot, tmp_path, trained, size):
         found = cut_texts(window)
         if found:
             problems[section.title] = found
+    # The Model section on a pre-trained template without its weights (the longest texts there).
+    designer = window.show_section(1)
+    designer.load_template("resnet18")
+    designer.stack.select(1)
+    qtbot.wait(300)
+    found = cut_texts(window)
+    if found:
+        problems["Model (ResNet-18, no weights)"] = found
+    note = designer.stack.cards[1].note_label.text()
+    assert "will not learn well" in note and "cnnstudio" not in note  # no command-line words
     window.session.tasks.cancel_all()
     assert not problems, "\n".join(f"{title}: {p}" for title, found in problems.items() for p in found)

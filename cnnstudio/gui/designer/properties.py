@@ -110,7 +110,7 @@ class PropertyEditor(QWidget):
             self._add_field(F.NAME_FIELD, layer)
             if layer.type in ("Conv2D", "Dense", "BatchNormalization", "Backbone"):
                 text = (
-                    "Unlocked: its last blocks may learn"
+                    "Unlocked (blocks learn)"
                     if isinstance(layer, Backbone)
                     else "Learns while training (unlocked)"
                 )
@@ -217,8 +217,8 @@ class PropertyEditor(QWidget):
         assert isinstance(layer, Backbone)
         origin = weights_origin(layer.arch) if layer.arch in BACKBONES else "random weights"
         label = {
-            "pre-trained on ImageNet": "ImageNet (on this computer)",
-            "random weights": "ImageNet (not on this computer)",
+            "pre-trained on ImageNet": "ImageNet (here)",
+            "random weights": "ImageNet (not here yet)",  # short: the settings column is narrow
         }
         choices: list[tuple[Any, str]] = [
             ("imagenet", label.get(origin, origin.replace("imported from ", "Imported: "))),

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.core.spec import ShapeReport
 from cnnstudio.core.spec.report import format_bytes, format_count
-from cnnstudio.gui.designer.card import missing_weights_mb
+from cnnstudio.gui.designer.card import missing_weights_mb, without_commands
 from cnnstudio.gui.designer.document import DesignDocument
 from cnnstudio.gui.designer.timing_worker import DONE, FAILED, EpochTimer
 from cnnstudio.gui.style import muted_color, warning_color
@@ -92,7 +92,7 @@ class SummaryPanel(QFrame):
             self.status.setText(f"⚠ This design cannot be trained yet. {report.error}")
             self.status.setStyleSheet(f"color:{error_color().name()}")
         self.notes.setVisible(bool(report.notes))
-        self.notes.setText("\n".join(report.notes))
+        self.notes.setText("\n".join(without_commands(note) for note in report.notes))
 
     def show_time(self, state: str, text: str) -> None:
         self.epoch_time.setText(text)
