@@ -112,7 +112,7 @@ def _shoot(out: Path, epochs: int, tmp: Path) -> int:
 
     from cnnstudio.gui.export_dialog import ExportDialog
 
-    dialog = ExportDialog(session, parent=window)
+    dialog = ExportDialog(session, parent=window, settings=window.settings)  # not the user's last folder
     dialog.resize(760, 520)
     dialog.show()
     save(dialog, "export")
