@@ -36,6 +36,7 @@ bench-full: install
 # The user guide's screenshots (resources/guide/images/), made from the real app on the demo project.
 guide: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python resources/guide/make_screenshots.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/gui/test_guide.py  # the guide names what the app has
 
 # The standalone app: dist/CNNStudio/ (one folder), started by dist/CNNStudio/cnnstudio.
 package: install

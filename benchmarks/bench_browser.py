@@ -141,7 +141,13 @@ def run(data: Path, tmp: Path, args) -> int:
         return False
 
     session = ProjectSession()
+    # The GUI thread's time in the views' handlers when a health summary arrives (the first slot
+    # connected runs first, the last one last): with the copies found after the check, the Problems
+    # tab once made a row per copy here, 30,000 of them (issue 23 item 10).
+    arrivals: list[list[float]] = []
+    session.health_changed.connect(lambda _s: arrivals.append([time.perf_counter()]))
     browser = DatasetBrowser(session)
+    session.health_changed.connect(lambda _s: arrivals[-1].append(time.perf_counter()))
     browser.resize(1400, 900)
     browser.show()
     spin(0.5)
@@ -215,6 +221,10 @@ def run(data: Path, tmp: Path, args) -> int:
     samples = sorted(probe.samples)
     p99 = samples[int(len(samples) * 0.99)] if samples else float("nan")
     checked = session.checked
+    if not args.no_check:  # the copies are looked for once the check is done: wait for them
+        spin(300, until=lambda: session.health is not None and session.health.duplicates_checked)
+        spin(0.5)
+    copies_ms = max((a[-1] - a[0] for a in arrivals if len(a) == 2), default=0.0) * 1000
     peak = max(probe.peak_rss, rss_mb()) - idle
 
     type(view.delegate).paint = original_paint
@@ -235,12 +245,13 @@ def run(data: Path, tmp: Path, args) -> int:
         f"(99th percentile {p99 * 1000:.0f} ms; target < 100)"
     )
     print(f"GUI thread CPU per scroll step: {cpu_per_frame * 1000:.1f} ms ({frames} steps)")
+    print(f"GUI thread time when a health summary arrives (copies listed): {copies_ms:.0f} ms (target < 100)")
     print(f"memory above idle (peak RSS): {peak:.0f} MB (target < 500); idle {idle:.0f} MB")
     targets = Targets()
     targets.check("first thumbnail", first_thumb * 1000, 1000, at_most=True, unit=" ms")
     targets.check(
-        "worst stall (scroll, hand-off)",
-        max(scroll_stall, handoff_stall) * 1000,
+        "worst stall (scroll, hand-off, copies arriving)",
+        max(scroll_stall, handoff_stall, copies_ms / 1000) * 1000,
         100,
         at_most=True,
         unit=" ms",

@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -82,14 +82,27 @@ INT8_NOTE = (
     "and faster on processors with VNNI. Kept only when it gives the app's class for at least 99% of the validation "
     "pictures; the float and int8 numbers are shown side by side."
 )
+FORMAT_SETTING = "export/format"  # the app's settings remember the last export's format and folder
+FOLDER_SETTING = "export/folder"
+INTRO = (
+    "The file is checked before it is kept: loaded back and run on the project's validation "
+    "pictures, it must give the app's answer for every one."
+)
 
 
 class ExportDialog(QDialog):
     exported = Signal(object)  # core.export.ExportResult
     export_failed = Signal(str)
 
-    def __init__(self, session: ProjectSession, run_dir: Path | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        session: ProjectSession,
+        run_dir: Path | None = None,
+        parent: QWidget | None = None,
+        settings: QSettings | None = None,
+    ):
         super().__init__(parent)
+        self.settings = settings if settings is not None else QSettings()  # the last format and folder
         self.session = session
         self.project = session.project
         self.result: ExportResult | None = None
@@ -124,7 +137,8 @@ class ExportDialog(QDialog):
                 self.int8_note.setStyleSheet(f"color: {muted_color().name()}; margin-left: 44px")
                 formats.addWidget(self.int8_box)
                 formats.addWidget(self.int8_note)
-        self.format_buttons["bundle"].setChecked(True)
+        last = str(self.settings.value(FORMAT_SETTING, "bundle"))
+        self.format_buttons[last if last in self.format_buttons else "bundle"].setChecked(True)
         self.path_edit = QLineEdit(self)
         self.path_edit.textEdited.connect(self._edited)
         browse = QPushButton("Browse…", self)
@@ -143,10 +157,7 @@ class ExportDialog(QDialog):
         self.progress.hide()
         self.status = QLabel(self, wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status.setText(
-            "The file is checked before it is kept: loaded back and run on the project's validation "
-            "pictures, it must give the app's answer for every one."
-        )
+        self.status.setText(INTRO)
         self.buttons = QDialogButtonBox(self)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.export_button.setIcon(icon("save"))
@@ -169,7 +180,7 @@ class ExportDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(self.buttons)
 
-        self.format_group.buttonToggled.connect(lambda *_a: self._update_path())
+        self.format_group.buttonToggled.connect(lambda _b, on: on and self._format_switched())
         self.int8_box.toggled.connect(lambda *_a: self._update_path())
         self.run_combo.currentIndexChanged.connect(lambda *_a: self._update_path())
         self._update_path()
@@ -197,6 +208,14 @@ class ExportDialog(QDialog):
         self.path_edit.setText(str(path))
         self._path_edited = True
 
+    def _format_switched(self) -> None:
+        """Another format: the previous export's result (or failure) no longer applies."""
+        self._update_path()
+        if self._task is None and (self.result is not None or self.error is not None):
+            self.result, self.error = None, None
+            self.folder_button.hide()
+            self.status.setText(INTRO)
+
     def _edited(self, _text: str) -> None:
         self._path_edited = True
 
@@ -215,7 +234,9 @@ class ExportDialog(QDialog):
         run = Path(self.run_combo.currentData() or "run").name
         name = file_name_part(self.project.name) if self.project is not None else "model"
         kind = "-int8" if self.int8 else ""
-        self.path_edit.setText(str(Path.home() / f"{name}-{run}{kind}{suffix}"))
+        folder = Path(str(self.settings.value(FOLDER_SETTING, "") or Path.home()))
+        folder = folder if folder.is_dir() else Path.home()  # the folder of the last export, if still there
+        self.path_edit.setText(str(folder / f"{name}-{run}{kind}{suffix}"))
 
     def _browse(self) -> None:
         fmt = self.format
@@ -313,6 +334,8 @@ class ExportDialog(QDialog):
             return
         self._task = None
         self.result = result
+        self.settings.setValue(FORMAT_SETTING, self.format)
+        self.settings.setValue(FOLDER_SETTING, str(Path(result.path).parent))
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.folder_button.show()
@@ -353,10 +376,13 @@ class ExportDialog(QDialog):
 
 
 def open_export_dialog(
-    session: ProjectSession, parent: QWidget | None = None, run_dir: Path | None = None
+    session: ProjectSession,
+    parent: QWidget | None = None,
+    run_dir: Path | None = None,
+    settings: QSettings | None = None,
 ) -> ExportDialog:
     """For a menu entry ("File > Export model…"): the dialog, shown."""
-    dialog = ExportDialog(session, run_dir=run_dir, parent=parent)
+    dialog = ExportDialog(session, run_dir=run_dir, parent=parent, settings=settings)
     dialog.open()
     return dialog
 

@@ -117,20 +117,23 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self.save_action = self._action(file, "Save", self.save, QKeySequence.StandardKey.Save, "save")
         self.save_as_action = self._action(file, "Save as…", self.save_as, QKeySequence.StandardKey.SaveAs)
-        self.close_action = self._action(
-            file, "Close project", self.close_project, QKeySequence.StandardKey.Close
-        )
+        # Ctrl+W, Ctrl+Q and Ctrl+Shift+Z as the guide's shortcuts page says, on every platform (some
+        # platforms' standard keys have none for Close or Quit).
+        self.close_action = self._action(file, "Close project", self.close_project, "Ctrl+W")
         file.addSeparator()
         self.export_action = self._action(file, "Export model…", self.export_model, "Ctrl+E", "save")
         file.addSeparator()
-        self._action(file, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._action(file, "Quit", self.close, "Ctrl+Q")
 
         edit = bar.addMenu("&Edit")
         undo = self.session.undo_stack.createUndoAction(self, "Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         undo.setIcon(icon("undo"))
         redo = self.session.undo_stack.createRedoAction(self, "Redo")
-        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        standard = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        redo.setShortcuts(
+            [QKeySequence("Ctrl+Shift+Z"), *(k for k in standard if k.toString() != "Ctrl+Shift+Z")]
+        )
         redo.setIcon(icon("redo"))
         edit.addAction(undo)
         edit.addAction(redo)

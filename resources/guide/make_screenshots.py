@@ -71,7 +71,9 @@ def _shoot(out: Path, epochs: int, tmp: Path) -> int:
             f"{path.relative_to(HERE) if path.is_relative_to(HERE) else path}: {path.stat().st_size:,} bytes"
         )
 
+    window.resize(860, 520)  # the start page small, so its picture is not shrunk to a thumbnail
     save(window, "welcome")
+    window.resize(1280, 800)
     project = open_demo_project()
     if project.spec is None:
         project.spec = template("tiny").to_dict()
@@ -110,7 +112,7 @@ def _shoot(out: Path, epochs: int, tmp: Path) -> int:
 
     from cnnstudio.gui.export_dialog import ExportDialog
 
-    dialog = ExportDialog(session, parent=window)
+    dialog = ExportDialog(session, parent=window, settings=window.settings)  # not the user's last folder
     dialog.resize(760, 520)
     dialog.show()
     save(dialog, "export")

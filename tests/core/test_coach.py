@@ -117,3 +117,22 @@ def test_a_finished_run_under_three_epochs_gets_advice_not_so_far():
     assert (
         "so far" not in ended.text and "best epoch was 2 of 2" in ended.text and "more epochs" in ended.text
     )
+
+
+def test_random_backbone_weights_are_named_first_during_and_after_a_run():
+    """Issue 23 item 6: a run whose frozen pre-trained network had random weights hears that first,
+    not 'more epochs' or 'no augmentation'."""
+    from cnnstudio.core.train.coach import CoachContext, coach
+
+    epochs = [
+        {"loss": 2.3 - 0.01 * i, "accuracy": 0.19, "val_loss": 2.3 - 0.01 * i, "val_accuracy": 0.19}
+        for i in range(2)
+    ]
+    ctx = CoachContext(random_backbone="ResNet-18", augmenting=False)
+    during = coach(epochs, ctx)
+    assert during.code == "random_weights" and during.level == "problem"
+    assert during.text.startswith("ResNet-18 had no pre-trained weights")
+    end = coach(epochs, CoachContext(random_backbone="ResNet-18", finished=True))
+    assert end.text.startswith("ResNet-18 had no pre-trained weights") and "Run summary" in end.text
+    assert end.text.index("pre-trained weights") < end.text.index("epochs")
+    assert coach(epochs, CoachContext(finished=True)).code != "random_weights"

@@ -338,3 +338,32 @@ def test_reopening_keeps_label_edits(open_browser, qtbot):
     wait_idle(qtbot, session)
     assert session.labels.sample(path).label == "class_1"
     assert session.undo_stack.count() == 0
+
+
+def test_many_copies_list_their_files_only_when_their_group_is_opened(open_browser, qtbot):
+    """Issue 23 item 10: the health summary's groups of copies no longer become one row per file on
+    the GUI thread at once (30,000 rows stalled the scrolling); a group lists its files when opened."""
+    import shutil
+
+    from cnnstudio.gui.dataset.problems import OPEN_FILES
+
+    def copies(data):
+        for i in range(6):  # 6 groups of 50 identical files
+            source = data / "class_0" / f"img_{2 * i:03d}.png"
+            for k in range(49):
+                shutil.copyfile(source, data / "class_0" / f"copy_{i}_{k:02d}.png")
+
+    session, browser, _data = open_browser(classes=2, per_class=12, prepare=copies)
+    panel = browser.problems
+    qtbot.waitUntil(lambda: len(panel.groups) == 6, timeout=20000)
+    tree = panel.copies
+    assert tree.topLevelItemCount() == 6
+    filled = [tree.topLevelItem(i).childCount() for i in range(6)]
+    assert sum(filled) <= OPEN_FILES and filled[0] == 50 and filled[-1] == 0, filled
+    last = tree.topLevelItem(5)
+    last.setExpanded(True)  # opening a group lists its files
+    assert last.childCount() == 50
+    assert sum("(kept)" in last.child(k).text(0) for k in range(50)) == 1
+    tree.setCurrentItem(last.child(3))
+    panel.keep_one()
+    qtbot.waitUntil(lambda: len(panel.groups) == 5, timeout=10000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from gui_helpers import close_session, train_tiny_project
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def trained(tmp_path_factory):
 
 
 @pytest.fixture
-def dialog(qtbot, trained):
+def dialog(qtbot, trained, tmp_path):
     from cnnstudio.core.project import Project
     from cnnstudio.gui.export_dialog import ExportDialog
     from cnnstudio.gui.session import ProjectSession
@@ -22,7 +22,8 @@ def dialog(qtbot, trained):
     session = ProjectSession()
     session.open_project(Project.open(trained[1]), check=False)
     qtbot.waitUntil(lambda: session.health is not None and not session.tasks.busy(), timeout=20000)
-    dialog = ExportDialog(session)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)  # not the user's own
+    dialog = ExportDialog(session, settings=settings)
     qtbot.addWidget(dialog)
     dialog.show()
     yield dialog
@@ -154,3 +155,24 @@ def test_an_int8_file_that_falls_short_is_not_kept_until_the_user_says_so(
         qtbot.mouseClick(dialog.keep_button, Qt.MouseButton.LeftButton)
     assert blocker.args[0].verification.forced and (tmp_path / "small.onnx").exists()
     assert "int8 ONNX kept as asked, though it falls short" in dialog.status.text()
+
+
+def test_the_dialog_remembers_format_and_folder_and_forgets_an_old_result(qtbot, dialog, tmp_path):
+    """Issue 23 item 11: the next export starts where the last one went, in its format; switching the
+    format clears the previous export's result."""
+    from cnnstudio.gui.export_dialog import INTRO, ExportDialog
+
+    dialog.set_format("onnx")
+    dialog.set_path(tmp_path / "models" / "flowers")
+    with qtbot.waitSignal(dialog.exported, timeout=60000):
+        dialog.export()
+    assert "verified on" in dialog.status.text() and dialog.folder_button.isVisible()
+    dialog.set_format("bundle")  # another format: the ONNX result no longer applies
+    assert dialog.result is None and not dialog.folder_button.isVisible()
+    assert dialog.status.text() == INTRO and "verified" not in dialog.status.text()
+    again = ExportDialog(dialog.session, settings=dialog.settings)
+    qtbot.addWidget(again)
+    assert again.format == "onnx"
+    assert again.path_edit.text().startswith(str(tmp_path / "models")) and again.path_edit.text().endswith(
+        ".onnx"
+    )

@@ -70,3 +70,95 @@ def test_the_question_mark_opens_the_page_of_the_section_that_is_open(window, qt
     window.section_help_action.trigger()  # F1
     assert window.guide.page == "train.md"
     assert window.section_help_action.shortcut().toString() == "F1"
+
+
+def _table_rows(text: str, heading: str | None = None) -> list[list[str]]:
+    """The rows of the first table (after `heading` when given), as lists of cells."""
+    if heading is not None:
+        text = text.split(heading, 1)[1]
+    rows, started = [], False
+    for line in text.splitlines():
+        if line.startswith("|"):
+            started = True
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not set(cells[0]) <= set("-:") and cells[0] != "Keys" and cells[0] != "Format":
+                rows.append(cells)
+        elif started:
+            break
+    return rows
+
+
+def _expand(keys: str) -> list[str]:
+    """ "Ctrl+1 ... Ctrl+6" -> Ctrl+1 ... Ctrl+6; "Ctrl+Z / Ctrl+Shift+Z" -> both."""
+    import re
+
+    out = []
+    for part in keys.split(" / "):
+        m = re.fullmatch(r"(.*?)(\d) \.\.\. (.*?)(\d)", part)
+        if m:
+            out += [f"{m.group(1)}{i}" for i in range(int(m.group(2)), int(m.group(4)) + 1)]
+        else:
+            out.append(part)
+    return out
+
+
+def test_the_guide_names_only_formats_keys_and_sections_the_app_has(window, qtbot, tiny_image_folder):
+    """Issue 23 item 9 (`make guide` runs this too): the Export page lists the dialog's formats, all
+    of them; the shortcuts page's keys are the menus' keys, all of them; every section has its place
+    on the start page; the queue's Enter and the digit keys are said as the app does them."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from cnnstudio.gui.export_dialog import FORMATS
+    from cnnstudio.gui.guide import guide_dir
+    from cnnstudio.gui.sections import SECTIONS
+
+    root = guide_dir()
+    export_rows = _table_rows((root / "export.md").read_text(encoding="utf-8"))
+    named = {cell.split("`")[1] for cell, *_ in export_rows if "`" in cell}
+    assert named == {suffix for *_rest, suffix in FORMATS}, named
+    assert len(export_rows) == len(FORMATS)
+    for (_fmt, title, _text, _suffix), (cell, *_) in zip(FORMATS, export_rows, strict=True):
+        assert title.split(" (")[0] in cell, (title, cell)
+
+    shortcuts = (root / "shortcuts.md").read_text(encoding="utf-8")
+    guide_keys = {key for cells in _table_rows(shortcuts) for key in _expand(cells[0])}
+    app_keys = {
+        sequence.toString(QKeySequence.SequenceFormat.PortableText)
+        for action in window.findChildren(QAction)
+        for sequence in action.shortcuts()
+        if not sequence.isEmpty()
+    }
+    assert guide_keys <= app_keys, guide_keys - app_keys
+    standard = QKeySequence.StandardKey
+    kinds = (standard.New, standard.Open, standard.Save, standard.SaveAs, standard.Undo, standard.Redo)
+    kinds += (standard.Refresh, standard.HelpContents)
+    alternates = {  # a platform's second keys for the same thing (Ctrl+Y for Redo...): not listed
+        k.toString(QKeySequence.SequenceFormat.PortableText)
+        for kind in kinds
+        for k in QKeySequence.keyBindings(kind)[
+            0 if kind == standard.Redo else 1 :
+        ]  # Redo: Ctrl+Shift+Z first
+    }
+    assert app_keys <= guide_keys | alternates, app_keys - guide_keys
+    data_rows = {cells[0]: cells[1] for cells in _table_rows(shortcuts, "## Data section")}
+    assert "accept" in data_rows["Enter, in the suggestion queue"].lower()
+    assert "0 ... 9" in data_rows and "1 ... 9" in data_rows
+
+    index = (root / "index.md").read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f"[{section.title}](" in index, section.title
+    import re
+
+    for title in re.findall(r"^\d+\. \[([^\]]+)\]", index, re.M):
+        assert title in {s.title for s in SECTIONS} | {"Export"}, title
+
+    # The Data hint says the keys the app uses: 0-9 for classes named by digits.
+    data = tiny_image_folder(classes=3, per_class=3)
+    for i in range(3):
+        (data / f"class_{i}").rename(data / str(i))
+    window.open_path(data, ask=False)
+    from gui_helpers import wait_idle
+
+    wait_idle(qtbot, window.session)
+    browser = window.show_section(0)
+    qtbot.waitUntil(lambda: "<b>0</b>–<b>2</b>" in browser.class_panel.hint.text(), timeout=5000)

@@ -257,3 +257,28 @@ def test_checking_training_labels_works_on_a_copy_of_the_live_project(open_brows
     assert seen == {"live": False, "shared": [], "changed": [], "worker_assigned": True}
     assert not any(k.endswith("new_000.png") for k in live.split_assignments)
     session._watcher.blockSignals(False)
+
+
+def test_after_the_last_picture_suggest_says_what_it_still_does():
+    """Issue 23 item 11: after "3,000 / 3,000" the status says the suggestions are being ordered and
+    the bar turns busy, instead of sitting full for seconds."""
+    from cnnstudio.gui.dataset.suggestions import then_scoring
+
+    class Context:
+        def __init__(self):
+            self.events = []
+
+        def progress(self, done, total):
+            self.events.append(("progress", done, total))
+
+        def set_text(self, text):
+            self.events.append(("text", text))
+
+    ctx = Context()
+    report = then_scoring(ctx)
+    report(1500, 3000)
+    assert ctx.events == [("progress", 1500, 3000)]
+    report(3000, 3000)
+    assert ctx.events[1] == ("progress", 3000, 3000)
+    assert ctx.events[2][0] == "text" and "3,000 pictures read" in ctx.events[2][1]
+    assert ctx.events[3] == ("progress", 0, 0)  # busy

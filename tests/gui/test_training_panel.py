@@ -35,8 +35,11 @@ def test_a_run_fills_the_curves_progress_history_and_saves_the_settings(qtbot, m
     assert counts["loss"] == counts["val_loss"] == counts["accuracy"] == counts["val_accuracy"] == 3
     assert counts["batch_loss"] == counts["lr"] == 3 * panel.progress.batches  # every batch, 3 epochs
     assert panel.progress.run_bar.format() == "Finished"
-    assert "precision: " in panel.progress.hardware.text()  # the precision actually used (issue 11)
-    assert "Finished 3 epochs" in panel.notice.text() and "Precision:" in panel.notice.text()
+    assert "precision" in panel.progress.hardware.text()  # the precision actually used (issue 11), in words
+    assert panel.progress.hardware.toolTip().startswith("Precision: ")  # its technical name (issue 23)
+    assert (
+        "Finished 3 epochs" in panel.notice.text() and "precision." in panel.notice.text().lower()
+    )  # in words
     assert panel.advice is not None and panel.advice.code != "waiting"
     assert panel.settings.isEnabled() and panel.start_button.isEnabled()
     wait_tasks(qtbot, panel)

@@ -244,8 +244,8 @@ def test_overlays_keep_their_own_colours_name_each_run_and_never_redraw_the_live
         assert item.opts["pen"].color().name() not in live
         assert item.zValue() < plots.curves["val_loss"].zValue()  # under the live curves
     labels = [label.text for _sample, label in plots.loss_plot.legend.items]
-    assert "20260101-000002-new: validation" in labels and "20260101-000002-new: training" in labels
-    assert "20260101-000001-old: validation" in labels and "20260101-000001-old: training (dashed)" in labels
+    assert "new (00:00): validation" in labels and "new (00:00): training" in labels  # short names
+    assert "old (00:00): validation" in labels and "old (00:00): training" in labels
     plots.set_overlays([])
     labels = [label.text for _sample, label in plots.loss_plot.legend.items]
     assert "validation" in labels and not any("old" in text for text in labels)

@@ -135,7 +135,8 @@ def test_training_a_random_frozen_backbone_asks_first(qtbot, make_panel, monkeyp
     QTimer.singleShot(0, answer_no)
     assert not panel.start()
     assert not panel.is_training()
-    assert "would not learn well" in asked[0] and f"cnnstudio weights get {NAME}" in asked[0]
+    assert "would not learn well" in asked[0] and "Get the pre-trained weights" in asked[0]
+    assert "cnnstudio" not in asked[0] and "folder, a USB stick or a file from a colleague" in asked[0]
     wait_tasks(qtbot, panel)
 
 
@@ -150,3 +151,74 @@ def test_the_dialog_copies_from_a_folder(designer, qtbot, tmp_path):
         dialog.start()
     assert entry(NAME).target.read_bytes() == designer.weights_data
     assert "pre-trained on ImageNet" in designer.stack.cards[1].settings.text()
+
+
+COMMAND_WORDS = ("cnnstudio ", "--from", "CNNSTUDIO_", "`")
+
+
+def test_the_dialog_says_what_is_missing_and_offers_three_ways(designer, qtbot, tmp_path):
+    """Issue 23 item 6: plain words, a button for each way, no command-line words, never cut."""
+    dialog = designer.get_backbone_weights(1, settings(tmp_path))
+    text = dialog.intro.text()
+    assert "What is missing" in text and "will not learn well" in text
+    for way in ("Download", "From a folder or USB stick", "A file from a colleague"):
+        assert way in text
+    buttons = (dialog.download_button, dialog.folder_button, dialog.file_button)
+    assert [b.text() for b in buttons] == [
+        "Download",
+        "From a folder or USB stick…",
+        "A file from a colleague…",
+    ]
+    assert all(b.isVisible() and b.isEnabled() for b in buttons)
+    shown = text + "".join(w.text() for w in (dialog.source_label, dialog.status))
+    assert not any(word in shown for word in COMMAND_WORDS)
+    # No internet: the failure is said in plain words, whole, and points at the other two buttons.
+    dialog.source_edit.setText("http://127.0.0.1:9/")
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=20000)
+    message = dialog.status.text()
+    assert "Could not reach" in message and "From a folder or USB stick" in message
+    assert not any(word in message for word in COMMAND_WORDS), message
+    qtbot.wait(50)
+    assert dialog.status.heightForWidth(dialog.status.width()) <= dialog.status.height() + 2
+    assert dialog.status.geometry().bottom() <= dialog.height()
+
+
+def test_a_file_from_a_colleague_is_checked_and_used(designer, qtbot, tmp_path):
+    from weights_server import weights_bytes
+
+    mine = tmp_path / "from a colleague.pth"
+    mine.write_bytes(weights_bytes(seed=3))
+    dialog = designer.get_backbone_weights(1, settings(tmp_path))
+    with qtbot.waitSignal(dialog.fetched, timeout=20000):
+        dialog._choose_file(str(mine))
+    assert "imported from from a colleague.pth" in designer.stack.cards[1].settings.text()
+    # A file that is not this network's: said in the dialog, which stays open for another way.
+    wrong = tmp_path / "notes.pth"
+    wrong.write_bytes(b"not weights")
+    dialog = designer.get_backbone_weights(1, settings(tmp_path))
+    dialog._choose_file(str(wrong))
+    qtbot.waitUntil(lambda: dialog.file_button.isEnabled(), timeout=20000)
+    assert dialog.isVisible() and "notes.pth" in dialog.status.text()
+
+
+def test_the_model_section_does_not_say_ready_when_weights_are_missing(designer):
+    assert "Ready to train" not in designer.validity_label.text()
+    assert "will not learn well" in designer.validity_label.text().lower()
+    assert "Ready to train" not in designer.summary.status.text()
+    assert "will not learn well" in designer.summary.status.text()
+
+
+def test_the_card_and_the_settings_agree_on_frozen(designer):
+    from cnnstudio.gui.designer.card import is_frozen
+
+    designer.properties.show_layer(1)
+    layer = designer.document.spec.layers[1]
+    assert layer.train_blocks == 0 and is_frozen(layer)
+    box = designer.properties.trainable_box
+    assert box is not None and not box.isChecked()  # the card says frozen: so do the settings
+    box.setChecked(True)  # unlocking trains its blocks, as the card's lock does
+    layer = designer.document.spec.layers[1]
+    assert layer.trainable and layer.train_blocks > 0 and not is_frozen(layer)
+    designer.properties.editors["train_blocks"].setValue(0)
+    assert is_frozen(designer.document.spec.layers[1]) and not box.isChecked()

@@ -46,7 +46,7 @@ STRATEGIES: dict[str, str] = {
     "grid": "Every combination (grid)",
 }
 PRUNING: dict[str, str] = {
-    "halving": "Stop clearly worse trials early, checking them after 1, 3, 9... epochs",
+    "halving": "Stop worse trials early (after 1, 3, 9... epochs)",
     "median": "Stop trials below the median (gentle)",
     "none": "Never stop a trial early",
 }

@@ -5,6 +5,8 @@
     advice.text   # "The model is starting to memorise the training pictures: ..."
 
 Rules, first match wins:
+0. A frozen pre-trained network that had only random weights (`random_backbone`) -> get its weights:
+   nothing else helps, so this comes first (at the end of a run, before the summary).
 1. A loss that is NaN or infinite -> lower the learning rate.
 2. Fewer than `MIN_EPOCHS` epochs -> wait.
 3. Overfitting: the validation loss has risen for a while since its lowest point while the training
@@ -49,12 +51,14 @@ class CoachContext:
     lr: float | None = None
     num_classes: int | None = None
     finished: bool = False  # the run has ended (as opposed to: still training)
+    random_backbone: str = ""  # a frozen pre-trained network (its title) that had only random weights
 
 
 @dataclass(frozen=True)
 class Advice:
     level: str  # "info" | "good" | "warning" | "problem"
-    code: str  # "nan", "waiting", "overfitting", "flat", "stuck", "converged", "gap", "improving", "steady",
+    code: str  # "random_weights", "nan", "waiting", "overfitting", "flat", "stuck", "converged", "gap",
+    # "improving", "steady",
     # and at the end of a run: "more_epochs", "too_short", "summary"
     text: str
 
@@ -95,6 +99,17 @@ def coach(
             "The loss became NaN (not a number): the steps are too big for this model and the training "
             f"broke down. {_lower_lr(ctx.lr)}, or use 'Find a good learning rate'.",
         )
+    if ctx.random_backbone:  # first: no number of epochs or augmentation makes up for it
+        title = ctx.random_backbone
+        text = (
+            f"{title} had no pre-trained weights on this computer, so its frozen layers kept random "
+            "weights: this run cannot learn well, whatever the settings. Get its pre-trained weights "
+            f"(Model section: the {title} card's “Get the pre-trained weights”), then train again."
+        )
+        if ctx.finished:
+            summary = coach(epochs, CoachContext(**{**ctx.__dict__, "random_backbone": ""}), batch_losses)
+            text = f"{text} {summary.text}"
+        return Advice("problem", "random_weights", text)
     n = len(epochs)
     if ctx.finished:
         during = coach(epochs, CoachContext(**{**ctx.__dict__, "finished": False}), batch_losses)

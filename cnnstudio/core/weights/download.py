@@ -171,7 +171,7 @@ def _copy(item: WeightsEntry, src: Path, partial: Path, progress, stop) -> None:
                 progress(done, total)
 
 
-def _offline_help(item: WeightsEntry) -> str:
+def offline_help(item: WeightsEntry) -> str:
     return (
         f"Without internet: copy {item.file_name} from a computer that has it onto a USB stick or a "
         f"shared folder and run `cnnstudio weights get {item.name} --from FOLDER` (or choose the folder "
@@ -196,7 +196,7 @@ def _download(item: WeightsEntry, url: str, partial: Path, progress, stop, timeo
         if exc.code == 416 and have:  # the part we have is already the whole file
             return
         raise UserError(
-            f"{host} answered '{exc.code} {exc.reason}' for {item.file_name}. " + _offline_help(item)
+            f"{host} answered '{exc.code} {exc.reason}' for {item.file_name}. " + offline_help(item)
         ) from exc
     except TimeoutError as exc:
         raise UserError(_timeout_text(item, host, timeout)) from exc
@@ -208,7 +208,7 @@ def _download(item: WeightsEntry, url: str, partial: Path, progress, stop, timeo
             reason = "its name cannot be looked up: is this computer offline?"
         elif isinstance(reason, ConnectionRefusedError):
             reason = "nothing answers there"
-        raise UserError(f"Could not reach {host} ({reason}). " + _offline_help(item)) from exc
+        raise UserError(f"Could not reach {host} ({reason}). " + offline_help(item)) from exc
     with response:
         resumed = response.status == 206
         done = have if resumed else 0
@@ -251,5 +251,5 @@ def _stopped_text(host: str, done: int, total: int) -> str:
 def _timeout_text(item: WeightsEntry, host: str, timeout: float) -> str:
     return (
         f"{host} did not answer within {timeout:g} seconds. Any part already fetched is kept: try "
-        "again and it continues from there. " + _offline_help(item)
+        "again and it continues from there. " + offline_help(item)
     )

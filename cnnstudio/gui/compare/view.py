@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, read_json_object
 from cnnstudio.gui.style import class_color, muted_color, warning_color
-from cnnstudio.gui.widgets.plot import themed_plot
+from cnnstudio.gui.widgets.plot import legend_below, themed_plot, x_range_for
 
 if TYPE_CHECKING:
     from cnnstudio.core.runs.compare import RunComparison
@@ -160,7 +160,7 @@ class CompareView(QWidget):
         self.accuracy_plot = _curve_plot("Accuracy (validation solid, training dashed)", "accuracy")
         self.loss_plot = _curve_plot("Loss (validation solid, training dashed)", "loss")
         self.accuracy_plot.setXLink(self.loss_plot)
-        self.legend = self.accuracy_plot.getPlotItem().addLegend(offset=(-8, -8))
+        self.legend = legend_below(self.accuracy_plot, columns=1)  # under the chart, never over a curve
         curves = QWidget()
         curves_layout = QHBoxLayout(curves)
         curves_layout.setContentsMargins(0, 0, 0, 0)
@@ -416,6 +416,9 @@ class CompareView(QWidget):
             if any(v is not None for v in curve["val_loss"]):
                 self.loss_plot.plot(x, _nan(curve["val_loss"]), pen=solid, **symbol)
             self.loss_plot.plot(x, _nan(curve["loss"]), pen=dashed)
+        last = max((max(curve["x"], default=0) for curve in c.curves[:MAX_CURVES]), default=0)
+        for plot in (self.accuracy_plot, self.loss_plot):  # the last epoch's dots whole, not cut
+            plot.setXRange(*x_range_for(last), padding=0)
 
 
 def _nan(values: list[float | None]) -> list[float]:

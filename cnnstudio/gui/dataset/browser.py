@@ -29,7 +29,7 @@ from cnnstudio.core.errors import UserError
 from cnnstudio.gui.commands import ExcludeCommand
 from cnnstudio.gui.dataset.class_list import ClassRow
 from cnnstudio.gui.dataset.class_panel import ClassPanel
-from cnnstudio.gui.dataset.keys import class_keys, unlabel_key
+from cnnstudio.gui.dataset.keys import class_keys, keys_text, unlabel_key
 from cnnstudio.gui.dataset.problems import ProblemsPanel
 from cnnstudio.gui.dataset.split_view import SplitPanel
 from cnnstudio.gui.dataset.thumbnail_model import (
@@ -439,10 +439,11 @@ class DatasetBrowser(QWidget):
             parts.append(f"{selected:,} selected")
             if self.session.classes():
                 badges = self.model.suggestions and self.model.filter.kind in (UNLABELLED, ISSUES)
+                keys = keys_text(self.session.classes())
                 parts.append(
-                    "Enter accepts the suggestion, 1–9 another class"
+                    f"Enter accepts the suggestion, {keys} another class"
                     if badges
-                    else "press 1–9 to label, Enter for a large view"
+                    else f"press {keys} to label, Enter for a large view"
                 )
         self.status.setText(" · ".join(parts))
 

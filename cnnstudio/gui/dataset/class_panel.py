@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.gui.dataset.class_list import ClassListModel, ClassListView, ClassRow, build_rows
+from cnnstudio.gui.dataset.keys import keys_text
 from cnnstudio.gui.dataset.thumbnail_model import ALL, CLASS
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import icon, warning_color
@@ -100,6 +101,9 @@ class ClassPanel(QWidget):
             elif s.label is None:
                 unlabelled += 1
         warnings = _class_warnings(session)
+        low, _, high = keys_text(session.classes()).partition("–")
+        keys = f"<b>{low}</b>–<b>{high}</b>" if high else f"<b>{low}</b>"
+        self.hint.setText(f"Select images and press {keys}, or drag them onto a class.")  # the real keys
         self._show_health()
         self.model.set_rows(build_rows(session.labels.counts(), total, unlabelled, problems, warnings))
         if current is not None:

@@ -29,3 +29,11 @@ def key_of(classes: Sequence[str], name: str) -> int | None:
 def unlabel_key(classes: Sequence[str]) -> int | None:
     """The key that removes a label: 0, unless 0 is a class's name."""
     return None if 0 in class_keys(classes) and digit_names(classes) else 0
+
+
+def keys_text(classes: Sequence[str]) -> str:
+    """The keys that label, as a person reads them: "0–9" for the digits demo, "1–3" for 3 classes."""
+    keys = sorted(class_keys(classes))
+    if not keys:
+        return "1–9"
+    return f"{keys[0]}–{keys[-1]}" if len(keys) > 1 else str(keys[0])

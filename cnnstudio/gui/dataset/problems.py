@@ -30,10 +30,14 @@ from cnnstudio.gui.folders import show_in_folder
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import icon
 
+OPEN_GROUPS = 20  # groups of copies shown open at first...
+OPEN_FILES = 200  # ...while they hold this many files in all (the others list theirs when opened)
+
 
 def keeper(group: list[str]) -> str:
     """The copy to keep: the shortest name ("cat.jpg" rather than "cat (1).jpg" or "copy of cat.jpg")."""
-    return min(group, key=lambda p: (len(os.path.basename(p)), p))
+    # The name's length without os.path.basename: this runs for every copy when the copies arrive.
+    return min(group, key=lambda p: (len(p) - 1 - max(p.rfind("/"), p.rfind("\\")), p))
 
 
 class ProblemsModel(QAbstractTableModel):
@@ -163,6 +167,7 @@ class ProblemsPanel(QWidget):
         layout.addWidget(splitter)
 
         self.groups: list[list[str]] = []
+        self.copies.itemExpanded.connect(self._fill_group)
         session.index_changed.connect(self.reload)
         session.problems_found.connect(self._found)
         session.health_changed.connect(self._show_copies)
@@ -183,30 +188,51 @@ class ProblemsPanel(QWidget):
         self._update_labels()
 
     def _show_copies(self, *_args) -> None:
+        """One row per group of copies; a group's files are listed when it is opened. Creating a row
+        for each of 30,000 copies when the health summary arrived stalled the GUI thread (scrolling
+        the pictures, benchmarks/bench_browser.py) for a tab nobody was looking at."""
         health = self.session.health
         self.groups = [list(g) for g in (health.duplicate_groups if health is not None else [])]
-        by_path = {s.path: s for s in self.session.index.samples} if self.session.index else {}
         self.copies.clear()
+        parents = []
         for i, group in enumerate(self.groups):
-            keep = keeper(group)
             parent = QTreeWidgetItem(
-                [f"{len(group)} identical files: keeping {os.path.basename(keep)}", "", ""]
+                [f"{len(group)} identical files: keeping {os.path.basename(keeper(group))}"]
             )
             parent.setData(0, Qt.ItemDataRole.UserRole, i)
-            for path in group:
-                s = by_path.get(path)
-                shown = self.model.folder_of(path) + os.path.basename(path)
-                if path == keep:
-                    shown += "   (kept)"
-                child = QTreeWidgetItem(
-                    [shown, (s.label or "unlabelled") if s else "", (s.split or "") if s else ""]
-                )
-                child.setData(0, Qt.ItemDataRole.UserRole, i)
-                child.setToolTip(0, path)
-                parent.addChild(child)
-            self.copies.addTopLevelItem(parent)
-            parent.setExpanded(i < 20)
+            parent.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
+            parents.append(parent)
+        self.copies.addTopLevelItems(parents)
+        shown = 0
+        for parent in parents[:OPEN_GROUPS]:  # the first groups open, while they stay short
+            shown += len(self.groups[parent.data(0, Qt.ItemDataRole.UserRole)])
+            if shown > OPEN_FILES:
+                break
+            self._fill_group(parent)
+            parent.setExpanded(True)
         self._update_labels()
+
+    def _fill_group(self, parent: QTreeWidgetItem) -> None:
+        """The files of a group of copies, listed when the group is first opened."""
+        if parent.parent() is not None or parent.childCount():
+            return
+        i = parent.data(0, Qt.ItemDataRole.UserRole)
+        group = self.groups[i]
+        labels = self.session.labels  # its own path -> sample map: no pass over every picture here
+        keep = keeper(group)
+        children = []
+        for path in group:
+            s = labels.sample(path) if labels is not None else None
+            shown = self.model.folder_of(path) + os.path.basename(path)
+            if path == keep:
+                shown += "   (kept)"
+            child = QTreeWidgetItem(
+                [shown, (s.label or "unlabelled") if s else "", (s.split or "") if s else ""]
+            )
+            child.setData(0, Qt.ItemDataRole.UserRole, i)
+            child.setToolTip(0, path)
+            children.append(child)
+        parent.addChildren(children)
 
     def _update_labels(self) -> None:
         n = self.model.rowCount()

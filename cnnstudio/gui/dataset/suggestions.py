@@ -156,7 +156,7 @@ class SuggestionBar(QWidget):
             from cnnstudio.core.suggest import suggest
 
             return suggest(
-                project, index=index, paths=paths, progress=ctx.progress, should_stop=ctx.should_stop
+                project, index=index, paths=paths, progress=then_scoring(ctx), should_stop=ctx.should_stop
             )
 
         def failed(text: str) -> None:
@@ -361,3 +361,16 @@ class SuggestionBar(QWidget):
         self.info.setText(text)
         self.info.setToolTip(text)
         self.session.message.emit(text)
+
+
+def then_scoring(ctx):
+    """The pictures' progress, then words for the seconds after the last one (ordering, unknown
+    marks): "3,000 / 3,000" alone looked stuck."""
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done, total)
+        if total and done >= total:
+            ctx.set_text(f"Suggesting labels: all {total:,} pictures read; ordering the suggestions…")
+            ctx.progress(0, 0)  # a busy bar from now on: the work goes on, not a full bar that sits
+
+    return progress

@@ -3,6 +3,8 @@ a lock for `trainable`, and its problem in red when it has one. Cards are dragge
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QByteArray, QMimeData, QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QGuiApplication, QMouseEvent, QPalette
 from PySide6.QtWidgets import (
@@ -23,6 +25,7 @@ from cnnstudio.core.spec.layer_base import describe_shape, keras_name
 from cnnstudio.core.spec.shapes import pair
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color, warning_color
+from cnnstudio.gui.widgets.fold import WrappedLabel
 
 MIME_MOVE = "application/x-cnnstudio-layer-move"  # a card being dragged: its index in the design
 
@@ -166,16 +169,15 @@ class LayerCard(QFrame):
         self.icon_label.setFixedSize(28, 28)
         self.title = QLabel(self)
         self.title.setTextFormat(Qt.TextFormat.RichText)
-        self.settings = QLabel(self)
-        self.settings.setWordWrap(True)
+        self.title.setWordWrap(True)  # a narrow model column (1000 x 700) wraps instead of cutting
+        self.settings = WrappedLabel(self)  # its height at the card's width: narrow cards wrap, not cut
         self.shape_label = QLabel(self)
+        self.shape_label.setWordWrap(True)
         self.params_label = QLabel(self)
         self.params_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.error_label = QLabel(self)
-        self.error_label.setWordWrap(True)
+        self.error_label = WrappedLabel(self)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.note_label = QLabel(self)
-        self.note_label.setWordWrap(True)
+        self.note_label = WrappedLabel(self)
         self.get_weights_button = QPushButton(self)
         self.get_weights_button.setCursor(Qt.CursorShape.ArrowCursor)
         self.get_weights_button.setToolTip(
@@ -269,13 +271,26 @@ class LayerCard(QFrame):
             self.error_label.setStyleSheet(f"color:{error_color().name()}")
         self.note_label.setVisible(info.note is not None)
         if info.note is not None:
-            self.note_label.setText(info.note)
+            self.note_label.setText(without_commands(info.note))
             self.note_label.setStyleSheet(f"color:{warning_color().name()}")
         missing = missing_weights_mb(layer)
         self.get_weights_button.setVisible(missing is not None)
         if missing is not None:
             self.get_weights_button.setText(f"Get the pre-trained weights ({missing} MB)…")
         self._restyle()
+
+    def sizeHint(self):  # noqa: N802 (Qt's name)
+        # As tall as its wrapped texts need at its width: a narrow column (1000 x 700) cut them.
+        hint = super().sizeHint()
+        layout = self.layout()
+        if layout is not None and layout.hasHeightForWidth() and self.width() > 0:
+            hint.setHeight(max(hint.height(), layout.totalHeightForWidth(self.width())))
+        return hint
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.updateGeometry()
 
     def set_selected(self, selected: bool) -> None:
         if selected != self.selected:
@@ -349,3 +364,9 @@ def _without_prefix(error: str) -> str:
     if sep and "#" in head and len(head) < 40:
         return rest[:1].upper() + rest[1:]
     return error
+
+
+def without_commands(text: str) -> str:
+    """Core's note for the app: its "or `cnnstudio ...`" (for the terminal) left out; the card has a
+    button for it."""
+    return re.sub(r",? or `cnnstudio [^`]*`", "", text)

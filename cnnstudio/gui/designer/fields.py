@@ -26,7 +26,7 @@ NAME = "name"  # text: the layer's own name (optional)
 
 ACTIVATION_CHOICES: tuple[tuple[Any, str], ...] = (
     (None, "none"),
-    ("relu", "relu (negatives become 0; the usual choice)"),
+    ("relu", "relu (the usual choice)"),
     ("leaky_relu", "leaky_relu (negatives shrink)"),
     ("gelu", "gelu (smooth relu)"),
     ("sigmoid", "sigmoid (0 to 1)"),
@@ -34,13 +34,13 @@ ACTIVATION_CHOICES: tuple[tuple[Any, str], ...] = (
     ("softmax", "softmax (scores to probabilities)"),
 )
 PADDING_CHOICES = (
-    ("valid", "valid: no border (the picture shrinks)"),
-    ("same", "same: zeros around (the size stays)"),
+    ("valid", "valid: no border (shrinks)"),
+    ("same", "same: zero border (same size)"),
 )
 FIT_CHOICES = (
     ("stretch", "stretch to the size"),
-    ("crop", "crop the middle (keeps proportions)"),
-    ("pad", "add borders (keeps everything)"),
+    ("crop", "crop the middle"),
+    ("pad", "add borders"),
 )
 CHANNEL_CHOICES = ((3, "colour (3 channels)"), (1, "grey (1 channel)"))
 
@@ -93,7 +93,14 @@ def _pooling() -> list[Field]:
             optional=True,
             placeholder="same as the pool size",
         ),
-        Field("padding", "Padding", CHOICE, "What happens at the picture's edge.", choices=PADDING_CHOICES),
+        Field(
+            "padding",
+            "Padding",
+            CHOICE,
+            "What happens at the picture's edge: valid adds no border, so each filter shrinks the picture; "
+            "same adds a border of zeros, so the size stays.",
+            choices=PADDING_CHOICES,
+        ),
     ]
 
 
@@ -125,12 +132,19 @@ FIELDS: dict[str, list[Field]] = {
             "Pixels each filter looks at: 3 (3x3) is usual, or 5x3 for 5 high, 3 wide.",
         ),
         _size("strides", "Step", "How far each filter moves: 2 halves the picture's size."),
-        Field("padding", "Padding", CHOICE, "What happens at the picture's edge.", choices=PADDING_CHOICES),
+        Field(
+            "padding",
+            "Padding",
+            CHOICE,
+            "What happens at the picture's edge: valid adds no border, so each filter shrinks the picture; "
+            "same adds a border of zeros, so the size stays.",
+            choices=PADDING_CHOICES,
+        ),
         Field(
             "activation",
             "Activation",
             CHOICE,
-            "Applied to each output; relu is the usual choice.",
+            "Applied to each output; relu (negatives become 0) is the usual choice.",
             choices=ACTIVATION_CHOICES,
         ),
         *_regularisers(),

@@ -28,7 +28,7 @@ from cnnstudio.core.spec import BACKBONES, Backbone, Layer
 from cnnstudio.core.spec.backbones import weights_origin
 from cnnstudio.core.spec.infer import display_names
 from cnnstudio.gui.designer import fields as F
-from cnnstudio.gui.designer.card import layer_icon_name
+from cnnstudio.gui.designer.card import is_frozen, layer_icon_name, unlocked
 from cnnstudio.gui.designer.document import DesignDocument
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color
@@ -110,7 +110,7 @@ class PropertyEditor(QWidget):
             self._add_field(F.NAME_FIELD, layer)
             if layer.type in ("Conv2D", "Dense", "BatchNormalization", "Backbone"):
                 text = (
-                    "Unlocked: its last blocks may learn"
+                    "Unlocked (blocks learn)"
                     if isinstance(layer, Backbone)
                     else "Learns while training (unlocked)"
                 )
@@ -118,7 +118,7 @@ class PropertyEditor(QWidget):
                 box.setToolTip(
                     "Untick to freeze (lock) this layer: training then leaves its weights as they are."
                 )
-                box.setChecked(layer.trainable)
+                box.setChecked(not is_frozen(layer))  # as the card says: 0 blocks to train is frozen
                 box.toggled.connect(self._trainable_toggled)
                 self.form.addRow("", box)
                 self.trainable_box = box
@@ -217,8 +217,8 @@ class PropertyEditor(QWidget):
         assert isinstance(layer, Backbone)
         origin = weights_origin(layer.arch) if layer.arch in BACKBONES else "random weights"
         label = {
-            "pre-trained on ImageNet": "ImageNet (on this computer)",
-            "random weights": "ImageNet (not on this computer)",
+            "pre-trained on ImageNet": "ImageNet (here)",
+            "random weights": "ImageNet (not here yet)",  # short: the settings column is narrow
         }
         choices: list[tuple[Any, str]] = [
             ("imagenet", label.get(origin, origin.replace("imported from ", "Imported: "))),
@@ -317,10 +317,10 @@ class PropertyEditor(QWidget):
 
     def _trainable_toggled(self, checked: bool) -> None:
         layer = self.document.spec.layers[self.index]
-        self._layer = layer.replace(trainable=checked)
-        self._enable_blocks(self._layer)
+        changed = unlocked(layer) if checked else layer.replace(trainable=False)
         word = "Unlock" if checked else "Lock"
-        self.document.replace_layer(self.index, self._layer, f"{word} {layer.type}")
+        # _document_changed shows the new values (unlocking a Backbone also sets its blocks to train).
+        self.document.replace_layer(self.index, changed, f"{word} {layer.type}")
 
     def _show_error(self, name: str, message: str | None) -> None:
         editor, label = self.editors.get(name), self.error_labels.get(name)
@@ -355,12 +355,12 @@ class PropertyEditor(QWidget):
                 self._set_value(field, self.editors[name], getattr(layer, name))
                 self._show_error(name, None)
             self._enable_blocks(layer)
-            if self.trainable_box is not None:
-                self.trainable_box.blockSignals(True)
-                self.trainable_box.setChecked(layer.trainable)
-                self.trainable_box.blockSignals(False)
         elif "units" in self.editors:
             self.editors["units"].setItemText(0, self._auto_label())
+        if self.trainable_box is not None:  # also after "Blocks to train" changed here: 0 is frozen
+            self.trainable_box.blockSignals(True)
+            self.trainable_box.setChecked(not is_frozen(layer))
+            self.trainable_box.blockSignals(False)
         self._show_report()
 
     def _show_report(self) -> None:

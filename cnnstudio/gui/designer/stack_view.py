@@ -40,6 +40,7 @@ class LayerStackView(QWidget):
         self._column.setSpacing(CARD_SPACING)
         self.hint = QLabel("Drag layers here from the palette; drag a card to move it.", self)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
         self.hint.setStyleSheet(f"color:{muted_color().name()}; padding:12px")
         self._column.addWidget(self.hint)
         self._column.addStretch(1)

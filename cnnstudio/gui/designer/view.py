@@ -35,12 +35,12 @@ from cnnstudio.gui.designer.document import DesignDocument
 from cnnstudio.gui.designer.palette import LayerPalette
 from cnnstudio.gui.designer.properties import PropertyEditor
 from cnnstudio.gui.designer.stack_view import LayerStackView
-from cnnstudio.gui.designer.summary import SummaryPanel
+from cnnstudio.gui.designer.summary import SummaryPanel, missing_weights_titles
 from cnnstudio.gui.designer.templates_menu import TemplatesMenu
 from cnnstudio.gui.designer.timing_worker import EpochTimer
 from cnnstudio.gui.designer.weights_dialog import WeightsDialog
 from cnnstudio.gui.session import ProjectSession
-from cnnstudio.gui.style import icon, muted_color
+from cnnstudio.gui.style import icon, muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
 from cnnstudio.gui.workers import TaskRunner
 
@@ -149,8 +149,10 @@ class ModelDesigner(QWidget):
         stack_area.setWidget(self.stack)
         stack_area.setWidgetResizable(True)
         stack_area.setFrameShape(QFrame.Shape.StyledPanel)
+        stack_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # cards wrap
         self.stack_area = stack_area
         self.model_title = QLabel(self)
+        self.model_title.setWordWrap(True)
         middle = QWidget(self)
         middle_column = QVBoxLayout(middle)
         middle_column.setContentsMargins(0, 0, 0, 0)
@@ -173,12 +175,13 @@ class ModelDesigner(QWidget):
         splitter.addWidget(self.palette)
         splitter.addWidget(middle)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setStretchFactor(2, 0)
+        # Every pane gives way as the window narrows (at 1000 x 700 too), the model's cards most.
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 1)
         splitter.setSizes([280, 560, 380])
         splitter.setChildrenCollapsible(False)
-        self.palette.setMinimumWidth(220)
+        self.palette.setMinimumWidth(230)  # its longest name beside the scrollbar
         right.setMinimumWidth(320)
         self.splitter = splitter
 
@@ -208,7 +211,15 @@ class ModelDesigner(QWidget):
             f"<b>Model</b> <span style='color:{muted}'>· {spec.name} · {len(spec.layers)} layers · "
             f"drop layers between the cards</span>"
         )
-        if report.ok:
+        missing = missing_weights_titles(spec.layers)
+        if report.ok and missing:
+            self.validity_label.setText(
+                f"<span style='color:{warning_color().name()}'>⚠ Will not learn well: no pre-trained weights</span>"
+            )
+            self.validity_label.setToolTip(
+                f"{missing} starts from random weights. Select its card to get them."
+            )
+        elif report.ok:
             self.validity_label.setText("<span style='color:#2e8b57'>✓ Ready to train</span>")
             self.validity_label.setToolTip("")
         else:

@@ -7,7 +7,7 @@ equal-width confidence bins with their mean confidence and accuracy).
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.gui.style import muted_color
@@ -18,6 +18,7 @@ EXPLANATION = (
     "The app shows the calibrated confidences (filled bars)."
 )
 BEFORE = QColor(200, 120, 60)
+TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 AFTER = QColor(60, 120, 200)
 
 
@@ -36,11 +37,19 @@ class ReliabilityChart(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         return QSize(360, 300)
 
+    def tick_labels(self) -> list[str]:
+        """The labels on both axes (confidence along, share right up)."""
+        return [f"{round(v * 100)}%" for v in TICKS]
+
+    def count_labels(self) -> list[tuple[float, str]]:
+        """(bin's lower edge, "n") over each bar: a bar of 1 picture must not look like a full one."""
+        return [(float(b["lower"]), f"{int(b['count']):,}") for b in self.after if b.get("count")]
+
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        margin = 36
-        area = QRectF(margin, 10, max(10, self.width() - margin - 12), max(10, self.height() - margin - 10))
+        left, bottom = 44, 40
+        area = QRectF(left, 12, max(10, self.width() - left - 12), max(10, self.height() - bottom - 12))
         text = self.palette().windowText().color()
         painter.setPen(QPen(muted_color(), 1))
         painter.drawRect(area)
@@ -48,6 +57,21 @@ class ReliabilityChart(QWidget):
         def point(x: float, y: float) -> QPointF:
             return QPointF(area.left() + x * area.width(), area.bottom() - y * area.height())
 
+        small = QFont(self.font())
+        small.setPointSizeF(max(6.0, small.pointSizeF() * 0.8))
+        painter.setFont(small)
+        for value, label in zip(TICKS, self.tick_labels(), strict=True):  # ticks and labels, both axes
+            x, y = point(value, 0).x(), point(0, value).y()
+            painter.setPen(QPen(muted_color(), 1))
+            painter.drawLine(QPointF(x, area.bottom()), QPointF(x, area.bottom() + 4))
+            painter.drawLine(QPointF(area.left() - 4, y), QPointF(area.left(), y))
+            painter.setPen(text)
+            painter.drawText(QRectF(x - 20, area.bottom() + 4, 40, 14), Qt.AlignmentFlag.AlignCenter, label)
+            painter.drawText(
+                QRectF(0, y - 7, left - 7, 14),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
         painter.setPen(QPen(muted_color(), 1, Qt.PenStyle.DashLine))
         painter.drawLine(point(0, 0), point(1, 1))
         n = max(len(self.after), len(self.before), 1)
@@ -63,17 +87,22 @@ class ReliabilityChart(QWidget):
                 top = point(b["lower"], b["accuracy"])
                 painter.drawRect(QRectF(top.x() + 2, top.y(), width - 4, area.bottom() - top.y()))
         painter.setPen(text)
+        for lower, label in self.count_labels():  # how many pictures each bar stands for
+            painter.drawText(
+                QRectF(point(lower, 0).x() - 6, area.top() + 2, width + 12, 14),
+                Qt.AlignmentFlag.AlignCenter,
+                label,
+            )
+        painter.setFont(self.font())
         painter.drawText(
-            QRectF(area.left(), area.bottom() + 4, area.width(), 16),
+            QRectF(area.left(), area.bottom() + 20, area.width(), 16),
             Qt.AlignmentFlag.AlignCenter,
-            "confidence",
+            "confidence (numbers on top: pictures in each bar)",
         )
-        painter.drawText(QRectF(0, area.top(), margin - 4, 16), Qt.AlignmentFlag.AlignRight, "100%")
-        painter.drawText(QRectF(0, area.bottom() - 14, margin - 4, 16), Qt.AlignmentFlag.AlignRight, "0%")
         painter.setPen(AFTER)
-        painter.drawText(QRectF(area.left() + 6, area.top() + 4, 200, 16), "■ after calibration")
+        painter.drawText(QRectF(area.left() + 6, area.top() + 18, 200, 16), "■ after calibration")
         painter.setPen(BEFORE)
-        painter.drawText(QRectF(area.left() + 6, area.top() + 20, 200, 16), "□ before")
+        painter.drawText(QRectF(area.left() + 6, area.top() + 34, 200, 16), "□ before")
         painter.end()
 
 
@@ -100,7 +129,19 @@ class CalibrationPage(QWidget):
             return
         self.chart.set_bins(calibration.get("bins_before") or [], calibration.get("bins") or [])
         status = str(calibration.get("status") or "")
+        temperature = calibration.get("temperature")
         self.numbers.setText(
             f"Calibration error on these pictures: {calibration['ece_before']:.3f} before, "
-            f"{calibration['ece_after']:.3f} after (0 is perfect). {status[:1].upper()}{status[1:]}."
+            f"{calibration['ece_after']:.3f} after (0 is perfect). {calibration_words(temperature)}"
         )
+        # The numbers behind the words, for those who want them ("temperature 0.569").
+        self.numbers.setToolTip(f"{status[:1].upper()}{status[1:]}.")
+
+
+def calibration_words(temperature: float | None) -> str:
+    """What calibration did, in words: the temperature itself stays in the tooltip."""
+    if temperature is None or abs(float(temperature) - 1.0) < 0.02:
+        return "The model's confidences were about right, so they were left as they were."
+    if float(temperature) > 1.0:
+        return "The model was over-confident: its confidences were lowered to match how often it is right."
+    return "The model was under-confident: its confidences were raised to match how often it is right."

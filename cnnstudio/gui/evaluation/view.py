@@ -48,6 +48,7 @@ from cnnstudio.gui.evaluation.review import ReviewStore
 from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.thumbnails import ThumbnailLoader
+from cnnstudio.gui.widgets.fold import FoldingSplitter, WrappedLabel
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport
@@ -90,10 +91,12 @@ class EvaluationSection(QWidget):
 
         # ---- top bar -------------------------------------------------------------------------------
         self.run_combo = QComboBox(self)
-        self.run_combo.setMinimumContentsLength(28)
+        self.run_combo.setMinimumContentsLength(18)
         self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.run_combo.setToolTip("The trained run to evaluate (newest first).")
         self.split_combo = QComboBox(self)
+        self.split_combo.setMinimumContentsLength(16)
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         for key, text in SPLITS:
             self.split_combo.addItem(text, key)
         self.split_combo.addItem(ANOTHER_FOLDER, "")
@@ -119,10 +122,11 @@ class EvaluationSection(QWidget):
         top.addWidget(QLabel("Pictures:", self))
         top.addWidget(self.split_combo)
         top.addWidget(self.evaluate_button)
-        top.addStretch(0)
-        top.addWidget(self.report_button)
-        top.addWidget(self.export_button)
-        self.summary = QLabel(self, wordWrap=True, textFormat=Qt.TextFormat.RichText)
+        self.summary = WrappedLabel(self)
+        summary_row = QHBoxLayout()  # the buttons beside the summary: the run's name fits 1000 x 700
+        summary_row.addWidget(self.summary, 1)
+        summary_row.addWidget(self.report_button, 0, Qt.AlignmentFlag.AlignTop)
+        summary_row.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignTop)
         self.summary.setToolTip(EXPLANATIONS["accuracy"])
 
         # ---- left: matrix and metrics --------------------------------------------------------------
@@ -193,22 +197,25 @@ class EvaluationSection(QWidget):
         self.middle_tabs.addTab(unknown_page, "Unlike training")
         self.calibration_page = CalibrationPage(self)
         self.left_tabs.addTab(self.calibration_page, "Confidence")
+        self.left_tabs.setMinimumWidth(self.left_tabs.tabBar().sizeHint().width() + 8)  # titles uncut
 
         # ---- right: one picture ---------------------------------------------------------------------
         self.panel = ImagePanel(self)
 
+        self.pictures_split = FoldingSplitter(800, self)  # one picture below the galleries when narrow
+        self.pictures_split.addWidget(self.middle_tabs)
+        self.pictures_split.addWidget(self.panel)
+        self.pictures_split.setSizes([480, 330])
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.left_tabs)
-        splitter.addWidget(self.middle_tabs)
-        splitter.addWidget(self.panel)
-        splitter.setStretchFactor(0, 5)
-        splitter.setStretchFactor(1, 4)
-        splitter.setStretchFactor(2, 3)
-        splitter.setSizes([520, 420, 340])
+        splitter.addWidget(self.pictures_split)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([400, 820])
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.summary)
+        layout.addLayout(summary_row)
         layout.addWidget(splitter, 1)
 
         # ---- wiring ---------------------------------------------------------------------------------
@@ -383,9 +390,8 @@ class EvaluationSection(QWidget):
         if k != self._sized_for:  # once per number of classes: the user's own sizes stay
             self._sized_for = k
             total = sum(self.splitter.sizes()) or 1280
-            left = int(total * (0.42 if k <= 12 else 0.5 if k <= 25 else 0.58))
-            middle = int((total - left) * 0.55)
-            self.splitter.setSizes([left, middle, total - left - middle])
+            left = int(total * (0.33 if k <= 12 else 0.45 if k <= 25 else 0.55))
+            self.splitter.setSizes([left, total - left])
         self.metrics.set_report(report)
         has_paths = report.paths is not None
         self.top_losses.set_items(

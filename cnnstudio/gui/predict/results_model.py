@@ -23,6 +23,7 @@ UNKNOWN = LOW_CONFIDENCE_LABEL
 THUMB = 48
 COLUMNS = ("Picture", "File", "Class", "Confidence", "Top 3", "Unknown?")
 UNKNOWN_COLUMN = 5
+UNLIKE_WORDS = "unlike the training pictures"
 
 
 class PredictionsModel(QAbstractTableModel):
@@ -154,6 +155,8 @@ class PredictionsModel(QAbstractTableModel):
                     f"{p.unknown_score:.3g}, above {self.unknown_threshold:.3g}). Its best guess, "
                     f"{p.label}, may mean nothing; it goes into the unknown folder when sorting."
                 )
+            if col == UNKNOWN_COLUMN and p.unknown_score is not None and self.unknown_threshold is not None:
+                return f"Unknown score {p.unknown_score:.3g} (marked above {self.unknown_threshold:.3g})."
             return p.path
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -176,7 +179,8 @@ class PredictionsModel(QAbstractTableModel):
         if col == UNKNOWN_COLUMN:
             if p.unknown_score is None or self.unknown_threshold is None:
                 return ""
-            return f"unknown picture ({p.unknown_score:.3g})" if self.is_unknown(p) else "no"
+            # Words, not a score whose scale means nothing to a person: the number is in the tooltip.
+            return UNLIKE_WORDS if self.is_unknown(p) else "no"
         return None
 
     def _problem_data(self, problem, col: int, role: int):

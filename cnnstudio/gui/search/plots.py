@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.core.search.records import TrialRecord
 from cnnstudio.core.search.settings import METRICS, Metric
@@ -46,23 +46,28 @@ class SearchPlots(QWidget):
             f"<span style='color:{BEST_COLOR}'>—</span> best so far"
         )
         self.key.setToolTip("A trial stopped early is drawn at the value it had when it stopped.")
+        # The key wraps and the note sits above the plots: the two plots fit side by side at 1000 x 700.
+        self.key.setWordWrap(True)
+        self.empty.setWordWrap(True)
+        self.param_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.param_choice.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         choose = QHBoxLayout()
         choose.addWidget(QLabel("Setting:"))
-        choose.addWidget(self.param_choice, 1)
-        choose.addWidget(self.empty)
+        choose.addWidget(self.param_choice)
+        choose.addStretch(1)
         left = QVBoxLayout()
         left.addLayout(choose)
         left.addWidget(self.param_plot, 1)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addLayout(left, 1)
         right = QVBoxLayout()
-        key_row = QHBoxLayout()
-        key_row.addStretch(1)
-        key_row.addWidget(self.key)
-        right.addLayout(key_row)
+        right.addWidget(self.key)
         right.addWidget(self.time_plot, 1)
+        row = QHBoxLayout()
+        row.addLayout(left, 1)
         row.addLayout(right, 1)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.empty)
+        column.addLayout(row, 1)
 
     def set_study(self, metric: str, params: list[str], log_params: set[str]) -> None:
         self.metric = METRICS[metric]
@@ -73,8 +78,10 @@ class SearchPlots(QWidget):
         for name in self.params:
             self.param_choice.addItem(PARAMS[name].label, name)
         self.param_choice.blockSignals(False)
-        for plot in (self.param_plot, self.time_plot):
-            plot.getPlotItem().setLabel("left", self.metric.label.lower())
+        self.time_plot.getPlotItem().setLabel("left", self.metric.label.lower())
+        self.param_plot.getPlotItem().setLabel(
+            "left", ""
+        )  # its title names the metric: the width goes to data
         self.set_records([])
 
     def set_records(self, records: list[TrialRecord]) -> None:
@@ -120,7 +127,8 @@ class SearchPlots(QWidget):
         if name is None:
             return
         label = PARAMS[name].label
-        item.setTitle(f"{self.metric.label} against {label.lower()}", color=self._text_color(), size="10pt")
+        # The setting is the bottom axis's label: a title naming both was wider than a narrow chart.
+        item.setTitle(self.metric.label, color=self._text_color(), size="10pt")
         item.setLabel("bottom", label.lower())
         done, stopped, best = self._groups()
         values = [r.params.get(name) for r in self.records if name in r.params]

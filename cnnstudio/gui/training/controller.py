@@ -306,7 +306,11 @@ class TrainingController(QObject):
             processes=panel.settings.process_count(),
         )
 
+        from cnnstudio.core.weights import random_frozen_backbones
+
+        missing = random_frozen_backbones(spec)
         self.coach_context = CoachContext(
+            random_backbone=missing[0][1].title if missing else "",
             augmenting=config.augment.enabled,
             dropout=any(layer.type == "Dropout" for layer in spec.layers),
             early_stopping=config.early_stopping,
@@ -443,7 +447,10 @@ class TrainingController(QObject):
         if seconds:
             parts.append(f"Training time: {duration(seconds)}.")
         if outcome.precision:
-            parts.append(f"Precision: {outcome.precision}.")
+            from cnnstudio.gui.training.progress_view import precision_words
+
+            words = precision_words(outcome.precision)  # its technical name is in the tooltip
+            parts.append(words[:1].upper() + words[1:] + ".")
         return " ".join(parts)
 
     def _reload_live_run(self) -> None:

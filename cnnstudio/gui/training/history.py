@@ -88,14 +88,19 @@ class RunHistory(QWidget):
         self.continue_button.clicked.connect(lambda: self._emit(self.continue_requested))
         self.fine_tune_button.clicked.connect(lambda: self._emit(self.fine_tune_requested))
 
+        # The hint wraps and the buttons sit below it: the row fits the narrow right side at 1000 x 700.
+        self.hint.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.title)
         top.addWidget(self.hint, 1)
+        buttons = QHBoxLayout()
         for button in (self.resume_button, self.continue_button, self.fine_tune_button):
-            top.addWidget(button)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
+        layout.addLayout(buttons)
         layout.addWidget(self.tree, 1)
         self._update_buttons()
 

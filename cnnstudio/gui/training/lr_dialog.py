@@ -14,7 +14,6 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.gui.training.text import learning_rate
+from cnnstudio.gui.widgets.plot import themed_plot
 from cnnstudio.gui.workers import Task, TaskContext, TaskRunner
 
 SUGGESTION_COLOR = "#e15759"
@@ -47,19 +47,8 @@ class LRFinderDialog(QDialog):
         self.result = None
         self._phase_text = "Preparing"
 
-        palette = QGuiApplication.palette()
-        text_color = palette.color(QPalette.ColorRole.Text)
-        self.plot = pg.PlotWidget(background=palette.color(QPalette.ColorRole.Base))
-        item = self.plot.getPlotItem()
-        item.setLogMode(x=True)
-        item.showGrid(x=True, y=True, alpha=0.15)
-        item.setLabel("bottom", "learning rate")
-        item.setLabel("left", "loss (smoothed)")
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        for name in ("left", "bottom"):
-            item.getAxis(name).setTextPen(pg.mkPen(text_color))
-            item.getAxis(name).setPen(pg.mkPen(text_color))
+        self.plot = themed_plot("", "learning rate", "loss (smoothed)")  # the app's one chart styling
+        self.plot.getPlotItem().setLogMode(x=True)
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#4e79a7", width=2))
         self.marker = pg.InfiniteLine(
             angle=90, pen=pg.mkPen(SUGGESTION_COLOR, width=1.5, style=Qt.PenStyle.DashLine)

@@ -21,12 +21,19 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from cnnstudio.gui.style import class_color
 from cnnstudio.gui.training.feed import BatchPoint
 from cnnstudio.gui.training.series import DecimatingSeries, Smoother
+from cnnstudio.gui.widgets.plot import (
+    fit_legend_columns,
+    legend_below,
+    short_run_name,
+    style_plot,
+    x_range_for,
+)
 
 TRAIN_COLOR = "#4e79a7"
 VAL_COLOR = "#f28e2b"
@@ -45,27 +52,20 @@ def _pen(color: str | QColor, width: float = 2.0, alpha: int = 255, dash: bool =
 
 class _Plot(pg.PlotWidget):
     def __init__(self, title: str, y_label: str, parent: QWidget | None = None):
-        palette = QGuiApplication.palette()
-        super().__init__(parent, background=palette.color(QPalette.ColorRole.Base))
-        text = palette.color(QPalette.ColorRole.Text)
+        super().__init__(parent)
+        style_plot(self, title, "epoch", y_label, min_height=150)  # the app's one chart styling
         item = self.getPlotItem()
-        item.setTitle(title, color=text.name(), size="10pt")
         item.showGrid(x=True, y=True, alpha=0.12)
         for name in ("left", "bottom"):
-            axis = item.getAxis(name)
-            axis.setPen(pg.mkPen(text))
-            axis.setTextPen(pg.mkPen(text))
             # Major ticks only: the grid is drawn per tick level, and minor levels tripled the cost
             # of every repaint (measured), for lines nobody reads while a run trains.
-            axis.setStyle(maxTickLevel=0)
-        item.setLabel("bottom", "epoch")
-        item.setLabel("left", y_label)
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        self.setMinimumHeight(150)
-        self.legend = item.addLegend(
-            offset=(-8, 8), labelTextColor=text, brush=pg.mkBrush(palette.color(QPalette.ColorRole.Base))
-        )
+            item.getAxis(name).setStyle(maxTickLevel=0)
+        self.legend = legend_below(self)  # under the chart: a flat curve is never hidden behind it
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if getattr(self, "legend", None) is not None:  # pyqtgraph resizes once before it exists
+            fit_legend_columns(self, self.legend)
 
     def curve(self, pen, name: str | None = None, symbol: bool = False, color: str | None = None):
         kwargs: dict[str, Any] = {"pen": pen, "name": name, "connect": "finite"}
@@ -91,24 +91,23 @@ class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None, max_points: int = 1500):
         super().__init__(parent)
         self.max_points = max_points
-        self.loss_plot = _Plot("Loss (lower is better)", "loss", self)
-        self.accuracy_plot = _Plot("Accuracy (higher is better)", "accuracy", self)
-        self.accuracy_plot.legend.setOffset((-8, -8))  # bottom right: accuracy rises towards the top right
+        # No y-axis words: the titles say them, and a narrow chart (1000 x 700) keeps its width for data.
+        self.loss_plot = _Plot("Loss (lower is better)", "", self)
+        self.accuracy_plot = _Plot("Accuracy (higher is better)", "", self)
         self.accuracy_plot.setYRange(0, 1, padding=0.02)
         self.lr_plot = _Plot("Learning rate", "learning rate", self)
         self.lr_plot.setLogMode(y=True)
         self.lr_plot.getPlotItem().setLabel("left", "")
         self.lr_plot.setMaximumHeight(170)
         self.lr_plot.setMinimumHeight(130)
-        self.lr_plot.removeItem(self.lr_plot.legend)
+        self.lr_plot.getPlotItem().layout.removeItem(self.lr_plot.legend)
+        self.lr_plot.legend.hide()
 
         self.curves = {
-            "batch_loss": self.loss_plot.curve(_pen(TRAIN_COLOR, 1, 90), "training (per batch, smoothed)"),
+            "batch_loss": self.loss_plot.curve(_pen(TRAIN_COLOR, 1, 90), "each batch (smoothed)"),
             "loss": self.loss_plot.curve(_pen(TRAIN_COLOR), "training", True, TRAIN_COLOR),
             "val_loss": self.loss_plot.curve(_pen(VAL_COLOR), "validation", True, VAL_COLOR),
-            "batch_accuracy": self.accuracy_plot.curve(
-                _pen(TRAIN_COLOR, 1, 90), "training (per batch, smoothed)"
-            ),
+            "batch_accuracy": self.accuracy_plot.curve(_pen(TRAIN_COLOR, 1, 90), "each batch (smoothed)"),
             "accuracy": self.accuracy_plot.curve(_pen(TRAIN_COLOR), "training", True, TRAIN_COLOR),
             "val_accuracy": self.accuracy_plot.curve(_pen(VAL_COLOR), "validation", True, VAL_COLOR),
             "lr": self.lr_plot.curve(_pen(LR_COLOR, 1.5)),
@@ -225,7 +224,7 @@ class TrainingPlots(QWidget):
         if x_max != self._x_shown:
             self._x_shown = x_max
             for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
-                plot.setXRange(0, x_max, padding=0.02)
+                plot.setXRange(*x_range_for(x_max), padding=0)  # the last epoch's dots whole
         values = np.concatenate(losses) if losses else np.empty(0)
         values = values[np.isfinite(values)]
         if len(values):
@@ -265,12 +264,12 @@ class TrainingPlots(QWidget):
 
     def _label_live(self) -> None:
         """The live curves' legend names: with other runs drawn, they say which run they are."""
-        prefix = f"{self.live_name}: " if self.live_name and self.overlays else ""
+        prefix = f"{short_run_name(self.live_name)}: " if self.live_name and self.overlays else ""
         names = {
-            "batch_loss": "training (per batch, smoothed)",
+            "batch_loss": "each batch (smoothed)",
             "loss": f"{prefix}training",
             "val_loss": f"{prefix}validation",
-            "batch_accuracy": "training (per batch, smoothed)",
+            "batch_accuracy": "each batch (smoothed)",
             "accuracy": f"{prefix}training",
             "val_accuracy": f"{prefix}validation",
         }
@@ -314,11 +313,14 @@ class TrainingPlots(QWidget):
                 for item in (train, val):
                     item.setZValue(-1)  # under the live run's curves
                 items += [(plot, train), (plot, val)]
+                short = short_run_name(name)
                 if not np.isnan(values[f"val_{key}"]).all():
-                    plot.legend.addItem(val, f"{name}: validation")
-                plot.legend.addItem(train, f"{name}: training (dashed)")
+                    plot.legend.addItem(val, f"{short}: validation")
+                plot.legend.addItem(train, f"{short}: training")  # its sample is dashed
             self.overlays[name] = items
         self._label_live()
+        for plot in (self.loss_plot, self.accuracy_plot):
+            fit_legend_columns(plot, plot.legend)
         self._loss_shown = None
         self._update_ranges()
 

@@ -108,7 +108,9 @@ class ProgressView(QWidget):
             where = "the Apple GPU"
         else:
             where = device
-        self.hardware.setText(f"On {where} · precision: {precision}")
+        self.hardware.setText(f"On {where} · {precision_words(precision)}")
+        # The technical name and why (e.g. "bf16 mixed (CPU has AVX512-BF16)") for those who want it.
+        self.hardware.setToolTip(f"Precision: {precision}" if precision else "")
 
     def phase(self, logs: dict[str, Any]) -> None:
         """Work before the batches (the feature cache): "Computing features: 1,234 of 5,000" in the
@@ -182,3 +184,12 @@ class ProgressView(QWidget):
         if per_batch is None or epoch_left is None:
             return None
         return epoch_left + max(0, self.epochs - self.epoch - 1) * self.batches * per_batch
+
+
+def precision_words(precision: str) -> str:
+    """The number format in words: "bf16 mixed (CPU has AVX512-BF16)" -> "... (half precision)"."""
+    if precision.startswith(("bf16", "fp16")):
+        return "faster, shorter numbers (half precision)"
+    if precision.startswith("float32"):
+        return "full precision"
+    return f"precision: {precision}" if precision else ""

@@ -23,7 +23,8 @@ def confirm_random_weights(parent: QWidget, spec) -> bool:
     )
     box.setInformativeText(
         f"Get them first in the Model section: click “Get the pre-trained weights "
-        f"({item.megabytes} MB)…” on the {item.title} card (or run `cnnstudio weights get {item.name}`)."
+        f"({item.megabytes} MB)…” on the {item.title} card: it downloads them, or takes them from a "
+        "folder, a USB stick or a file from a colleague."
         "\n\nTrain anyway?"
     )
     box.setDefaultButton(QMessageBox.StandardButton.No)
