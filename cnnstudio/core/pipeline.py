@@ -304,6 +304,20 @@ def calibrate_run(project: Project, run_dir: Path, *, data: PreparedData | None 
     return calibration
 
 
+def recalibrate_if_outdated(project: Project, run_dir: Path, *, progress=None) -> bool:
+    """Calibrate again a run whose calibration is from before core.trust (its unknown score is not
+    used); True when it did. A run without any calibration is left alone (it may be training)."""
+    from cnnstudio.core.trust import Calibration
+
+    try:
+        outdated = Calibration.load(run_dir).outdated
+    except UserError:
+        return False
+    if outdated:
+        calibrate_run(project, run_dir, progress=progress)
+    return outdated
+
+
 def run_splits(
     project: Project, prep, class_names: list[str], data: PreparedData | None = None, progress=None
 ):

@@ -176,3 +176,24 @@ def test_evaluate_leaves_out_labels_a_person_accepted_as_right(capsys, tmp_path)
     assert planted[1] in [row["path"] for row in data["label_issues"]]
     code, out, _ = run_cli(capsys, "evaluate", tmp_path / "project", "--folder", folder)
     assert "(1 accepted as right by a person are left out)" in out
+
+
+def test_a_calibration_from_before_core_trust_is_redone_when_the_app_evaluates(trained):
+    """A version-1 calibration (Mahalanobis) keeps its temperature but its score is not used; the
+    app's Evaluate calibrates the run again (gui/evaluation/jobs.py calls this first)."""
+    from cnnstudio.core.pipeline import recalibrate_if_outdated
+    from cnnstudio.core.project import Project
+    from cnnstudio.core.trust import Calibration
+
+    (trained.run / "calibration.json").write_text(
+        '{"schema_version": 1, "fitted": true, "temperature": 1.3, "val_count": 9, "note": "",'
+        ' "unknown": {"method": "mahalanobis", "threshold": 94.25}}',
+        encoding="utf-8",
+    )
+    old = Calibration.load(trained.run)
+    assert old.outdated and not old.has_unknown and "calibrated again" in old.status
+    project = Project.open(trained.project)
+    assert recalibrate_if_outdated(project, trained.run) is True
+    new = Calibration.load(trained.run)
+    assert not new.outdated and new.has_unknown and new.method == "knn+msp"
+    assert recalibrate_if_outdated(project, trained.run) is False  # nothing left to do

@@ -35,8 +35,8 @@ ARRAYS_NAME = "trust.safetensors"
 SCHEMA_VERSION = 2
 NOT_CALIBRATED = "not calibrated (trained before calibration existed; temperature 1)"
 OLD_UNKNOWN = (
-    "its unknown score is from an older CNN Studio and is not used: calibrate again "
-    "(cnnstudio evaluate --recalibrate, or Evaluate again) to flag pictures unlike the training ones"
+    "its unknown score is from an older CNN Studio and is not used: it is calibrated again when the "
+    "app evaluates it (or by cnnstudio evaluate --recalibrate), to flag pictures unlike the training ones"
 )
 
 
@@ -61,6 +61,7 @@ class Calibration:
     pass_rate: float = PASS_RATE
     temperature_rule: str = ""
     note: str = ""  # why the temperature was kept at 1, in plain words
+    outdated: bool = False  # a version-1 calibration whose unknown score is not used
 
     @property
     def has_unknown(self) -> bool:
@@ -209,6 +210,7 @@ class Calibration:
         unknown = data.get("unknown") or None
         if unknown and data["schema_version"] < 2:
             cal.note = f"{cal.note}; {OLD_UNKNOWN}" if cal.note else OLD_UNKNOWN
+            cal.outdated = True
         elif unknown:
             cal.threshold = float(unknown["threshold"])
             cal.pass_rate = float(unknown.get("pass_rate", PASS_RATE))

@@ -59,8 +59,9 @@ def load_or_evaluate(
 ) -> EvaluationReport:
     """The report of `run_dir` on a split (read from the run when up to date) or on another folder."""
     from cnnstudio.core.evaluate import EvaluationReport
-    from cnnstudio.core.pipeline import evaluate_run
+    from cnnstudio.core.pipeline import evaluate_run, recalibrate_if_outdated
 
+    recalibrate_if_outdated(project, run_dir, progress=progress)
     if folder is None and split is not None and not force:
         saved = saved_evaluation(run_dir, split)
         if saved is not None and not _older_than_calibration(saved, run_dir):

@@ -124,7 +124,8 @@ class CalibrationPage(QWidget):
             self.chart.set_bins([], [])
             self.numbers.setText(
                 "This run is not calibrated (it was trained before calibration existed): its confidences "
-                "are the model's raw ones. `cnnstudio evaluate PROJECT --recalibrate` calibrates it."
+                "are the model's raw ones. A new run is calibrated when its training ends; this one can be "
+                "calibrated from a terminal with: cnnstudio evaluate PROJECT --recalibrate."
             )
             return
         self.chart.set_bins(calibration.get("bins_before") or [], calibration.get("bins") or [])
