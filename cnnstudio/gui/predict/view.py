@@ -118,10 +118,9 @@ class PredictSection(QWidget):
         self.unknown_box.setRange(0.0, 1e9)
         self.unknown_box.setMaximumWidth(140)
         self.unknown_box.setToolTip(
-            "How unlike the training pictures a picture may look before it is marked "
-            '"unknown picture" and sorted into the unknown folder. It starts at the value chosen '
-            "when the model was trained, which lets 95% of the validation pictures pass; lower "
-            "flags more pictures, higher fewer."
+            "How unlike the training pictures a picture may look before it is marked as unlike "
+            "them and sorted into the unknown folder. It starts at the value chosen when the model "
+            "was trained, which lets 95% of the validation pictures pass; lower flags more pictures."
         )
         self.unknown_reset = QPushButton("Default", self)
         self.unknown_info = QLabel(self)
