@@ -116,7 +116,7 @@ def test_the_metadata_says_temperature_and_unknown(calibrated):
     meta = read_onnx_metadata(calibrated.exports["onnx"].path)
     assert float(meta[TEMPERATURE_KEY]) == 2.5
     unknown = json.loads(meta[UNKNOWN_KEY])
-    assert unknown["method"] == "knn+msp" and unknown["threshold"] == calibrated.cal.threshold
+    assert unknown["method"] == "mahalanobis" and unknown["threshold"] == calibrated.cal.threshold
     assert unknown["output"] == "unknown_score"
     beside = json.loads(calibrated.exports["torchscript"].extra_files[0].read_text(encoding="utf-8"))
     assert beside[TEMPERATURE_KEY] == 2.5 and beside[UNKNOWN_KEY]["threshold"] == calibrated.cal.threshold

@@ -97,7 +97,7 @@ def test_unknown_threshold_passes_95_percent_of_new_pictures_and_flags_others(ov
     X_train, _ = _blobs(60, seed=1)
     X_val, y_val = _blobs(400, seed=2)
     cal = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val)
-    assert cal.method == "knn+msp" and cal.has_unknown
+    assert cal.method == "mahalanobis" and cal.has_unknown
     # Held out: pictures of the same kind that neither the bank nor the threshold saw.
     X_new, _ = _blobs(600, seed=5)
     passed = 1 - predict_calibrated(overconfident, X_new, Scale255(), cal).unknown.mean()
@@ -119,7 +119,7 @@ def test_the_combined_score_flags_what_either_part_flags(overconfident):
     scores above what either part alone would give it in its own units."""
     X_train, _ = _blobs(60, seed=1)
     X_val, y_val = _blobs(300, seed=2)
-    both = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val)
+    both = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val, method="knn+msp")
     knn = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val, method="knn")
     msp = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val, method="msp")
     X_new, _ = _blobs(300, seed=6)
@@ -159,10 +159,12 @@ def test_a_flatten_dense_design_costs_a_bounded_calibration(tmp_path):
     y_val = rng.integers(0, 3, size=200)
     cal = fit_trust(model, Scale255(), X_train, None, X_val, y_val)
     assert cal.unknown.in_width == 12544 and cal.unknown.width <= MAX_DIM
-    assert cal.unknown.bank.shape == (BANK_SIZE, cal.unknown.width)
+    assert cal.unknown.arrays["projection"].shape == (cal.unknown.width, cal.unknown.width)
     cal.save(tmp_path)
-    assert (tmp_path / ARRAYS_NAME).stat().st_size <= BANK_SIZE * MAX_DIM * 4 + 1024
+    assert (tmp_path / ARRAYS_NAME).stat().st_size <= (MAX_DIM + 4) * MAX_DIM * 4 + 1024
     assert (tmp_path / FILE_NAME).stat().st_size < 20_000
+    knn = fit_trust(model, Scale255(), X_train, None, X_val, y_val, method="knn")
+    assert knn.unknown.bank.shape == (BANK_SIZE, knn.unknown.width)  # the bank is capped too
     # The exported graph's score (raw features in) is the app's (reduced per batch).
     from cnnstudio.core.export.probability_model import exportable
 
@@ -172,7 +174,7 @@ def test_a_flatten_dense_design_costs_a_bounded_calibration(tmp_path):
     np.testing.assert_allclose(graph_scores.detach().numpy(), app, rtol=1e-5, atol=1e-6)
 
 
-def test_temperature_rule_checked_keeps_one_for_an_honest_model_and_fits_an_overconfident_one():
+def test_temperature_rules():
     rng = np.random.default_rng(1)
     logits = rng.normal(0, 2, size=(200, 5)).astype(np.float32)
     y = np.array([rng.choice(5, p=p) for p in softmax(logits)])  # honest at T = 1
@@ -195,7 +197,9 @@ def test_calibration_round_trips_through_its_file(overconfident, tmp_path):
     cal.save(tmp_path)
     back = Calibration.load(tmp_path)
     assert back.temperature == cal.temperature and back.threshold == cal.threshold
-    np.testing.assert_array_equal(back.unknown.bank, cal.unknown.bank)
+    assert set(back.unknown.arrays) == {"offset", "projection", "centres"}
+    for name, array in cal.unknown.arrays.items():
+        np.testing.assert_array_equal(back.unknown.arrays[name], array)
     assert (back.unknown.k, back.unknown.knn_scale, back.unknown.msp_scale) == (
         cal.unknown.k,
         cal.unknown.knn_scale,

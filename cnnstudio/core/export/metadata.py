@@ -10,11 +10,11 @@ JSON file beside it. Keys and values are the same everywhere:
 - cnnstudio.output: "probabilities" (the softmax is inside the exported model).
 - cnnstudio.temperature: the calibrated temperature, already applied inside the model
   (probabilities = softmax(logits / T)); "1.0" for a model that was not calibrated.
-- cnnstudio.unknown: JSON {"method": "knn+msp", "threshold", "output": "unknown_score"} when
-  the model has an unknown score, else "null". The model then has a second output, unknown_score
-  (N,): max(kNN distance / a, (1 - top probability) / b), core.trust.unknown's score, computed
-  inside the model; a picture is unknown (unlike the training pictures) when
-  unknown_score > threshold.
+- cnnstudio.unknown: JSON {"method", "threshold", "output": "unknown_score"} when the model has an
+  unknown score, else "null". The model then has a second output, unknown_score (N,), computed
+  inside the model by core.trust.unknown's module (method "mahalanobis": the squared Mahalanobis
+  distance of the picture's reduced penultimate features to the nearest class mean of the training
+  pictures); a picture is unknown (unlike the training pictures) when unknown_score > threshold.
 """
 
 from __future__ import annotations

@@ -51,13 +51,14 @@ def fit_trust(
     device: str | torch.device = "cpu",
     pass_rate: float = PASS_RATE,
 ) -> Calibration:
-    """A fitted Calibration. ``y_train`` is not needed by the score (kept for callers' symmetry)."""
-    del y_train
+    """A fitted Calibration. ``y_train`` groups the bank for Mahalanobis (the model's own predictions
+    when None)."""
     y_val = np.asarray(y_val, dtype=np.int64)
     if len(X_train) == 0:
         raise UserError("There are no training pictures to calibrate with.")
     rows = bank_rows(len(X_train))
     X_bank = X_train if len(rows) == len(X_train) else X_train[rows]
+    bank_labels = None if y_train is None else np.asarray(y_train, dtype=np.int64)[rows]
     bank_logits, bank_features = model_outputs(
         model, X_bank, preprocessing, batch_size=batch_size, device=device
     )
@@ -83,6 +84,8 @@ def fit_trust(
             in_width=in_width,
             block=block,
             method=method,
+            bank_labels=bank_labels,
+            train_logits=bank_logits,
             pass_rate=pass_rate,
         )
     else:
@@ -93,6 +96,7 @@ def fit_trust(
             in_width=in_width,
             block=block,
             method=method,
+            bank_labels=bank_labels,
             train_logits=bank_logits,
             pass_rate=pass_rate,
         )

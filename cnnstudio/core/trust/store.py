@@ -3,8 +3,9 @@
 Stored beside the run's weights (and in a .cnnmodel bundle) as two files:
 - calibration.json: small plain JSON (temperature, threshold, the score's method, k and scales, the
   reliability bins, how many validation pictures backed it), no arrays;
-- trust.safetensors: the kNN bank, float32 (at most 2,048 x 256 numbers, 2 MB), and nothing else.
-calibration.json names the bank's shape, so a bank that does not belong to it is refused.
+- trust.safetensors: the score's arrays, float32 and nothing else (Mahalanobis: a 256 x 256 matrix,
+  a centre per class and an offset, under 300 kB; kNN: a bank of at most 2,048 x 256 numbers, 2 MB).
+calibration.json names the arrays' shapes, so arrays that do not belong to it are refused.
 
 Version 1 (before this package) kept a Mahalanobis score's matrices in calibration.json as base64:
 such a file still gives its temperature; its unknown score is dropped with a note saying to
@@ -28,7 +29,7 @@ from cnnstudio.core.trust.temperature import (
     calibration_bins,
     expected_calibration_error,
 )
-from cnnstudio.core.trust.unknown import METHODS, PASS_RATE, UnknownParams
+from cnnstudio.core.trust.unknown import ARRAY_NAMES, METHODS, PASS_RATE, UnknownParams
 
 FILE_NAME = "calibration.json"
 ARRAYS_NAME = "trust.safetensors"
@@ -158,7 +159,7 @@ class Calibration:
                 "block": u.block,
                 "width": u.width,
                 "in_width": u.in_width,
-                "bank_shape": None if u.bank is None else list(u.bank.shape),
+                "arrays": {name: list(array.shape) for name, array in sorted(u.arrays.items())},
             },
         }
 
@@ -166,13 +167,12 @@ class Calibration:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode("utf-8")
 
     def arrays_bytes(self) -> bytes | None:
-        """trust.safetensors' bytes (None when the score keeps no bank)."""
-        if self.unknown is None or self.unknown.bank is None:
+        """trust.safetensors' bytes (None when the score keeps no arrays)."""
+        if self.unknown is None or not self.unknown.arrays:
             return None
-        import torch
-        from safetensors.torch import save
+        from safetensors.numpy import save
 
-        return save({"bank": torch.as_tensor(np.ascontiguousarray(self.unknown.bank, dtype=np.float32))})
+        return save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.unknown.arrays.items()})
 
     @classmethod
     def from_bytes(cls, data: bytes, arrays: bytes | None, where: str) -> Calibration:
@@ -246,25 +246,32 @@ def _unknown_from(data: dict[str, Any], arrays: bytes | None) -> UnknownParams:
     method = data.get("method")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")
-    bank = None
-    if data.get("bank_shape") is not None:
+    shapes = data.get("arrays") or {}
+    if not isinstance(shapes, dict) or not set(shapes) <= set(ARRAY_NAMES):
+        raise ValueError("unknown arrays")
+    loaded: dict[str, np.ndarray] = {}
+    if shapes:
         if arrays is None:
-            raise ValueError("bank missing")
+            raise ValueError("arrays missing")
         from safetensors.numpy import load
 
         try:
-            bank = load(arrays).get("bank")
+            stored = load(arrays)
         except Exception as exc:  # noqa: BLE001 - safetensors' own error type for a damaged file
-            raise ValueError("bank damaged") from exc
-        if bank is None or list(bank.shape) != list(data["bank_shape"]) or bank.dtype != np.float32:
-            raise ValueError("bank does not fit")
-        if not np.isfinite(bank).all():
-            raise ValueError("bank not finite")
-    elif method != "msp":
-        raise ValueError("bank missing")
+            raise ValueError("arrays damaged") from exc
+        for name, shape in shapes.items():
+            array = stored.get(name)
+            if array is None or list(array.shape) != list(shape) or array.dtype != np.float32:
+                raise ValueError(f"{name} does not fit")
+            if not np.isfinite(array).all():
+                raise ValueError(f"{name} not finite")
+            loaded[name] = array
+    needed = {"mahalanobis": {"offset", "projection", "centres"}, "msp": set()}.get(method, {"bank"})
+    if set(loaded) != needed:
+        raise ValueError("arrays missing")
     params = UnknownParams(
         method=method,
-        bank=bank,
+        arrays=loaded,
         k=int(data["k"]),
         knn_scale=float(data["knn_scale"]),
         msp_scale=float(data["msp_scale"]),
@@ -272,8 +279,17 @@ def _unknown_from(data: dict[str, Any], arrays: bytes | None) -> UnknownParams:
         width=int(data["width"]),
         in_width=int(data["in_width"]),
     )
+    bank = params.bank
     if bank is not None and (bank.shape[1] != params.width or not 1 <= params.k <= len(bank)):
         raise ValueError("shapes do not fit")
+    if method == "mahalanobis":
+        m, p, c = loaded["offset"], loaded["projection"], loaded["centres"]
+        if (
+            m.shape != (params.width,)
+            or p.shape != (params.width, params.width)
+            or c.shape[1:] != (params.width,)
+        ):
+            raise ValueError("shapes do not fit")
     if not (params.knn_scale > 0 and params.msp_scale > 0 and params.block >= 1):
         raise ValueError("bad scales")
     return params
