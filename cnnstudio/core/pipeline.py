@@ -254,8 +254,8 @@ def evaluate_run(
             raise UserError(f"The {split} split has no images.")
         X, y, paths = splits[split].X, splits[split].y, splits[split].paths
         split_name = split
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.train.features import evaluation_inputs
+    from cnnstudio.core.trust import Calibration
 
     calibration = Calibration.load(run_dir)
     net, net_input = evaluation_inputs(model, prep, project.cache_dir)  # cached frozen features, if any
@@ -290,21 +290,15 @@ def calibrate_run(project: Project, run_dir: Path, *, data: PreparedData | None 
     Done at the end of training; for a run trained before calibration existed, on demand
     (`cnnstudio evaluate --recalibrate`). The weights are not changed. Returns the Calibration.
     """
-    from cnnstudio.core.evaluate.calibration import fit_calibration
     from cnnstudio.core.spec import Preprocessing
     from cnnstudio.core.train import load_run_weights
+    from cnnstudio.core.trust import fit_trust
 
     model, _spec, prep_dict, class_names = load_run_weights(run_dir, which="best")
     prep = Preprocessing.from_dict(prep_dict) if isinstance(prep_dict, dict) else prep_dict
     splits = run_splits(project, prep, class_names, data, progress)
-    calibration = fit_calibration(
-        model,
-        prep,
-        splits["train"].X,
-        splits["val"].X,
-        splits["val"].y,
-        y_train=splits["train"].y,
-        num_classes=len(class_names),
+    calibration = fit_trust(
+        model, prep, splits["train"].X, splits["train"].y, splits["val"].X, splits["val"].y
     )
     calibration.save(run_dir)
     return calibration

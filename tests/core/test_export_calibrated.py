@@ -19,14 +19,16 @@ import torch
 from image_fixtures import write_tiny_image_folder
 
 from cnnstudio.core.dataset import decode_image
-from cnnstudio.core.evaluate import fit_calibration, predict_calibrated, predict_probabilities
+from cnnstudio.core.evaluate import predict_probabilities
 from cnnstudio.core.export import LoadedModel, Predictor, export_model, load_model, load_torchscript
 from cnnstudio.core.export.metadata import TEMPERATURE_KEY, UNKNOWN_KEY
 from cnnstudio.core.export.onnx_export import read_onnx_metadata
 from cnnstudio.core.spec import build_model, template
 from cnnstudio.core.train import TrainConfig, Trainer
+from cnnstudio.core.trust import fit_trust, predict_calibrated
 
-FORMATS = ["bundle", "onnx", "torchscript"]
+FORMATS = ["bundle", "onnx", "pt2", "torchscript"]
+SUFFIX = {"bundle": "cnnmodel", "onnx": "onnx", "pt2": "pt2", "torchscript": "pt"}
 
 
 @pytest.fixture(scope="module")
@@ -45,19 +47,19 @@ def calibrated(tmp_path_factory):
     )
     trainer.fit((X, y))
     model = trainer.model.to("cpu").eval()
-    cal = fit_calibration(model, prep, X, X, y)
+    cal = fit_trust(model, prep, X, y, X, y)
     cal.temperature = 2.5
     noise = np.random.default_rng(1).integers(0, 256, (8, *X.shape[1:]), dtype=np.uint8)
     images = np.concatenate([X, noise, np.zeros_like(noise[:2])])
     # A threshold in the middle of these pictures' scores, so that both flags must travel. (How well
-    # the score tells pictures apart is measured by benchmarks/bench_unknown.py on a real model.)
+    # the score tells pictures apart is measured by benchmarks/bench_trust.py on a real model.)
     cal.threshold = float(np.median(predict_calibrated(model, images, prep, cal).unknown_scores)) + 1e-3
     loaded = LoadedModel(model, prep, names, spec.to_dict(), "test", calibration=cal)
     exports = {
         fmt: export_model(
             loaded,
             fmt,
-            root / "out" / f"m.{ {'bundle': 'cnnmodel', 'onnx': 'onnx', 'torchscript': 'pt'}[fmt] }",
+            root / "out" / f"m.{SUFFIX[fmt]}",
             images,
         )
         for fmt in FORMATS
@@ -85,6 +87,10 @@ def _independent(fmt: str, path: Path, X: np.ndarray, prep) -> tuple[np.ndarray,
         with torch.inference_mode():
             probs, scores = load_torchscript(path)(torch.from_numpy(x))
         return probs.numpy(), scores.numpy()
+    if fmt == "pt2":
+        with torch.inference_mode():
+            probs, scores = torch.export.load(str(path)).module()(torch.from_numpy(x))
+        return probs.numpy(), scores.numpy()
     loaded = load_model(path)
     out = predict_calibrated(loaded.model, X, loaded.preprocessing, loaded.calibration)
     return out.probs, out.unknown_scores
@@ -110,7 +116,7 @@ def test_the_metadata_says_temperature_and_unknown(calibrated):
     meta = read_onnx_metadata(calibrated.exports["onnx"].path)
     assert float(meta[TEMPERATURE_KEY]) == 2.5
     unknown = json.loads(meta[UNKNOWN_KEY])
-    assert unknown["method"] == "mahalanobis" and unknown["threshold"] == calibrated.cal.threshold
+    assert unknown["method"] == "knn+msp" and unknown["threshold"] == calibrated.cal.threshold
     assert unknown["output"] == "unknown_score"
     beside = json.loads(calibrated.exports["torchscript"].extra_files[0].read_text(encoding="utf-8"))
     assert beside[TEMPERATURE_KEY] == 2.5 and beside[UNKNOWN_KEY]["threshold"] == calibrated.cal.threshold

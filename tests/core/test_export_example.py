@@ -106,3 +106,26 @@ def test_the_template_uses_only_onnxruntime_pillow_and_numpy():
         if line.startswith(("import ", "from ")) and "__future__" not in line
     }
     assert imports <= {"argparse", "io", "json", "sys", "pathlib", "numpy", "onnxruntime", "PIL"}
+
+
+def test_its_verdict_is_the_apps_verdict():
+    """predict_example.py keeps its own copy of core.trust.verdict (it needs only numpy); they agree
+    on every picture, ties between classes and scores at the threshold included."""
+    from cnnstudio.core.trust.verdict import verdict
+
+    rng = np.random.default_rng(0)
+    classes = ["cat", "dog", "fox", "owl"]
+    rows = [rng.dirichlet(np.ones(4)).astype(np.float32) for _ in range(200)]
+    rows += [np.array([0.4, 0.4, 0.1, 0.1], np.float32), np.array([0.25] * 4, np.float32)]
+    scores = [*rng.uniform(0, 2, size=len(rows) - 2), 1.5, None]
+    for p, score in zip(rows, scores, strict=True):
+        for threshold in (1.0, 1.5, None):
+            mine = predict_example.verdict(p, classes, score, threshold)
+            app = verdict(p, classes, unknown_score=score, unknown_threshold=threshold)
+            assert mine == {
+                "label": app.label,
+                "confidence": app.confidence,
+                "top": [list(t) for t in app.top],
+                "unknown": app.unknown,
+                "unknown_score": app.unknown_score,
+            }

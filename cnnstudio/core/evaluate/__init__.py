@@ -11,14 +11,6 @@ from typing import TYPE_CHECKING
 from cnnstudio.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from cnnstudio.core.evaluate.calibration import (
-        CalibratedOutput,
-        Calibration,
-        expected_calibration_error,
-        fit_calibration,
-        fit_temperature,
-        predict_calibrated,
-    )
     from cnnstudio.core.evaluate.explanations import METRIC_EXPLANATIONS
     from cnnstudio.core.evaluate.inference import evaluate_model, predict_probabilities
     from cnnstudio.core.evaluate.label_issues import find_label_issues
@@ -28,12 +20,6 @@ if TYPE_CHECKING:
     metric_explanations = METRIC_EXPLANATIONS
 
 _HOMES = {
-    "Calibration": ("calibration", "Calibration"),
-    "CalibratedOutput": ("calibration", "CalibratedOutput"),
-    "expected_calibration_error": ("calibration", "expected_calibration_error"),
-    "fit_calibration": ("calibration", "fit_calibration"),
-    "fit_temperature": ("calibration", "fit_temperature"),
-    "predict_calibrated": ("calibration", "predict_calibrated"),
     "evaluate_model": ("inference", "evaluate_model"),
     "predict_probabilities": ("inference", "predict_probabilities"),
     "find_label_issues": ("label_issues", "find_label_issues"),
@@ -47,12 +33,6 @@ _HOMES = {
 }
 
 __all__ = [
-    "CalibratedOutput",
-    "Calibration",
-    "expected_calibration_error",
-    "fit_calibration",
-    "fit_temperature",
-    "predict_calibrated",
     "METRIC_EXPLANATIONS",
     "EvaluationReport",
     "GradCamError",

@@ -15,7 +15,7 @@ from cnnstudio.core.evaluate.batches import check_images as _check_images
 from cnnstudio.core.evaluate.report import EvaluationReport
 
 if TYPE_CHECKING:
-    from cnnstudio.core.evaluate.calibration import Calibration
+    from cnnstudio.core.trust import Calibration
 
 
 class Normalizer(Protocol):
@@ -85,7 +85,7 @@ def evaluate_model(
 ) -> EvaluationReport:
     """Predict every image and measure the predictions against the labels ``y`` (class indices).
 
-    With a ``calibration`` (core.evaluate.calibration) the probabilities are the calibrated ones
+    With a ``calibration`` (core.trust) the probabilities are the calibrated ones
     and the report holds each picture's unknown score and the calibration's summary.
     """
     y_true = np.asarray(y, dtype=np.int64)
@@ -101,7 +101,7 @@ def evaluate_model(
     if calibration is None:
         probs, log_probs = _log_probabilities(model, X_uint8, preprocessing, batch_size, device)
     else:
-        from cnnstudio.core.evaluate.calibration import predict_calibrated
+        from cnnstudio.core.trust import predict_calibrated
 
         out = predict_calibrated(
             model, X_uint8, preprocessing, calibration, batch_size=batch_size, device=device

@@ -19,6 +19,7 @@ from cnnstudio.core.evaluate.metrics import (
     normalize_rows,
     per_class_metrics,
 )
+from cnnstudio.core.trust.verdict import is_unknown, unknown_flags
 
 SCHEMA_VERSION = 1
 FILE_NAME = "evaluation.json"
@@ -54,7 +55,7 @@ class EvaluationReport:
     confusion_normalized: np.ndarray
     split: str | None = None
     run: str | None = None
-    # From a calibrated run (core.evaluate.calibration): its summary (temperature, ECE, bins), each
+    # From a calibrated run (core.trust): its summary (temperature, ECE, bins), each
     # picture's unknown score (N,) and the threshold above which a picture is "unknown".
     calibration: dict | None = None
     unknown_scores: np.ndarray | None = None
@@ -157,15 +158,15 @@ class EvaluationReport:
         if self.unknown_scores is None:
             return {}
         score = float(self.unknown_scores[index])
-        limit = self.unknown_threshold
-        return {"unknown_score": score, "unknown": limit is not None and score > limit}
+        return {"unknown_score": score, "unknown": bool(is_unknown(score, self.unknown_threshold))}
 
     def flagged_unknown(self) -> list[dict]:
         """The pictures whose unknown score is above the threshold, most unlike the training ones first."""
         if self.unknown_scores is None or self.unknown_threshold is None:
             return []
         order = np.argsort(-self.unknown_scores.astype(np.float64), kind="stable")
-        return [self._row(int(i)) for i in order if self.unknown_scores[i] > self.unknown_threshold]
+        flags = unknown_flags(self.unknown_scores, self.unknown_threshold)
+        return [self._row(int(i)) for i in order if flags[i]]
 
     def top_losses(self, n: int = 10) -> list[dict]:
         """The n pictures the model was most wrong about, highest loss first (ties: lower index first).

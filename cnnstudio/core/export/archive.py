@@ -36,8 +36,9 @@ MODEL_JSON = "model.json"
 WEIGHTS = "weights.safetensors"
 CARD_JSON = "card.json"
 CALIBRATION_JSON = "calibration.json"
+TRUST_ARRAYS = "trust.safetensors"
 MEMBERS = (MODEL_JSON, WEIGHTS, CARD_JSON)
-OPTIONAL_MEMBERS = (CALIBRATION_JSON,)
+OPTIONAL_MEMBERS = (CALIBRATION_JSON, TRUST_ARRAYS)
 
 # Limits on what a .cnnmodel may hold, uncompressed. The largest backbone the app offers
 # (EfficientNet-B0) is about 20 MB of weights; the card of a 1,000-class model with its confusion
@@ -46,7 +47,8 @@ MAX_MEMBER_BYTES = {
     MODEL_JSON: 4 * 2**20,
     CARD_JSON: 32 * 2**20,
     WEIGHTS: 2 * 2**30,
-    CALIBRATION_JSON: 64 * 2**20,
+    CALIBRATION_JSON: 64 * 2**20,  # version-1 calibrations kept matrices in it; version 2 is a few kB
+    TRUST_ARRAYS: 16 * 2**20,  # the unknown score's bank: at most 2,048 x 256 float32 (2 MB)
 }
 MAX_FILE_BYTES = 3 * 2**30
 

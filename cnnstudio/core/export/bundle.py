@@ -5,8 +5,9 @@
 - weights.safetensors: the model's state dict (float32 tensors; safetensors holds no code).
 - card.json: the model card (evaluation metrics, dataset summary, training settings, date,
   library versions); see card.py.
-- calibration.json (optional; bundles from before calibration have none): the run's temperature
-  and unknown-score data, core.evaluate.calibration.Calibration.
+- calibration.json and trust.safetensors (optional; bundles from before calibration have neither,
+  and a score that keeps no bank needs no trust.safetensors): the run's temperature and unknown
+  score, core.trust.Calibration.
 
 Writing is in bundle_write.py; reading and checking model.json are here; the zip itself (its
 members, their limits, the safe reader and the reproducible writer) is archive.py's.
@@ -28,6 +29,7 @@ from cnnstudio.core.export.archive import (
     CALIBRATION_JSON,
     CARD_JSON,
     MODEL_JSON,
+    TRUST_ARRAYS,
     WEIGHTS,
     parse_json,
     parse_weights,
@@ -57,15 +59,16 @@ class Bundle:
     weights: dict[str, torch.Tensor] = field(repr=False)
     card: dict[str, Any]
     calibration_json: bytes | None = field(default=None, repr=False)
+    trust_arrays: bytes | None = field(default=None, repr=False)
 
     @property
     def calibration(self):
         """The bundle's Calibration (temperature 1, "not calibrated", for bundles without one)."""
-        from cnnstudio.core.evaluate.calibration import Calibration
+        from cnnstudio.core.trust import Calibration
 
         if self.calibration_json is None:
             return Calibration()
-        return Calibration.from_json_bytes(self.calibration_json, self.path.name)
+        return Calibration.from_bytes(self.calibration_json, self.trust_arrays, self.path.name)
 
     def build_model(self) -> nn.Module:
         """The model (eval mode, CPU) with the bundle's weights; UserError when they do not fit."""
@@ -103,7 +106,16 @@ def read_bundle(path: Path | str) -> Bundle:
     card = parse_json(path, CARD_JSON, members[CARD_JSON])
     spec, preprocessing, class_names = _check_model_json(path, model_json)
     weights = parse_weights(path, members[WEIGHTS])
-    return Bundle(path, spec, preprocessing, class_names, weights, card, members.get(CALIBRATION_JSON))
+    return Bundle(
+        path,
+        spec,
+        preprocessing,
+        class_names,
+        weights,
+        card,
+        members.get(CALIBRATION_JSON),
+        members.get(TRUST_ARRAYS),
+    )
 
 
 def _check_model_json(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any], Preprocessing, list[str]]:

@@ -9,6 +9,7 @@ from cnnstudio.core.export.archive import (
     CALIBRATION_JSON,
     CARD_JSON,
     MODEL_JSON,
+    TRUST_ARRAYS,
     WEIGHTS,
     json_bytes,
     state_float32,
@@ -19,8 +20,8 @@ from cnnstudio.core.export.bundle import BUNDLE_FORMAT, SCHEMA_VERSION, portable
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
+    from cnnstudio.core.trust import Calibration
 
 
 def write_bundle(
@@ -53,6 +54,9 @@ def write_bundle(
     ]
     if calibration is not None and calibration.fitted:
         members.append((CALIBRATION_JSON, calibration.to_json_bytes(), True))
+        arrays = calibration.arrays_bytes()
+        if arrays is not None:
+            members.append((TRUST_ARRAYS, arrays, False))
     return write_archive(path, members)
 
 

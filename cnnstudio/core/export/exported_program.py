@@ -24,8 +24,8 @@ from cnnstudio.core.errors import UserError
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
+    from cnnstudio.core.trust import Calibration
 
 EXTRA_FILE = "cnnstudio.json"
 SUFFIX = ".pt2"

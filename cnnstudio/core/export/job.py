@@ -152,7 +152,7 @@ def export_model(
         check_metadata_target(out, overwrite)  # before any work, so nothing is half written
     calibration = loaded.calibration
     if calibration is not None and calibration.fitted:
-        from cnnstudio.core.evaluate.calibration import predict_calibrated
+        from cnnstudio.core.trust import predict_calibrated
 
         app = predict_calibrated(loaded.model, images, loaded.preprocessing, calibration)
         reference, reference_scores = app.probs, app.unknown_scores

@@ -16,8 +16,8 @@ from cnnstudio.core.runs import CONFIG_FILE
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
+    from cnnstudio.core.trust import Calibration
 
 
 @dataclass
@@ -32,7 +32,7 @@ class LoadedModel:
     run_dir: Path | None = None
     bundle_path: Path | None = None
     card: dict[str, Any] = field(default_factory=dict)
-    # Temperature and unknown-score data (core.evaluate.calibration); None = not calibrated (T = 1).
+    # Temperature and unknown-score data (core.trust); None = not calibrated (T = 1).
     calibration: Calibration | None = None
 
 
@@ -76,9 +76,9 @@ def load_model(source: Path | str, *, run: str | None = None) -> LoadedModel:
 
 def load_run(run_dir: Path) -> LoadedModel:
     """A run's best weights (its last ones when no epoch has finished)."""
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
     from cnnstudio.core.train import load_run_weights
+    from cnnstudio.core.trust import Calibration
 
     model, spec, prep, class_names = load_run_weights(run_dir, which="best")
     preprocessing = Preprocessing.from_dict(prep) if isinstance(prep, dict) else prep

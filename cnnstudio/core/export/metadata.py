@@ -23,8 +23,8 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
+    from cnnstudio.core.trust import Calibration
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"

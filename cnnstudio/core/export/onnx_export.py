@@ -19,8 +19,8 @@ from cnnstudio.core.export.metadata import INPUT_NAME, OUTPUT_NAME, UNKNOWN_OUTP
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
+    from cnnstudio.core.trust import Calibration
 
 OPSET = 17  # read by onnxruntime since 1.14 (2023) and by most other runtimes
 

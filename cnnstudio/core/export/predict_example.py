@@ -141,6 +141,22 @@ def model_input(pictures: np.ndarray, prep: dict) -> np.ndarray:
     return (x - mean) / std
 
 
+def verdict(p: np.ndarray, classes: list[str], score, threshold) -> dict:
+    """Label, confidence, top 3 and the unknown flag of one picture: CNN Studio's own rule (its
+    core.trust.verdict; a test keeps the two equal). The label is the best class even when the
+    picture is flagged unknown."""
+    order = np.argsort(-p, kind="stable")[:3]  # ties: the earlier class first
+    top = [[classes[i], float(p[i])] for i in order]
+    unknown = None if score is None or threshold is None else bool(score > threshold)
+    return {
+        "label": top[0][0],
+        "confidence": top[0][1],
+        "top": top,
+        "unknown": unknown,
+        "unknown_score": None if score is None else float(score),
+    }
+
+
 def predict(model_path: str, paths: list[str]) -> list[dict]:
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
@@ -161,13 +177,9 @@ def predict(model_path: str, paths: list[str]) -> list[dict]:
         outputs = session.run(None, {input_name: batch})
         probabilities = outputs[0]
         scores = outputs[1] if unknown else [None] * len(probabilities)
+        threshold = unknown["threshold"] if unknown else None
         for path, p, score in zip(readable[start : start + BATCH], probabilities, scores, strict=True):
-            order = np.argsort(-p, kind="stable")[:3]
-            top = [[classes[i], float(p[i])] for i in order]
-            result = {"path": path, "label": top[0][0], "confidence": top[0][1], "top": top}
-            result["unknown"] = None if score is None else bool(score > unknown["threshold"])
-            result["unknown_score"] = None if score is None else float(score)
-            results.append(result)
+            results.append({"path": path, **verdict(p, classes, score, threshold)})
     return results
 
 

@@ -19,7 +19,8 @@ from cnnstudio.core.dataset.problems import ImageProblem, unexpected_decode_reas
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.export.inputs import collect_images
 from cnnstudio.core.export.loaded import LoadedModel, load_model
-from cnnstudio.core.export.results import TOP_K, UNKNOWN, Prediction, PredictionProblem, PredictionResult
+from cnnstudio.core.export.results import Prediction, PredictionProblem, PredictionResult
+from cnnstudio.core.trust.verdict import verdict
 
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -46,8 +47,9 @@ class Predictor:
     """predict(["photo.jpg", "folder/"]) -> PredictionResult, with the model's own preprocessing.
 
     `threshold`: a picture whose top probability is below it is labelled "unknown" (0 = never).
-    `unknown_threshold`: a picture whose unknown score (core.evaluate.calibration) is above it is
+    `unknown_threshold`: a picture whose unknown score (core.trust) is above it is
     flagged ``unknown`` (its label stays the best class); None = the calibration's own threshold.
+    Both rules are core.trust.verdict's.
     Probabilities are the calibrated ones (the model's temperature applied).
     """
 
@@ -96,7 +98,7 @@ class Predictor:
     def outputs(self, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(calibrated probabilities (N, K), unknown scores (N,) or None) of uint8 (N, C, H, W) pictures."""
         from cnnstudio.core.evaluate import predict_probabilities
-        from cnnstudio.core.evaluate.calibration import predict_calibrated
+        from cnnstudio.core.trust import predict_calibrated
 
         if self.calibration is None or not self.calibration.fitted:
             probs = predict_probabilities(
@@ -122,16 +124,14 @@ class Predictor:
         return self.outputs(X_uint8)[0]
 
     def label(self, path: str, probs: np.ndarray, unknown_score: float | None = None) -> Prediction:
-        names = self.class_names
-        order = np.argsort(-probs, kind="stable")[:TOP_K]  # ties: the earlier class first
-        top = [(names[i], float(probs[i])) for i in order]
-        confidence = top[0][1]
-        label = top[0][0] if confidence >= self.threshold else UNKNOWN
-        unknown = None
-        if unknown_score is not None and self.unknown_threshold is not None:
-            unknown = bool(unknown_score > self.unknown_threshold)
-        score = None if unknown_score is None else float(unknown_score)
-        return Prediction(path, label, confidence, top, unknown, score)
+        v = verdict(
+            probs,
+            self.class_names,
+            min_confidence=self.threshold,
+            unknown_score=unknown_score,
+            unknown_threshold=self.unknown_threshold,
+        )
+        return Prediction(path, v.label, v.confidence, v.top, v.unknown, v.unknown_score)
 
     def predict(
         self,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from cnnstudio.core.evaluate.calibration import Calibration
+    from cnnstudio.core.trust import Calibration
 
 
 class ProbabilityModel(nn.Module):
@@ -21,25 +21,21 @@ class ProbabilityModel(nn.Module):
     of the logits divided by the run's calibrated temperature.
 
     With a calibration that has an unknown score, forward returns (probabilities, unknown_score):
-    the score is computed in the graph as core.evaluate.calibration.mahalanobis_scores does, from the
+    the score is core.trust.unknown.UnknownScore, the module the app itself computes it with, on the
     input of the model's last Linear layer (caught by a forward pre-hook, which tracing records),
-    with the calibration's projection and centres as constants.
+    its bank a constant of the graph.
     """
 
     def __init__(self, model: nn.Module, calibration: Calibration | None = None) -> None:
         super().__init__()
-        from cnnstudio.core.evaluate.calibration import last_linear
+        from cnnstudio.core.trust.outputs import last_linear
 
         self.model = model
         self.temperature = float(calibration.temperature) if calibration is not None else 1.0
         self.with_unknown = bool(calibration is not None and calibration.has_unknown)
         self._seen: list[torch.Tensor] = []
         if self.with_unknown:
-            self.register_buffer(
-                "projection", torch.as_tensor(calibration.projection, dtype=torch.float32).clone()
-            )
-            self.register_buffer("offset", torch.as_tensor(calibration.offset, dtype=torch.float32).clone())
-            self.register_buffer("centres", torch.as_tensor(calibration.centres, dtype=torch.float32).clone())
+            self.unknown = calibration.unknown.module()
             head = last_linear(model)
             if head is not None:
                 head.register_forward_pre_hook(self._keep)
@@ -50,16 +46,14 @@ class ProbabilityModel(nn.Module):
     def forward(self, x: torch.Tensor):
         self._seen.clear()
         logits = self.model(x).float()
+        features = self._seen[-1] if self._seen else logits
+        self._seen.clear()
         if self.temperature != 1.0:
             logits = logits / self.temperature
         probs = torch.softmax(logits, dim=1)
         if not self.with_unknown:
             return probs
-        from cnnstudio.core.evaluate.calibration import _mahalanobis_torch
-
-        features = self._seen[-1] if self._seen else self.model(x).float()
-        self._seen.clear()
-        return probs, _mahalanobis_torch(features, self.offset, self.projection, self.centres)
+        return probs, self.unknown(features, logits)
 
 
 def exportable(model: nn.Module, calibration: Calibration | None = None) -> ProbabilityModel:

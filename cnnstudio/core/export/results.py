@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.atomic import write_bytes_atomic
+from cnnstudio.core.trust.verdict import LOW_CONFIDENCE_LABEL, TOP_K
 
-UNKNOWN = "unknown"  # the label of a prediction whose confidence is below the threshold
-TOP_K = 3
+# The label of a prediction whose confidence is below the confidence threshold (not the same thing
+# as a prediction flagged unknown, which keeps its best class: see core.trust.verdict).
+UNKNOWN = LOW_CONFIDENCE_LABEL
 CSV_COLUMNS = (
     ["path", "label", "confidence"]
     + [f"{k}_{i}" for i in range(1, TOP_K + 1) for k in ("top", "p")]
@@ -23,10 +25,10 @@ UNKNOWN_FOLDER = "unknown"  # where sort_into puts pictures flagged as unlike th
 @dataclass(frozen=True)
 class Prediction:
     path: str
-    label: str  # the class, or UNKNOWN when confidence < the threshold
+    label: str  # the class, or LOW_CONFIDENCE_LABEL when confidence < the threshold
     confidence: float  # the top class's probability
     top: list[tuple[str, float]]  # up to TOP_K (class, probability), most likely first
-    # Unlike the training pictures (core.evaluate.calibration): the score and whether it is above
+    # Unlike the training pictures (core.trust): the score and whether it is above
     # the threshold; None when the model is not calibrated.
     unknown: bool | None = None
     unknown_score: float | None = None

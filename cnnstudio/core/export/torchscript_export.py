@@ -33,8 +33,8 @@ from cnnstudio.core.export.metadata import (
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnstudio.core.evaluate.calibration import Calibration
     from cnnstudio.core.spec import Preprocessing
+    from cnnstudio.core.trust import Calibration
 
 EXTRA_FILE = "cnnstudio.json"
 

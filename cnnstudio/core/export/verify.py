@@ -17,6 +17,7 @@ import numpy as np
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.export.outputs import BATCH, joined, module_outputs, normalize_numpy
+from cnnstudio.core.trust.verdict import unknown_flags
 
 TOLERANCE = 1e-4
 SCORE_TOLERANCE = 1e-4  # relative to max(1, |the app's score|): scores are squared distances
@@ -131,7 +132,7 @@ def compare_unknown(
         if len(diff) and np.isfinite(diff).all()
         else (0.0 if not len(diff) else float("inf"))
     )
-    same = ((scores > threshold) == (reference > threshold)) | (
+    same = (unknown_flags(scores, threshold) == unknown_flags(reference, threshold)) | (
         np.abs(reference - threshold) < SCORE_TOLERANCE
     )
     same_unknown = int(same.sum())
@@ -193,8 +194,8 @@ def bundle_probabilities(path: Path | str, X_uint8: np.ndarray) -> np.ndarray:
 
 def bundle_outputs(path: Path | str, X_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(calibrated probabilities, unknown scores or None) of a bundle, as the app predicts with it."""
-    from cnnstudio.core.evaluate.calibration import predict_calibrated
     from cnnstudio.core.export.bundle import read_bundle
+    from cnnstudio.core.trust import predict_calibrated
 
     bundle = read_bundle(path)
     out = predict_calibrated(bundle.build_model(), X_uint8, bundle.preprocessing, bundle.calibration)

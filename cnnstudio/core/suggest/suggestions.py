@@ -48,13 +48,13 @@ def predict_for_run(
 
     Pictures are decoded through the project's decode cache at the run's input size. The
     probabilities are calibrated with the run's temperature and the flags come from its unknown
-    score (core.evaluate.calibration, calibration.json in the run); a run trained before calibration
+    score (core.trust, calibration.json in the run); a run trained before calibration
     existed gives plain softmax probabilities and no picture is flagged.
     """
     from cnnstudio.core.dataset import DecodeCache
-    from cnnstudio.core.evaluate.calibration import Calibration, predict_calibrated
     from cnnstudio.core.spec import Preprocessing
     from cnnstudio.core.train import load_run_weights
+    from cnnstudio.core.trust import Calibration, predict_calibrated
 
     run_dir = Path(run_dir)
     model, _spec, prep_dict, class_names = load_run_weights(run_dir, which="best")

@@ -1,6 +1,6 @@
 """The reliability diagram: how often the model is right at each confidence, before and after calibration.
 
-Drawn from the "bins" of an evaluation's calibration summary (core.evaluate.calibration: 15
+Drawn from the "bins" of an evaluation's calibration summary (core.trust: 15
 equal-width confidence bins with their mean confidence and accuracy).
 """
 

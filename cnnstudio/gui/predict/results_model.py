@@ -14,11 +14,12 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, Qt
 from PySide6.QtGui import QBrush, QImage, QPixmap
 
+from cnnstudio.core.trust.verdict import LOW_CONFIDENCE_LABEL, is_unknown
 from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.style.theme import error_color, warning_color
 from cnnstudio.gui.thumbnails import ThumbnailLoader
 
-UNKNOWN = "unknown"  # core.export.UNKNOWN (not imported: core.export imports torch)
+UNKNOWN = LOW_CONFIDENCE_LABEL
 THUMB = 48
 COLUMNS = ("Picture", "File", "Class", "Confidence", "Top 3", "Unknown?")
 UNKNOWN_COLUMN = 5
@@ -75,8 +76,7 @@ class PredictionsModel(QAbstractTableModel):
 
     def is_unknown(self, prediction) -> bool:
         """Unlike the training pictures: its unknown score is above the unknown threshold."""
-        score = getattr(prediction, "unknown_score", None)
-        return score is not None and self.unknown_threshold is not None and score > self.unknown_threshold
+        return bool(is_unknown(getattr(prediction, "unknown_score", None), self.unknown_threshold))
 
     def unknown_count(self) -> int:
         return sum(1 for p in self.predictions if self.is_unknown(p))

@@ -114,7 +114,7 @@ class PredictSection(QWidget):
         )
         self.threshold_label = QLabel(self)
         self.unknown_box = QDoubleSpinBox(self)
-        self.unknown_box.setDecimals(2)
+        self.unknown_box.setDecimals(3)
         self.unknown_box.setRange(0.0, 1e9)
         self.unknown_box.setMaximumWidth(140)
         self.unknown_box.setToolTip(
