@@ -46,10 +46,7 @@ import torch
 import trust_data as td
 from targets import FULL, Targets, size
 
-try:
-    from cnnstudio.core.trust import fit_trust, model_outputs, predict_calibrated
-except ImportError:  # until core/trust lands on main
-    from trust_adapter import fit_trust, model_outputs, predict_calibrated
+from cnnstudio.core.trust import fit_trust, model_outputs, predict_calibrated
 
 DESIGNS = ("seed", "tiny", "small-vgg", "flatten-dense", "backbone")
 BUDGETS = ("all", "30")
@@ -371,7 +368,7 @@ def main() -> int:
         cells = list(QUICK_CELLS) + [("mnist", "backbone", "all")]
     print(
         f"cells: {len(cells)}, seeds: {args.seeds}, {args.per_family} pictures per family, "
-        f"epochs {epochs}; features via {model_outputs.__module__}"
+        f"epochs {epochs}"
     )
     results: dict = {}
     data_cache: dict = {}
