@@ -337,11 +337,12 @@ def main() -> int:
     parser.add_argument("--settings", default=",".join(td.SETTINGS))
     parser.add_argument("--designs", default=",".join(DESIGNS))
     parser.add_argument("--budgets", default=",".join(BUDGETS))
-    parser.add_argument("--per-family", type=int, default=size(100, 200))
-    parser.add_argument("--limit", type=int, default=size(2000, 5000), help="pictures per setting at most")
+    parser.add_argument("--per-family", type=int, default=size(60, 120))
+    parser.add_argument("--limit", type=int, default=size(1000, 1200), help="pictures per setting at most")
     parser.add_argument(
         "--epochs", default=size("3,12", "4,15"), help="epochs with all labels, with 30 per class"
     )
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--save", help="append each cell's result to this JSON-lines file")
     parser.add_argument(
         "--load", nargs="*", default=[], help="only report: the results of earlier --save runs"
@@ -366,10 +367,7 @@ def main() -> int:
         ]
     else:
         cells = list(QUICK_CELLS) + [("mnist", "backbone", "all")]
-    print(
-        f"cells: {len(cells)}, seeds: {args.seeds}, {args.per_family} pictures per family, "
-        f"epochs {epochs}"
-    )
+    print(f"cells: {len(cells)}, seeds: {args.seeds}, {args.per_family} pictures per family, epochs {epochs}")
     results: dict = {}
     data_cache: dict = {}
     for setting, dsg, budget in cells:
@@ -378,7 +376,7 @@ def main() -> int:
             print(f"{setting}/{dsg}/{budget}: {why}")
             continue
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             if (setting, seed) not in data_cache:
                 rng = np.random.default_rng(seed)
                 data = td.setting(setting, rng, limit=args.limit)

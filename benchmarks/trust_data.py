@@ -43,7 +43,7 @@ FAR = ("photos", "textures", "noise", "flat", "shapes", "symbols")
 FAMILIES = FAR + ("near",)
 CLASS_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
 NEAR_PHOTOS = ("hubble_deep_field", "retina")
-CELL = 100  # pixels: the grid cell of the photos setting
+CELL = 64  # pixels: the grid cell of the photos setting
 LETTERS = "ACDEFHJKMNPRTUVWXYabdefhkmnprtuwy"
 SYMBOLS = "#%&@?!$*+=<>{}[]~^"
 
