@@ -231,6 +231,9 @@ def mean_sd(values) -> str:
 
 def pct(values) -> str:
     v = np.asarray(values, dtype=np.float64) * 100
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "n/a"
     return f"{v.mean():.1f}" + (f"±{v.std(ddof=1):.1f}" if len(v) > 1 else "")
 
 
@@ -242,7 +245,7 @@ def report(results: dict, targets: Targets) -> dict[str, int]:
         + " / ".join(SCORES)
         + " | worst far family: knn+msp vs msp | near: knn+msp vs msp | fit s |"
     )
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 10)
     for key, runs in results.items():
         setting, dsg, budget = key
         fl = {
