@@ -294,7 +294,7 @@ def report(results: dict, targets: Targets) -> dict[str, int]:
         "\nConfidence at 30 per class, on the unlabelled pool (hidden truth); all labels: on the test pictures"
     )
     print(
-        "| setting | design | budget | rule | T | worst bin gap (bins >= 50) | right at >= 0.95 | share accepted |"
+        "| setting | design | budget | rule | T | worst bin gap (bins >= 50) | % right at >= 0.95 | % of pool accepted |"
     )
     print("|" + "---|" * 8)
     for key, runs in results.items():
@@ -304,8 +304,8 @@ def report(results: dict, targets: Targets) -> dict[str, int]:
             print(
                 f"| {setting} | {dsg} | {budget} | {rule} | {mean_sd([r['temperature'] for r in rr])} "
                 f"| {pct([r['gap'] for r in rr])} ({min(r['bins'] for r in rr)} bins) "
-                f"| {pct([r['precision'] for r in rr if np.isfinite(r['precision'])] or [np.nan])}% "
-                f"| {pct([r['accepted'] for r in rr])}% |"
+                f"| {pct([r['precision'] for r in rr])} "
+                f"| {pct([r['accepted'] for r in rr])} |"
             )
             if budget != "30":
                 continue
