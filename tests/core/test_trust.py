@@ -276,3 +276,18 @@ def test_evaluation_report_holds_calibration_and_unknown_scores(overconfident, t
     assert len(flagged) == sum(row["unknown"] for row in data["predictions"])
     back = type(report).load(report.save(tmp_path / "evaluation.json"))
     assert back == report
+
+
+def test_mahalanobis_scores_many_classes_in_bounded_chunks_with_the_same_numbers():
+    from cnnstudio.core.trust.unknown import UnknownParams, mahalanobis_fit
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(1200, 64)).astype(np.float32)
+    labels = np.arange(1200) % 300  # 300 classes: (rows, 300, 64) differences are held in chunks
+    params = UnknownParams("mahalanobis", mahalanobis_fit(features, labels), 1, 1.0, 1.0, 1, 64, 64)
+    new = rng.normal(size=(1000, 64)).astype(np.float32)
+    chunked = params.scores(new, np.zeros((1000, 300), np.float32))
+    with torch.inference_mode():
+        whole = params.module().score_reduced(torch.as_tensor(new), torch.zeros(1000, 300)).numpy()
+    assert 2**24 // params.arrays["centres"].size < len(new)  # more than one chunk
+    np.testing.assert_array_equal(chunked, whole)

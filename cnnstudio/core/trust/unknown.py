@@ -129,10 +129,18 @@ class UnknownParams:
 
     def scores(self, features: np.ndarray, scaled_logits: np.ndarray) -> np.ndarray:
         """Scores of already reduced features (N, width) and logits divided by the temperature (N, K)."""
+        f = torch.as_tensor(np.asarray(features, dtype=np.float32))
+        z = torch.as_tensor(np.asarray(scaled_logits, dtype=np.float32))
+        if len(f) == 0:
+            return np.zeros(0, np.float32)
+        module = self.module()
+        # Mahalanobis holds (rows, classes, width) differences: at most 2**24 numbers (64 MB) at once.
+        centres = self.arrays.get("centres")
+        step = max(1, 2**24 // max(1, centres.size)) if centres is not None else len(f)
         with torch.inference_mode():
-            f = torch.as_tensor(np.asarray(features, dtype=np.float32))
-            z = torch.as_tensor(np.asarray(scaled_logits, dtype=np.float32))
-            return self.module().score_reduced(f, z).numpy()
+            return torch.cat(
+                [module.score_reduced(f[i : i + step], z[i : i + step]) for i in range(0, len(f), step)]
+            ).numpy()
 
 
 class UnknownScore(nn.Module):
