@@ -67,6 +67,7 @@ def fit_trust(
     in_width = feature_width(model) or bank_logits.shape[1]
     block, _width = reduction(in_width, MAX_DIM)
     cal = Calibration(fitted=True, pass_rate=pass_rate, temperature_rule=temperature_rule)
+    features = scaled_logits = None  # no validation pictures: the bank sets the threshold
     if len(y_val):
         logits, features = model_outputs(model, X_val, preprocessing, batch_size=batch_size, device=device)
         if not np.isfinite(logits).all() or not np.isfinite(features).all():
@@ -77,27 +78,16 @@ def fit_trust(
         cal.ece_before = expected_calibration_error(before, y_val)
         cal.ece_after = expected_calibration_error(after, y_val)
         cal.val_count = len(y_val)
-        cal.unknown, cal.threshold = fit_unknown(
-            bank_features,
-            features,
-            logits / cal.temperature,
-            in_width=in_width,
-            block=block,
-            method=method,
-            bank_labels=bank_labels,
-            train_logits=bank_logits,
-            pass_rate=pass_rate,
-        )
-    else:
-        cal.unknown, cal.threshold = fit_unknown(
-            bank_features,
-            None,
-            None,
-            in_width=in_width,
-            block=block,
-            method=method,
-            bank_labels=bank_labels,
-            train_logits=bank_logits,
-            pass_rate=pass_rate,
-        )
+        scaled_logits = logits / cal.temperature
+    cal.unknown, cal.threshold = fit_unknown(
+        bank_features,
+        features,
+        scaled_logits,
+        in_width=in_width,
+        block=block,
+        method=method,
+        bank_labels=bank_labels,
+        train_logits=bank_logits,
+        pass_rate=pass_rate,
+    )
     return cal

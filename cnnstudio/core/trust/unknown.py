@@ -199,35 +199,34 @@ def fit_unknown(
     else:  # no validation pictures: the bank scores itself, each picture skipping its own row
         f, z, skip = bank_features, train_logits, 1
         k = min(k, max(1, len(bank_t) - 1))
-    f_t = torch.as_tensor(np.asarray(f, dtype=np.float32))
-    z_t = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    uses_knn = method in ("knn", "knn+msp")
     with torch.inference_mode():
+        f_t = torch.as_tensor(np.asarray(f, dtype=np.float32))
         knn = (
-            knn_distances(f_t, bank_t, k, skip=skip) if len(bank_t) > skip else torch.zeros(len(f_t))
-        ).numpy()
-        msp = max_softmax(z_t).numpy()
+            knn_distances(f_t, bank_t, k, skip=skip).numpy()
+            if uses_knn and len(bank_t) > skip
+            else np.zeros(len(f_t), np.float32)
+        )
+        msp = max_softmax(torch.as_tensor(np.asarray(z, dtype=np.float32))).numpy()
     if method == "mahalanobis":
         labels = train_logits.argmax(axis=1) if bank_labels is None else bank_labels
         arrays = mahalanobis_fit(bank_features, labels)
     else:
-        arrays = {} if method == "msp" else {"bank": bank_t.numpy()}
+        arrays = {"bank": bank_t.numpy()} if uses_knn else {}
     params = UnknownParams(
         method=method,
         arrays=arrays,
         k=k,
-        knn_scale=max(float(np.quantile(knn, pass_rate)), MIN_KNN_SCALE),
+        knn_scale=max(float(np.quantile(knn, pass_rate)), MIN_KNN_SCALE) if uses_knn else 1.0,
         msp_scale=max(float(np.quantile(msp, pass_rate)), MIN_MSP_SCALE),
         block=block,
         width=int(bank_t.shape[1]),
         in_width=int(in_width),
     )
-    if method == "mahalanobis":
-        with torch.inference_mode():
-            scores = params.module().score_reduced(f_t, z_t).numpy()
-    elif method == "msp":
-        scores = msp
-    elif method == "knn":
-        scores = knn
-    else:
+    if method == "knn":
+        scores = knn  # computed skipping each bank picture's own row when the bank scores itself
+    elif method == "knn+msp":
         scores = np.maximum(knn / params.knn_scale, msp / params.msp_scale)
+    else:
+        scores = params.scores(f, z)
     return params, float(np.quantile(scores, pass_rate))
