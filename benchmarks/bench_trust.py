@@ -50,10 +50,10 @@ from cnnstudio.core.trust import fit_trust, model_outputs, predict_calibrated
 
 DESIGNS = ("seed", "tiny", "small-vgg", "flatten-dense", "backbone")
 BUDGETS = ("all", "30")
-SCORES = ("mahalanobis", "knn+msp", "knn", "msp", "energy")
-APP_SCORES = ("mahalanobis", "knn+msp", "knn", "msp")
+SCORES = ("layers", "mahalanobis", "knn+msp", "knn", "msp", "energy")
+APP_SCORES = ("layers", "mahalanobis", "knn+msp", "knn", "msp")
 RULES = ("val", "checked", "one")
-SHIPPED, RULE = "mahalanobis", "val"
+SHIPPED, RULE = "layers", "val"
 PASS = 0.95
 SLACK, FAR_TARGET, TEST_TARGET = 0.02, 0.90, 0.07
 BIN_GAP, MIN_BIN, ACCEPT_AT, PRECISION = 0.05, 50, 0.95, 0.97

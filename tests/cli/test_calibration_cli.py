@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
 def test_training_leaves_a_calibration_in_the_run(trained):
     saved = json.loads((trained.run / "calibration.json").read_text(encoding="utf-8"))
     assert saved["fitted"] and saved["temperature"] > 0
-    assert saved["unknown"]["method"] == "mahalanobis" and saved["unknown"]["threshold"] > 0
+    assert saved["unknown"]["method"] == "layers" and saved["unknown"]["threshold"] > 0
     assert (trained.run / "trust.safetensors").stat().st_size < 2**20  # the score's arrays, beside the weights
 
 
@@ -195,5 +195,5 @@ def test_a_calibration_from_before_core_trust_is_redone_when_the_app_evaluates(t
     project = Project.open(trained.project)
     assert recalibrate_if_outdated(project, trained.run) is True
     new = Calibration.load(trained.run)
-    assert not new.outdated and new.has_unknown and new.method == "mahalanobis"
+    assert not new.outdated and new.has_unknown and new.method == "layers"
     assert recalibrate_if_outdated(project, trained.run) is False  # nothing left to do

@@ -70,6 +70,7 @@ def calibrated(tmp_path_factory):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_export_verification_covers_probabilities_and_unknown_flags(calibrated, fmt):
     result = calibrated.exports[fmt]
+    assert calibrated.cal.method == "layers" and calibrated.cal.unknown.maps_width > 0  # maps travel too
     assert result.verification.ok, result.message
     assert result.verification.unknown_checked and result.verification.same_unknown == len(calibrated.images)
     assert "the same unknown flags for all" in result.message
@@ -116,7 +117,7 @@ def test_the_metadata_says_temperature_and_unknown(calibrated):
     meta = read_onnx_metadata(calibrated.exports["onnx"].path)
     assert float(meta[TEMPERATURE_KEY]) == 2.5
     unknown = json.loads(meta[UNKNOWN_KEY])
-    assert unknown["method"] == "mahalanobis" and unknown["threshold"] == calibrated.cal.threshold
+    assert unknown["method"] == "layers" and unknown["threshold"] == calibrated.cal.threshold
     assert unknown["output"] == "unknown_score"
     beside = json.loads(calibrated.exports["torchscript"].extra_files[0].read_text(encoding="utf-8"))
     assert beside[TEMPERATURE_KEY] == 2.5 and beside[UNKNOWN_KEY]["threshold"] == calibrated.cal.threshold

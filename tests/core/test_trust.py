@@ -97,7 +97,7 @@ def test_unknown_threshold_passes_95_percent_of_new_pictures_and_flags_others(ov
     X_train, _ = _blobs(60, seed=1)
     X_val, y_val = _blobs(400, seed=2)
     cal = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val)
-    assert cal.method == "mahalanobis" and cal.has_unknown
+    assert cal.method == "layers" and cal.has_unknown
     # Held out: pictures of the same kind that neither the bank nor the threshold saw.
     X_new, _ = _blobs(600, seed=5)
     passed = 1 - predict_calibrated(overconfident, X_new, Scale255(), cal).unknown.mean()
@@ -288,6 +288,91 @@ def test_mahalanobis_scores_many_classes_in_bounded_chunks_with_the_same_numbers
     new = rng.normal(size=(1000, 64)).astype(np.float32)
     chunked = params.scores(new, np.zeros((1000, 300), np.float32))
     with torch.inference_mode():
-        whole = params.module().score_reduced(torch.as_tensor(new), torch.zeros(1000, 300)).numpy()
+        whole = params.module()(torch.as_tensor(new), torch.zeros(1000, 300)).numpy()
     assert 2**24 // params.arrays["centres"].size < len(new)  # more than one chunk
     np.testing.assert_array_equal(chunked, whole)
+
+
+class _Layered(nn.Module):
+    """Conv (8 maps 8x8), BatchNorm (same shape), Pool (4x4), Flatten, Linear: a SpecModel's shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [
+                nn.Conv2d(1, 8, 3, padding=1),
+                nn.BatchNorm2d(8),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(128, 3),
+            ]
+        )
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_taps_give_penultimate_features_then_each_feature_map_shapes_last_statistics():
+    from cnnstudio.core.trust.outputs import Taps, map_stats
+
+    model = _Layered().eval()
+    x = torch.randn(5, 1, 8, 8)
+    taps = Taps(model)
+    with torch.inference_mode():
+        logits = model(x)
+        features, width = taps.features(logits)
+        conv = model.layers[0](x)
+        normed = model.layers[1](conv)  # the BatchNorm's output stands for the Conv's (same shape)
+        pooled = model.layers[2](normed)
+    taps.remove()
+    assert width == 128 and features.shape == (5, 128 + 2 * 8 + 2 * 8)
+    torch.testing.assert_close(features[:, :128], pooled.flatten(1))
+    expected = torch.cat([map_stats(normed), map_stats(pooled)], dim=1)
+    torch.testing.assert_close(features[:, 128:], expected)
+    m = normed[0, 3]
+    torch.testing.assert_close(map_stats(normed)[0, [3, 11]], torch.stack([m.mean(), m.std(unbiased=False)]))
+    assert not model.layers[0]._forward_hooks and not model.layers[4]._forward_pre_hooks
+
+
+def test_layers_score_is_the_larger_scaled_distance_and_flags_what_only_the_maps_see():
+    """Pictures whose penultimate features are like the training pictures' but whose feature maps'
+    statistics are not are caught by the maps' part; new pictures like the training ones pass."""
+    from cnnstudio.core.trust.unknown import fit_unknown, mahalanobis_distances
+
+    rng = np.random.default_rng(0)
+    width = 16
+    pen = rng.normal(size=(600, width)).astype(np.float32)
+    maps = rng.normal(size=(600, 8)).astype(np.float32)
+    labels = rng.integers(0, 3, 600)
+    bank, val = np.hstack([pen[:400], maps[:400]]), np.hstack([pen[400:], maps[400:]])
+    logits = rng.normal(size=(600, 3)).astype(np.float32)
+    params, threshold = fit_unknown(
+        bank, val, logits[400:], in_width=width, block=1, method="layers", bank_labels=labels[:400]
+    )
+    assert params.maps_width == 8 and params.feature_scale > 0 and params.maps_scale > 0
+    odd = np.hstack([rng.normal(size=(100, width)), rng.normal(size=(100, 8)) + 6]).astype(np.float32)
+    scores = params.scores(odd, logits[:100])
+    a = [torch.as_tensor(params.arrays[n]) for n in ("offset", "projection", "centres")]
+    b = [torch.as_tensor(params.arrays[n]) for n in ("maps_offset", "maps_projection", "maps_centres")]
+    t = torch.as_tensor(odd)
+    expected = torch.maximum(
+        mahalanobis_distances(t[:, :width], *a) / params.feature_scale,
+        mahalanobis_distances(t[:, width:], *b) / params.maps_scale,
+    )
+    np.testing.assert_allclose(scores, expected.numpy(), rtol=1e-6)
+    assert (scores > threshold).mean() > 0.95  # the maps' part sees them
+    new = np.hstack([rng.normal(size=(1000, width)), rng.normal(size=(1000, 8))]).astype(np.float32)
+    assert 0.90 <= (params.scores(new, logits[:1].repeat(1000, 0)) <= threshold).mean() <= 0.99
+
+
+def test_a_penultimate_only_mahalanobis_calibration_still_loads_and_scores(tmp_path, overconfident):
+    X_train, _ = _blobs(60, seed=1)
+    X_val, y_val = _blobs(200, seed=2)
+    cal = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val, method="mahalanobis")
+    cal.save(tmp_path)
+    back = Calibration.load(tmp_path)
+    assert back.method == "mahalanobis" and back.unknown.maps_width == 0
+    logits, features = model_outputs(overconfident, X_val, Scale255())
+    np.testing.assert_array_equal(back.unknown_scores(features, logits), cal.unknown_scores(features, logits))

@@ -12,9 +12,10 @@ JSON file beside it. Keys and values are the same everywhere:
   (probabilities = softmax(logits / T)); "1.0" for a model that was not calibrated.
 - cnnstudio.unknown: JSON {"method", "threshold", "output": "unknown_score"} when the model has an
   unknown score, else "null". The model then has a second output, unknown_score (N,), computed
-  inside the model by core.trust.unknown's module (method "mahalanobis": the squared Mahalanobis
-  distance of the picture's reduced penultimate features to the nearest class mean of the training
-  pictures); a picture is unknown (unlike the training pictures) when unknown_score > threshold.
+  inside the model by core.trust.unknown's module (method "layers": the larger of two scaled
+  Mahalanobis distances to the training pictures, of the picture's reduced penultimate features and
+  of its feature maps' channel statistics); a picture is unknown (unlike the training pictures) when
+  unknown_score > threshold.
 """
 
 from __future__ import annotations

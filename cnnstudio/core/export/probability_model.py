@@ -22,36 +22,31 @@ class ProbabilityModel(nn.Module):
 
     With a calibration that has an unknown score, forward returns (probabilities, unknown_score):
     the score is core.trust.unknown.UnknownScore, the module the app itself computes it with, on the
-    input of the model's last Linear layer (caught by a forward pre-hook, which tracing records),
-    its bank a constant of the graph.
+    features core.trust.outputs.Taps catches (hooks, which tracing records), as the app does; its
+    arrays are constants of the graph.
     """
 
     def __init__(self, model: nn.Module, calibration: Calibration | None = None) -> None:
         super().__init__()
-        from cnnstudio.core.trust.outputs import last_linear
+        from cnnstudio.core.trust.outputs import Taps
 
         self.model = model
         self.temperature = float(calibration.temperature) if calibration is not None else 1.0
         self.with_unknown = bool(calibration is not None and calibration.has_unknown)
-        self._seen: list[torch.Tensor] = []
+        self._taps = None
         if self.with_unknown:
             self.unknown = calibration.unknown.module()
-            head = last_linear(model)
-            if head is not None:
-                head.register_forward_pre_hook(self._keep)
-
-    def _keep(self, _module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        self._seen.append(inputs[0])
+            self._taps = Taps(model, maps=self.unknown.maps_width > 0)
 
     def forward(self, x: torch.Tensor):
-        self._seen.clear()
+        if self._taps is not None:
+            self._taps.clear()
         logits = self.model(x).float()
-        features = self._seen[-1] if self._seen else logits
-        self._seen.clear()
+        features = self._taps.features(logits)[0] if self._taps is not None else None
         if self.temperature != 1.0:
             logits = logits / self.temperature
         probs = torch.softmax(logits, dim=1)
-        if not self.with_unknown:
+        if features is None:
             return probs
         return probs, self.unknown(features, logits)
 

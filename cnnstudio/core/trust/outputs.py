@@ -8,8 +8,14 @@ at most, never the full width for every picture in memory. A block of a flattene
 stretch of one channel's rows, so the average is a coarse spatial pooling. Measured: 256 dimensions
 flag as well as 1,024 (benchmarks/bench_trust.py).
 
-The exports compute the same reduction in their graph (core.trust.unknown.UnknownScore.forward), so
-the app's numbers are the exported model's numbers.
+Beside them, the feature maps: the channel means and spread (standard deviation over the picture)
+of every 4-D output of the model's layers (of each run of outputs of one shape, the last: a
+ConvBlock's BatchNorm, a Pool), joined and reduced the same way. They say what the early layers saw
+(colours, edges, texture) where the penultimate features say only what the classes need; the
+unknown score uses both (core.trust.unknown, "layers").
+
+`Taps` catches both during a forward pass; the app (model_outputs) and every export graph
+(core.export.probability_model) use it, so the app's numbers are the exported model's numbers.
 """
 
 from __future__ import annotations
@@ -53,6 +59,67 @@ def reduce_features(features: torch.Tensor, block: int, width: int) -> torch.Ten
     return features.reshape(features.shape[0], width, block).mean(dim=2)
 
 
+def map_stats(maps: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, 2C): each channel's mean and standard deviation over the picture."""
+    maps = maps.float()
+    means = maps.mean(dim=(2, 3))
+    spread = (maps - means[:, :, None, None]).pow(2).mean(dim=(2, 3)).sqrt()
+    return torch.cat([means, spread], dim=1)
+
+
+class Taps:
+    """Hooks on a model that catch, in one forward pass, the input of its last Linear layer and its
+    feature maps (the 4-D outputs of the top-level `layers`, of each run of one shape the last).
+
+    `features(logits)` then gives the reduced penultimate features (N, <= MAX_DIM) followed by the
+    reduced map statistics (N, <= MAX_DIM; none for a model without feature maps): torch operations
+    only, so an export's trace records them. `remove()` takes the hooks off."""
+
+    def __init__(self, model: nn.Module, *, maps: bool = True, max_dim: int = MAX_DIM) -> None:
+        self.max_dim = max_dim
+        self._penultimate: list[torch.Tensor] = []
+        self._maps: list[torch.Tensor] = []
+        self._handles = []
+        head = last_linear(model)
+        if head is not None:
+            self._handles.append(head.register_forward_pre_hook(self._keep_input))
+        if maps:
+            for layer in getattr(model, "layers", ()):
+                self._handles.append(layer.register_forward_hook(self._keep_output))
+
+    def _keep_input(self, _module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        self._penultimate.append(inputs[0])
+
+    def _keep_output(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor) and output.dim() == 4:
+            self._maps.append(output)
+
+    def clear(self) -> None:
+        self._penultimate.clear()
+        self._maps.clear()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def features(self, logits: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(reduced features (N, width + maps width), width of the penultimate part); clears."""
+        kept = (self._penultimate[-1] if self._penultimate else logits).flatten(1)
+        block, width = reduction(kept.shape[1], self.max_dim)
+        parts = [reduce_features(kept, block, width)]
+        maps = [
+            m
+            for i, m in enumerate(self._maps)
+            if i + 1 == len(self._maps) or self._maps[i + 1].shape[1:] != m.shape[1:]
+        ]
+        if maps:
+            stats = torch.cat([map_stats(m) for m in maps], dim=1)
+            parts.append(reduce_features(stats, *reduction(stats.shape[1], self.max_dim)))
+        self.clear()
+        return torch.cat(parts, dim=1), width
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """softmax(logits / T) in float32, as torch computes it (the exports' own operation)."""
     t = torch.as_tensor(np.asarray(logits, dtype=np.float32))
@@ -80,9 +147,9 @@ def model_outputs(
     max_dim: int = MAX_DIM,
     features: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(logits (N, K), reduced penultimate features (N, <= max_dim)) float32 of uint8 (N, C, H, W).
-
-    A model without a Linear layer gives its logits as features; `features=False` keeps none (None).
+    """(logits (N, K), reduced features (N, <= 2 max_dim)) float32 of uint8 (N, C, H, W): the
+    penultimate part first (Taps.features). A model without a Linear layer gives its logits as its
+    penultimate features; `features=False` keeps none (None).
     """
     from cnnstudio.core.evaluate._modes import evaluation_mode
     from cnnstudio.core.evaluate.batches import batches as _batches
@@ -91,22 +158,17 @@ def model_outputs(
     _check_images(X_uint8)
     device = torch.device(device)
     model.to(device)
-    head = last_linear(model) if features else None
-    seen: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0])) if head else None
+    taps = Taps(model, max_dim=max_dim) if features else None
     logits_out, features_out = [], []
     try:
         with evaluation_mode(model), torch.inference_mode():
             batches = [torch.as_tensor(X_uint8[:0])] if len(X_uint8) == 0 else _batches(X_uint8, batch_size)
             for batch in batches:
-                seen.clear()
                 logits = model(preprocessing.normalize(batch.to(device))).float()
                 logits_out.append(logits.cpu())
-                if features:
-                    kept = (seen[-1] if seen else logits).flatten(1)
-                    block, width = reduction(kept.shape[1], max_dim)
-                    features_out.append(reduce_features(kept, block, width).cpu())
+                if taps is not None:
+                    features_out.append(taps.features(logits)[0].cpu())
     finally:
-        if hook is not None:
-            hook.remove()
+        if taps is not None:
+            taps.remove()
     return torch.cat(logits_out).numpy(), torch.cat(features_out).numpy() if features else None

@@ -4,7 +4,7 @@ Stored beside the run's weights (and in a .cnnmodel bundle) as two files:
 - calibration.json: small plain JSON (temperature, threshold, the score's method, k and scales, the
   reliability bins, how many validation pictures backed it), no arrays;
 - trust.safetensors: the score's arrays, float32 and nothing else (Mahalanobis: a 256 x 256 matrix,
-  a centre per class and an offset, under 300 kB; kNN: a bank of at most 2,048 x 256 numbers, 2 MB).
+  a centre per class and an offset, under 300 kB, twice with the feature maps' ("layers"); kNN: a bank of at most 2,048 x 256 numbers, 2 MB).
 calibration.json names the arrays' shapes, so arrays that do not belong to it are refused.
 
 Version 1 (before this package) kept a Mahalanobis score's matrices in calibration.json as base64:
@@ -29,7 +29,14 @@ from cnnstudio.core.trust.temperature import (
     calibration_bins,
     expected_calibration_error,
 )
-from cnnstudio.core.trust.unknown import ARRAY_NAMES, METHODS, PASS_RATE, UnknownParams
+from cnnstudio.core.trust.unknown import (
+    ARRAY_NAMES,
+    MAHALANOBIS_ARRAYS,
+    MAPS_ARRAYS,
+    METHODS,
+    PASS_RATE,
+    UnknownParams,
+)
 
 FILE_NAME = "calibration.json"
 ARRAYS_NAME = "trust.safetensors"
@@ -159,6 +166,9 @@ class Calibration:
                 "block": u.block,
                 "width": u.width,
                 "in_width": u.in_width,
+                "maps_width": u.maps_width,
+                "feature_scale": u.feature_scale,
+                "maps_scale": u.maps_scale,
                 "arrays": {name: list(array.shape) for name, array in sorted(u.arrays.items())},
             },
         }
@@ -266,7 +276,10 @@ def _unknown_from(data: dict[str, Any], arrays: bytes | None) -> UnknownParams:
             if not np.isfinite(array).all():
                 raise ValueError(f"{name} not finite")
             loaded[name] = array
-    needed = {"mahalanobis": {"offset", "projection", "centres"}, "msp": set()}.get(method, {"bank"})
+    maps_width = int(data.get("maps_width") or 0)
+    needed = {"mahalanobis": set(MAHALANOBIS_ARRAYS), "msp": set()}.get(method, {"bank"})
+    if method == "layers":
+        needed = set(MAHALANOBIS_ARRAYS) | (set(MAPS_ARRAYS) if maps_width else set())
     if set(loaded) != needed:
         raise ValueError("arrays missing")
     params = UnknownParams(
@@ -278,18 +291,19 @@ def _unknown_from(data: dict[str, Any], arrays: bytes | None) -> UnknownParams:
         block=int(data["block"]),
         width=int(data["width"]),
         in_width=int(data["in_width"]),
+        maps_width=maps_width,
+        feature_scale=float(data.get("feature_scale", 1.0)),
+        maps_scale=float(data.get("maps_scale", 1.0)),
     )
     bank = params.bank
     if bank is not None and (bank.shape[1] != params.width or not 1 <= params.k <= len(bank)):
         raise ValueError("shapes do not fit")
-    if method == "mahalanobis":
-        m, p, c = loaded["offset"], loaded["projection"], loaded["centres"]
-        if (
-            m.shape != (params.width,)
-            or p.shape != (params.width, params.width)
-            or c.shape[1:] != (params.width,)
-        ):
-            raise ValueError("shapes do not fit")
-    if not (params.knn_scale > 0 and params.msp_scale > 0 and params.block >= 1):
+    for prefix, width in (("", params.width), ("maps_", params.maps_width)):
+        if f"{prefix}offset" in loaded:
+            m, p, c = (loaded[f"{prefix}{name}"] for name in MAHALANOBIS_ARRAYS)
+            if m.shape != (width,) or p.shape != (width, width) or c.shape[1:] != (width,):
+                raise ValueError("shapes do not fit")
+    scales = (params.knn_scale, params.msp_scale, params.feature_scale, params.maps_scale)
+    if not (all(np.isfinite(x) and x > 0 for x in scales) and params.block >= 1):
         raise ValueError("bad scales")
     return params
