@@ -47,7 +47,7 @@ class Section:
 
 
 SECTIONS: list[Section] = [
-    Section("Data", "data", "cnnstudio.gui.dataset.browser", "The dataset browser."),
+    Section("Data", "data", "cnnstudio.gui.data.section", "The dataset browser."),
     Section(
         "Model",
         "model",

@@ -251,7 +251,7 @@ def test_gui_command_takes_a_project(tmp_path):
 def test_a_new_project_opens_on_data_with_nothing_left_from_the_last(
     window, qtbot, tiny_image_folder, tmp_path
 ):
-    from cnnstudio.gui.dataset.thumbnail_model import ALL, CLASS
+    from cnnstudio.gui.data.thumbnail_model import ALL, CLASS
 
     window.open_path(tiny_image_folder(classes=2, per_class=3, name="first"), ask=False)
     wait_idle(qtbot, window.session)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.dataset.viewer import ImageCanvas, read_image
+from cnnstudio.gui.data.viewer import ImageCanvas, read_image
 from cnnstudio.gui.evaluation.confusion import CORRECT, WRONG
 from cnnstudio.gui.style import icon, muted_color
 

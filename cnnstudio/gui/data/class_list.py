@@ -23,8 +23,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from cnnstudio.gui.dataset.keys import class_keys
-from cnnstudio.gui.dataset.thumbnail_model import (
+from cnnstudio.gui.data.keys import class_keys
+from cnnstudio.gui.data.thumbnail_model import (
     ALL,
     CLASS,
     PATHS_MIME,

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.gui.dataset.class_list import ClassListModel, ClassListView, ClassRow, build_rows
-from cnnstudio.gui.dataset.keys import keys_text
-from cnnstudio.gui.dataset.thumbnail_model import ALL, CLASS
+from cnnstudio.gui.data.class_list import ClassListModel, ClassListView, ClassRow, build_rows
+from cnnstudio.gui.data.keys import keys_text
+from cnnstudio.gui.data.thumbnail_model import ALL, CLASS
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import icon, warning_color
 

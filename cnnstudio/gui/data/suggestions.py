@@ -28,19 +28,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.dataset.thumbnail_model import ACCEPTED, ISSUES, UNLABELLED, ImageFilter
+from cnnstudio.gui.data.thumbnail_model import ACCEPTED, ISSUES, UNLABELLED, ImageFilter
 
 if TYPE_CHECKING:
     from cnnstudio.core.suggest import LabelErrorReport, SuggestionSet
-    from cnnstudio.gui.dataset.thumbnail_model import ThumbnailModel
-    from cnnstudio.gui.dataset.thumbnail_view import ThumbnailView
+    from cnnstudio.gui.data.thumbnail_model import ThumbnailModel
+    from cnnstudio.gui.data.thumbnail_view import ThumbnailView
     from cnnstudio.gui.session import ProjectSession
 
 USEFUL_FIRST, BY_NAME = "useful", "name"
 
 
 class SuggestionHost(Protocol):
-    """What the bar uses of the Data section's browser (gui/dataset/browser.py's DatasetBrowser).
+    """What the bar uses of the Data section's browser (gui/data/browser.py's DatasetBrowser).
 
     The browser creates the bar; the bar knows it only through this, so the import runs one way.
     """

@@ -12,7 +12,7 @@ from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from cnnstudio.gui.dataset.thumbnail_model import ThumbnailModel, split_name
+from cnnstudio.gui.data.thumbnail_model import ThumbnailModel, split_name
 from cnnstudio.gui.style import icon
 
 _MAX_SIDE = 2400  # big photos are decoded at about screen size: quicker, and nothing is lost on screen

@@ -1,6 +1,6 @@
 """The Data section: classes on the left, the thumbnail grid (and the problems) on the right.
 
-Preview alone on the demo project:  python -m cnnstudio.gui.dataset.browser
+The Data section's widget (section.py mounts it); preview it alone with `python -m cnnstudio.gui.data`.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.gui.commands import ExcludeCommand
-from cnnstudio.gui.dataset.class_list import ClassRow
-from cnnstudio.gui.dataset.class_panel import ClassPanel
-from cnnstudio.gui.dataset.keys import class_keys, keys_text, unlabel_key
-from cnnstudio.gui.dataset.problems import ProblemsPanel
-from cnnstudio.gui.dataset.split_view import SplitPanel
-from cnnstudio.gui.dataset.thumbnail_model import (
+from cnnstudio.gui.data.class_list import ClassRow
+from cnnstudio.gui.data.class_panel import ClassPanel
+from cnnstudio.gui.data.keys import class_keys, keys_text, unlabel_key
+from cnnstudio.gui.data.problems import ProblemsPanel
+from cnnstudio.gui.data.split_view import SplitPanel
+from cnnstudio.gui.data.thumbnail_model import (
     ALL,
     CLASS,
     ISSUES,
@@ -41,7 +41,7 @@ from cnnstudio.gui.dataset.thumbnail_model import (
     ImageFilter,
     ThumbnailModel,
 )
-from cnnstudio.gui.dataset.thumbnail_view import ThumbnailView
+from cnnstudio.gui.data.thumbnail_view import ThumbnailView
 from cnnstudio.gui.folders import show_in_folder
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import class_color, icon
@@ -116,7 +116,7 @@ class DatasetBrowser(QWidget):
         images_layout = QVBoxLayout(images)
         images_layout.setContentsMargins(0, 0, 0, 0)
         images_layout.setSpacing(0)
-        from cnnstudio.gui.dataset.suggestions import SuggestionBar
+        from cnnstudio.gui.data.suggestions import SuggestionBar
 
         self.suggestions = SuggestionBar(self, images)
         images_layout.addWidget(self.suggestions)
@@ -262,7 +262,7 @@ class DatasetBrowser(QWidget):
 
     # ---- large view --------------------------------------------------------------------------------
     def open_viewer(self, row: int):
-        from cnnstudio.gui.dataset.viewer import ImageViewer
+        from cnnstudio.gui.data.viewer import ImageViewer
 
         if self.viewer is None:
             self.viewer = ImageViewer(self.model, row, self)
@@ -362,7 +362,7 @@ class DatasetBrowser(QWidget):
             self._say("Wait until every image is checked, then write the labels to folders.")
             return None
         if mode is None:
-            from cnnstudio.gui.dataset.write_dialog import WriteLabelsDialog
+            from cnnstudio.gui.data.write_dialog import WriteLabelsDialog
 
             dialog = WriteLabelsDialog(session, self)
             if not dialog.exec() or dialog.plan is None:
@@ -460,40 +460,3 @@ class DatasetBrowser(QWidget):
         new_class = QAction(icon("add"), "New class…", self)
         new_class.triggered.connect(lambda: self.class_panel.new_class())
         return [new_class, write, undo]
-
-
-def create_section(session: ProjectSession) -> DatasetBrowser:
-    return DatasetBrowser(session)
-
-
-def _preview() -> int:
-    """python -m cnnstudio.gui.dataset.browser [FOLDER] [--tab images|split|problems] [--viewer]"""
-    import argparse
-    import sys
-
-    from cnnstudio.core.demo import open_demo_project
-    from cnnstudio.gui.app import create_app
-    from cnnstudio.gui.project_flow import project_for_folder
-
-    parser = argparse.ArgumentParser(description="The Data section alone, on the demo project or FOLDER.")
-    parser.add_argument("folder", nargs="?", help="a project or a folder of images (default: the demo)")
-    parser.add_argument("--tab", choices=["images", "split", "problems"], default="images")
-    parser.add_argument("--viewer", action="store_true", help="open the large view on the first image")
-    args = parser.parse_args()
-    app = create_app(sys.argv[:1])
-    session = ProjectSession()
-    browser = DatasetBrowser(session)
-    browser.setWindowTitle("CNN Studio — Data (preview)")
-    browser.resize(1280, 820)
-    browser.show()
-    project = project_for_folder(args.folder, ask=False) if args.folder else open_demo_project()
-    session.open_project(project)
-    browser.tabs.setCurrentIndex(["images", "split", "problems"].index(args.tab))
-    if args.viewer:
-        session.index_changed.connect(lambda _i: QTimer.singleShot(300, lambda: browser.open_viewer(0)))
-    app.aboutToQuit.connect(session.tasks.cancel_all)
-    return app.exec()
-
-
-if __name__ == "__main__":
-    raise SystemExit(_preview())

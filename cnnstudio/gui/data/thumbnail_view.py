@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from cnnstudio.gui.dataset.thumbnail_model import SAMPLE_ROLE, SUGGESTION_ROLE, THUMB_ROLE
+from cnnstudio.gui.data.thumbnail_model import SAMPLE_ROLE, SUGGESTION_ROLE, THUMB_ROLE
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.style.theme import error_color, muted_color
 
