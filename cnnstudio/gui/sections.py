@@ -51,7 +51,7 @@ SECTIONS: list[Section] = [
     Section(
         "Model",
         "model",
-        "cnnstudio.gui.designer.section",
+        "cnnstudio.gui.model.section",
         "The Model section arrives with the layer designer.",
     ),
     Section(

@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 from cnnstudio.core.spec import BACKBONES, Backbone, Layer
 from cnnstudio.core.spec.backbones import weights_origin
 from cnnstudio.core.spec.infer import display_names
-from cnnstudio.gui.designer import fields as F
-from cnnstudio.gui.designer.card import is_frozen, layer_icon_name, unlocked
-from cnnstudio.gui.designer.document import DesignDocument
+from cnnstudio.gui.model import fields as F
+from cnnstudio.gui.model.card import is_frozen, layer_icon_name, unlocked
+from cnnstudio.gui.model.document import DesignDocument
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.style.theme import error_color
 

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLay
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec import Layer
-from cnnstudio.gui.designer.card import MIME_MOVE, LayerCard, is_frozen, unlocked
-from cnnstudio.gui.designer.document import DesignDocument
-from cnnstudio.gui.designer.palette import config_from_mime
+from cnnstudio.gui.model.card import MIME_MOVE, LayerCard, is_frozen, unlocked
+from cnnstudio.gui.model.document import DesignDocument
+from cnnstudio.gui.model.palette import config_from_mime
 from cnnstudio.gui.style import muted_color
 
 CARD_SPACING = 10

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from cnnstudio.gui.designer.document import DesignDocument
+from cnnstudio.gui.model.document import DesignDocument
 from cnnstudio.gui.workers import Task, TaskRunner
 
 DEBOUNCE_MS = 800

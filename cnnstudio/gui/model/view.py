@@ -29,16 +29,16 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec import Backbone, ModelSpec, ShapeReport
-from cnnstudio.gui.designer.card import missing_weights_mb
-from cnnstudio.gui.designer.code_dialog import CodeDialog
-from cnnstudio.gui.designer.document import DesignDocument
-from cnnstudio.gui.designer.palette import LayerPalette
-from cnnstudio.gui.designer.properties import PropertyEditor
-from cnnstudio.gui.designer.stack_view import LayerStackView
-from cnnstudio.gui.designer.summary import SummaryPanel, missing_weights_titles
-from cnnstudio.gui.designer.templates_menu import TemplatesMenu
-from cnnstudio.gui.designer.timing_worker import EpochTimer
-from cnnstudio.gui.designer.weights_dialog import WeightsDialog
+from cnnstudio.gui.model.card import missing_weights_mb
+from cnnstudio.gui.model.code_dialog import CodeDialog
+from cnnstudio.gui.model.document import DesignDocument
+from cnnstudio.gui.model.palette import LayerPalette
+from cnnstudio.gui.model.properties import PropertyEditor
+from cnnstudio.gui.model.stack_view import LayerStackView
+from cnnstudio.gui.model.summary import SummaryPanel, missing_weights_titles
+from cnnstudio.gui.model.templates_menu import TemplatesMenu
+from cnnstudio.gui.model.timing_worker import EpochTimer
+from cnnstudio.gui.model.weights_dialog import WeightsDialog
 from cnnstudio.gui.session import ProjectSession
 from cnnstudio.gui.style import icon, muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color

@@ -8,9 +8,9 @@ from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.core.spec import ShapeReport
 from cnnstudio.core.spec.report import format_bytes, format_count
-from cnnstudio.gui.designer.card import missing_weights_mb, without_commands
-from cnnstudio.gui.designer.document import DesignDocument
-from cnnstudio.gui.designer.timing_worker import DONE, FAILED, EpochTimer
+from cnnstudio.gui.model.card import missing_weights_mb, without_commands
+from cnnstudio.gui.model.document import DesignDocument
+from cnnstudio.gui.model.timing_worker import DONE, FAILED, EpochTimer
 from cnnstudio.gui.style import muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.core.spec import BACKBONES, LAYER_TYPES
 from cnnstudio.core.spec.backbones import weights_origin
-from cnnstudio.gui.designer.card import layer_icon_name
+from cnnstudio.gui.model.card import layer_icon_name
 from cnnstudio.gui.style import icon, muted_color
 
 MIME_LAYER = "application/x-cnnstudio-layer"  # a new layer: its config as JSON

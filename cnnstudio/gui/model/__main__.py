@@ -1,4 +1,4 @@
-"""Preview the designer alone: `python -m cnnstudio.gui.designer [--template NAME] [--broken] [--code]`.
+"""Preview the designer alone: `python -m cnnstudio.gui.model [--template NAME] [--broken] [--code]`.
 
 --project FOLDER opens a CNN Studio project (its classes, dataset size and saved design);
 --broken adds a layer that cannot work (to see how a problem looks); --code opens "Show as code".
@@ -11,7 +11,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.designer")
+    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.model")
     parser.add_argument(
         "--template", default=None, help="start from this template (seed, tiny, small-vgg, resnet18, ...)"
     )
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from cnnstudio.core.spec import Conv2D, template
-    from cnnstudio.gui.designer.view import ModelDesigner
+    from cnnstudio.gui.model.view import ModelDesigner
 
     app = QApplication.instance() or QApplication(sys.argv)
     session = None
