@@ -57,7 +57,7 @@ SECTIONS: list[Section] = [
     Section(
         "Train",
         "train",
-        "cnnstudio.gui.training.section",
+        "cnnstudio.gui.train.section",
         "The Train section arrives with the training view.",
     ),
     Section(

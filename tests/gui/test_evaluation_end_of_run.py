@@ -33,7 +33,7 @@ def train_and_evaluate(qtbot, tmp_path, tiny_image_folder):
     from cnnstudio.core.spec import template
     from cnnstudio.gui.evaluation.view import EvaluationSection
     from cnnstudio.gui.session import ProjectSession
-    from cnnstudio.gui.training.panel import TrainingPanel
+    from cnnstudio.gui.train.panel import TrainingPanel
 
     data = tiny_image_folder(classes=3, per_class=80)
     _noisy_labels(data)

@@ -1,4 +1,4 @@
-"""Preview the Train section alone: `python -m cnnstudio.gui.training [options]`.
+"""Preview the Train section alone: `python -m cnnstudio.gui.train [options]`.
 
 On the demo project (handwritten digits) unless --project names another. --autostart starts a run
 as soon as the pictures are listed; --show-after S keeps "CNN Studio" out of the window title until
@@ -14,7 +14,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.training")
+    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.train")
     parser.add_argument("--project", default=None, help="a project folder (default: the demo project)")
     parser.add_argument(
         "--template", default=None, help="train this template instead of the project's design"
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnnstudio.core.demo import open_demo_project
     from cnnstudio.core.project import Project
     from cnnstudio.gui.session import ProjectSession
-    from cnnstudio.gui.training.panel import TrainingPanel
+    from cnnstudio.gui.train.panel import TrainingPanel
 
     project = Project.open(args.project) if args.project else open_demo_project()
     if args.template:

@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 from cnnstudio.gui.style import muted_color
-from cnnstudio.gui.training import text
+from cnnstudio.gui.train import text
 
 SCALE = 1000  # progress bars count in thousandths, so a long epoch still moves smoothly
 

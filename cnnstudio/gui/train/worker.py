@@ -24,7 +24,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.gui.training.feed import Abandoned, FeedUpdate, TrainingFeed
+from cnnstudio.gui.train.feed import Abandoned, FeedUpdate, TrainingFeed
 from cnnstudio.gui.workers import Task, TaskContext, TaskRunner
 
 DRAIN_MS = 250  # plots and progress refresh 4 times a second

@@ -26,12 +26,12 @@ from PySide6.QtWidgets import QInputDialog
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.runs import BEST_WEIGHTS, RunRecord
 from cnnstudio.core.train.coach import CoachContext, coach
-from cnnstudio.gui.training.feed import FeedUpdate
-from cnnstudio.gui.training.jobs import PreparedCache, data_key, lr_find_job, training_job
-from cnnstudio.gui.training.kept import kept_model_words
-from cnnstudio.gui.training.text import duration
-from cnnstudio.gui.training.weights_check import confirm_random_weights
-from cnnstudio.gui.training.worker import TrainingOutcome, TrainingWorker
+from cnnstudio.gui.train.feed import FeedUpdate
+from cnnstudio.gui.train.jobs import PreparedCache, data_key, lr_find_job, training_job
+from cnnstudio.gui.train.kept import kept_model_words
+from cnnstudio.gui.train.text import duration
+from cnnstudio.gui.train.weights_check import confirm_random_weights
+from cnnstudio.gui.train.worker import TrainingOutcome, TrainingWorker
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QLabel, QPushButton
@@ -40,10 +40,10 @@ if TYPE_CHECKING:
     from cnnstudio.core.train.coach import Advice
     from cnnstudio.core.train.config import TrainConfig
     from cnnstudio.gui.session import ProjectSession
-    from cnnstudio.gui.training.history import RunHistory
-    from cnnstudio.gui.training.plots import TrainingPlots
-    from cnnstudio.gui.training.progress_view import ProgressView
-    from cnnstudio.gui.training.settings_form import SettingsForm
+    from cnnstudio.gui.train.history import RunHistory
+    from cnnstudio.gui.train.plots import TrainingPlots
+    from cnnstudio.gui.train.progress_view import ProgressView
+    from cnnstudio.gui.train.settings_form import SettingsForm
 
 HISTORY_REFRESH_MS = 3000  # the live run's row in the history, at most this often
 
@@ -178,7 +178,7 @@ class TrainingController(QObject):
         if self.session.project is None or self.is_training():
             return False
         if spec is None:
-            from cnnstudio.gui.training.finetune_dialog import FineTuneDialog
+            from cnnstudio.gui.train.finetune_dialog import FineTuneDialog
 
             dialog = FineTuneDialog(
                 ModelSpec.from_dict(record.spec), max(2, len(record.class_names)), record.name, panel
@@ -228,7 +228,7 @@ class TrainingController(QObject):
 
     def find_learning_rate(self):
         """Open the LR finder; it runs in the background and offers its suggestion. Returns the dialog."""
-        from cnnstudio.gui.training.lr_dialog import LRFinderDialog
+        from cnnstudio.gui.train.lr_dialog import LRFinderDialog
 
         panel = self.panel
         if self.session.project is None:
@@ -447,7 +447,7 @@ class TrainingController(QObject):
         if seconds:
             parts.append(f"Training time: {duration(seconds)}.")
         if outcome.precision:
-            from cnnstudio.gui.training.progress_view import precision_words
+            from cnnstudio.gui.train.progress_view import precision_words
 
             words = precision_words(outcome.precision)  # its technical name is in the tooltip
             parts.append(words[:1].upper() + words[1:] + ".")

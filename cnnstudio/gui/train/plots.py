@@ -25,8 +25,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from cnnstudio.gui.style import class_color
-from cnnstudio.gui.training.feed import BatchPoint
-from cnnstudio.gui.training.series import DecimatingSeries, Smoother
+from cnnstudio.gui.train.feed import BatchPoint
+from cnnstudio.gui.train.series import DecimatingSeries, Smoother
 from cnnstudio.gui.widgets.plot import (
     fit_legend_columns,
     legend_below,

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.training.text import learning_rate
+from cnnstudio.gui.train.text import learning_rate
 from cnnstudio.gui.widgets.plot import themed_plot
 from cnnstudio.gui.workers import Task, TaskContext, TaskRunner
 

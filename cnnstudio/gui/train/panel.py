@@ -38,15 +38,15 @@ from cnnstudio.core.runs import RunRecord
 from cnnstudio.core.train.coach import Advice
 from cnnstudio.gui.style import muted_color, warning_color
 from cnnstudio.gui.style.theme import error_color
-from cnnstudio.gui.training.augment_preview import AugmentPreview, pick_samples
-from cnnstudio.gui.training.controller import TrainingController
-from cnnstudio.gui.training.feed import FeedUpdate
-from cnnstudio.gui.training.history import RunHistory
-from cnnstudio.gui.training.jobs import find_devices
-from cnnstudio.gui.training.plots import TrainingPlots
-from cnnstudio.gui.training.progress_view import ProgressView
-from cnnstudio.gui.training.settings_form import SettingsForm
-from cnnstudio.gui.training.worker import TrainingOutcome
+from cnnstudio.gui.train.augment_preview import AugmentPreview, pick_samples
+from cnnstudio.gui.train.controller import TrainingController
+from cnnstudio.gui.train.feed import FeedUpdate
+from cnnstudio.gui.train.history import RunHistory
+from cnnstudio.gui.train.jobs import find_devices
+from cnnstudio.gui.train.plots import TrainingPlots
+from cnnstudio.gui.train.progress_view import ProgressView
+from cnnstudio.gui.train.settings_form import SettingsForm
+from cnnstudio.gui.train.worker import TrainingOutcome
 
 if TYPE_CHECKING:
     from cnnstudio.core.spec import ModelSpec

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from cnnstudio.core.pipeline import PreparedData
     from cnnstudio.core.project import Project
     from cnnstudio.core.spec import ModelSpec
-    from cnnstudio.gui.training.feed import TrainingFeed
+    from cnnstudio.gui.train.feed import TrainingFeed
     from cnnstudio.gui.workers import TaskContext
 
 
