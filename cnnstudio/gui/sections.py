@@ -63,7 +63,7 @@ SECTIONS: list[Section] = [
     Section(
         "Evaluate",
         "evaluate",
-        "cnnstudio.gui.evaluation.section",
+        "cnnstudio.gui.evaluate.section",
         "The Evaluate section arrives with the evaluation view.",
     ),
     Section(

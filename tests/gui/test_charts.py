@@ -86,7 +86,7 @@ def test_every_chart_shares_one_styling(qtbot):
 def test_the_reliability_chart_has_ticks_and_counts(qtbot):
     """Issue 23 item 11: axis ticks, and the number of pictures over each bar (1 picture is not a
     full bar's worth); the temperature is said in words, its number in the tooltip."""
-    from cnnstudio.gui.evaluation.reliability import CalibrationPage
+    from cnnstudio.gui.evaluate.reliability import CalibrationPage
 
     page = CalibrationPage()
     qtbot.addWidget(page)

@@ -10,7 +10,7 @@ import inspect
 import pytest
 from gui_helpers import close_session
 
-from cnnstudio.gui.evaluation import controller as evaluation_controller
+from cnnstudio.gui.evaluate import controller as evaluation_controller
 from cnnstudio.gui.search import controller as search_controller
 from cnnstudio.gui.train import controller as training_controller
 
@@ -18,7 +18,7 @@ from cnnstudio.gui.train import controller as training_controller
 SECTIONS = [
     (training_controller, "TrainingView", "panel", "cnnstudio.gui.train.panel", "TrainingPanel"),
     (search_controller, "SearchView", "panel", "cnnstudio.gui.search.panel", "SearchPanel"),
-    (evaluation_controller, "EvaluationView", "view", "cnnstudio.gui.evaluation.view", "EvaluationSection"),
+    (evaluation_controller, "EvaluationView", "view", "cnnstudio.gui.evaluate.view", "EvaluationPanel"),
 ]
 
 

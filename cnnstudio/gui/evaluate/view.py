@@ -35,16 +35,16 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.runs import model_state, trained_runs
-from cnnstudio.gui.evaluation.confusion import ConfusionMatrixView
-from cnnstudio.gui.evaluation.controller import EvaluationController
-from cnnstudio.gui.evaluation.gallery import GalleryItem, GalleryView
-from cnnstudio.gui.evaluation.image_panel import ImagePanel, Picture
-from cnnstudio.gui.evaluation.issues_list import Issue, IssuesList
-from cnnstudio.gui.evaluation.jobs import model_stamp
-from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, MetricsTable, percent
-from cnnstudio.gui.evaluation.reliability import CalibrationPage
-from cnnstudio.gui.evaluation.report_file import split_words
-from cnnstudio.gui.evaluation.review import ReviewStore
+from cnnstudio.gui.evaluate.confusion import ConfusionMatrixView
+from cnnstudio.gui.evaluate.controller import EvaluationController
+from cnnstudio.gui.evaluate.gallery import GalleryItem, GalleryView
+from cnnstudio.gui.evaluate.image_panel import ImagePanel, Picture
+from cnnstudio.gui.evaluate.issues_list import Issue, IssuesList
+from cnnstudio.gui.evaluate.jobs import model_stamp
+from cnnstudio.gui.evaluate.metrics_table import EXPLANATIONS, MetricsTable, percent
+from cnnstudio.gui.evaluate.reliability import CalibrationPage
+from cnnstudio.gui.evaluate.report_file import split_words
+from cnnstudio.gui.evaluate.review import ReviewStore
 from cnnstudio.gui.filenames import file_name_part
 from cnnstudio.gui.style import icon, muted_color
 from cnnstudio.gui.thumbnails import ThumbnailLoader
@@ -72,7 +72,7 @@ def png_bytes(image: QImage) -> bytes:
     return bytes(data.data())
 
 
-class EvaluationSection(QWidget):
+class EvaluationPanel(QWidget):
     report_shown = Signal(object)  # EvaluationReport
     overlay_shown = Signal(object)  # QImage
 
@@ -555,8 +555,8 @@ class EvaluationSection(QWidget):
     # ---- exports ---------------------------------------------------------------------------------------
     def export_report(self, path: str | Path | None = None) -> tuple[Path, Path] | None:
         """Write the HTML report and the predictions CSV; asks where when `path` is None."""
-        from cnnstudio.gui.evaluation.curves import render_curves
-        from cnnstudio.gui.evaluation.report_file import write_report
+        from cnnstudio.gui.evaluate.curves import render_curves
+        from cnnstudio.gui.evaluate.report_file import write_report
 
         report, project = self.report, self.session.project
         if report is None:

@@ -5,4 +5,7 @@ A run and a set of pictures (validation, test, training, or another folder) give
 explanations, the confusion matrix (click a cell for its pictures), the worst mistakes, likely label
 errors with one-click fixes (undoable, through the session's label commands), a panel for one picture
 with its probabilities and a Grad-CAM overlay, and an HTML report.
+
+`EvaluateSection` (section.py) is the widget the window mounts, the panel of view.py
+(`EvaluationPanel`) whose job control is controller.py; `python -m cnnstudio.gui.evaluate` previews it.
 """

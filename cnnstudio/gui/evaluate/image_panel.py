@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.gui.data.viewer import ImageCanvas, read_image
-from cnnstudio.gui.evaluation.confusion import CORRECT, WRONG
+from cnnstudio.gui.evaluate.confusion import CORRECT, WRONG
 from cnnstudio.gui.style import icon, muted_color
 
 MAX_BARS = 6
@@ -254,7 +254,7 @@ class ImagePanel(QWidget):
         self.gradcam_status.setText(status)
         self.gradcam_status.setVisible(bool(status))
         if overlay is not None and self.gradcam_scale.strip.pixmap().isNull():
-            from cnnstudio.gui.evaluation.jobs import scale_strip  # its colours come with torch's module
+            from cnnstudio.gui.evaluate.jobs import scale_strip  # its colours come with torch's module
 
             self.gradcam_scale.strip.setPixmap(QPixmap.fromImage(rgb_to_qimage(scale_strip(160, 12))))
         self.gradcam_scale.setVisible(self.gradcam.isChecked() and overlay is not None)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.gui.evaluation.gallery import fit_rect
+from cnnstudio.gui.evaluate.gallery import fit_rect
 from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.thumbnails import ThumbnailLoader
 

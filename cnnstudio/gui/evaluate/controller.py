@@ -20,11 +20,11 @@ from PySide6.QtCore import QObject, QTimer
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.runs import describe_run, model_state
-from cnnstudio.gui.evaluation.image_panel import rgb_to_qimage
-from cnnstudio.gui.evaluation.issues_list import RowState
-from cnnstudio.gui.evaluation.jobs import ModelCache, grad_cam_overlay, load_or_evaluate, model_stamp
-from cnnstudio.gui.evaluation.report_file import split_words
-from cnnstudio.gui.evaluation.review import AcceptCommand
+from cnnstudio.gui.evaluate.image_panel import rgb_to_qimage
+from cnnstudio.gui.evaluate.issues_list import RowState
+from cnnstudio.gui.evaluate.jobs import ModelCache, grad_cam_overlay, load_or_evaluate, model_stamp
+from cnnstudio.gui.evaluate.report_file import split_words
+from cnnstudio.gui.evaluate.review import AcceptCommand
 from cnnstudio.gui.style import muted_color
 from cnnstudio.gui.style.theme import error_color
 
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
 
     from cnnstudio.core.evaluate import EvaluationReport
-    from cnnstudio.gui.evaluation.image_panel import ImagePanel
-    from cnnstudio.gui.evaluation.review import ReviewStore
+    from cnnstudio.gui.evaluate.image_panel import ImagePanel
+    from cnnstudio.gui.evaluate.review import ReviewStore
     from cnnstudio.gui.session import ProjectSession
 
 WATCH_MS = 1500  # how often the shown evaluation is checked against the run's best model
@@ -42,7 +42,7 @@ WATCH_MS = 1500  # how often the shown evaluation is checked against the run's b
 
 @runtime_checkable
 class EvaluationView(Protocol):
-    """What the controller uses of its widget (EvaluationSection, a QWidget: also the controller's
+    """What the controller uses of its widget (EvaluationPanel, a QWidget: also the controller's
     parent). Named here so the controller need not import the view, which imports the controller;
     tests/gui/test_view_protocols.py checks the real view has all of it."""
 

@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS, percent
+from cnnstudio.gui.evaluate.metrics_table import EXPLANATIONS, percent
 
 if TYPE_CHECKING:
     from cnnstudio.core.evaluate import EvaluationReport

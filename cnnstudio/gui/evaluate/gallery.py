@@ -13,7 +13,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Si
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from cnnstudio.gui.evaluation.confusion import CORRECT, WRONG
+from cnnstudio.gui.evaluate.confusion import CORRECT, WRONG
 from cnnstudio.gui.thumbnails import ThumbnailLoader
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 1

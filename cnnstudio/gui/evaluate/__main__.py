@@ -1,4 +1,4 @@
-"""Preview the Evaluate section alone: `python -m cnnstudio.gui.evaluation [options]`.
+"""Preview the Evaluate section alone: `python -m cnnstudio.gui.evaluate [options]`.
 
 On the demo project (handwritten digits) unless --project names another; a tiny run is trained first
 when the project has none. The window is titled "CNN Studio" only once the evaluation (and, with
@@ -56,7 +56,7 @@ def _ensure_run(project) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.evaluation")
+    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.evaluate")
     parser.add_argument("--project", default=None, help="a project folder (default: the demo project)")
     parser.add_argument("--split", default="val", choices=["val", "test", "train"])
     parser.add_argument("--cell", default=None, metavar="ROW,COL", help="show this confusion cell's pictures")
@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     # Qt appends the application's name to window titles on Linux: keep "CNN Studio" out of the title
     # until there is something to see.
     app.setApplicationDisplayName("Evaluate preview")
-    from cnnstudio.gui.evaluation.view import EvaluationSection
+    from cnnstudio.gui.evaluate.view import EvaluationPanel
     from cnnstudio.gui.session import ProjectSession
 
     session = ProjectSession()
-    view = EvaluationSection(session)
+    view = EvaluationPanel(session)
     session.error.connect(lambda text: QMessageBox.warning(view, "Evaluate", text))
     width, height = (int(v) for v in args.size.split("x"))
     view.resize(width, height)
