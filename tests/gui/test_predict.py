@@ -22,11 +22,11 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def section(qtbot, trained):
     from cnnstudio.core.project import Project
-    from cnnstudio.gui.predict.view import PredictSection
+    from cnnstudio.gui.predict.view import PredictPanel
     from cnnstudio.gui.session import ProjectSession
 
     session = ProjectSession()
-    view = PredictSection(session)
+    view = PredictPanel(session)
     qtbot.addWidget(view)
     view.resize(1200, 700)
     view.show()
@@ -225,12 +225,12 @@ def two_runs(tmp_path_factory):
 def test_predict_starts_on_the_best_run_and_says_which(qtbot, two_runs):
     from cnnstudio.core.project import Project
     from cnnstudio.core.runs import load_run
-    from cnnstudio.gui.predict.view import PredictSection
+    from cnnstudio.gui.predict.view import PredictPanel
     from cnnstudio.gui.session import ProjectSession
 
     project, good, bad = two_runs
     session = ProjectSession()
-    view = PredictSection(session)
+    view = PredictPanel(session)
     qtbot.addWidget(view)
     view.show()
     try:

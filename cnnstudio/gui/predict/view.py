@@ -71,7 +71,7 @@ class DropZone(QFrame):
             row.addWidget(button)
 
 
-class PredictSection(QWidget):
+class PredictPanel(QWidget):
     predicted = Signal(object)  # core.export.PredictionResult of the last prediction
     sorted_into = Signal(object)  # [(from, to)]
     sort_undone = Signal(object)  # [(from, to)]: pictures put back by "Undo move"
