@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox, QTabWidget, QWidget
 
-from cnnstudio.gui.compare.view import CompareView
+from cnnstudio.gui.search.compare.view import CompareView
 from cnnstudio.gui.search.panel import SearchPanel
 from cnnstudio.gui.session import ProjectSession
 

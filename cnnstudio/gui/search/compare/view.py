@@ -296,7 +296,7 @@ class CompareView(QWidget):
         """The ensemble of the compared runs, in a dialog of its own (evaluated at once)."""
         if self.comparison is None or self.session is None or len(self.comparison.runs) < 2:
             return None
-        from cnnstudio.gui.compare.ensemble_dialog import EnsembleDialog
+        from cnnstudio.gui.search.compare.ensemble_dialog import EnsembleDialog
 
         dialog = EnsembleDialog(self.session, [r.path for r in self.comparison.runs], self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -1,4 +1,4 @@
-"""Preview the comparison view alone: `python -m cnnstudio.gui.compare [--project P] [--runs N]`.
+"""Preview the comparison view alone: `python -m cnnstudio.gui.search.compare [--project P] [--runs N]`.
 
 On the demo project unless --project names another; ticks the N newest finished runs that have
 an evaluation (training two tiny runs first when there are fewer than two). The window is titled
@@ -37,7 +37,7 @@ def _ensure_runs(project, n: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.compare")
+    parser = argparse.ArgumentParser(prog="python -m cnnstudio.gui.search.compare")
     parser.add_argument("--project", default=None, help="a project folder (default: the demo project)")
     parser.add_argument("--runs", type=int, default=3, help="how many of the newest runs to tick")
     parser.add_argument("--tab", choices=["settings", "metrics", "f1"], default="settings")
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationDisplayName("Compare preview")
     from cnnstudio.core.demo import open_demo_project
     from cnnstudio.core.project import Project
-    from cnnstudio.gui.compare.view import CompareView
+    from cnnstudio.gui.search.compare.view import CompareView
     from cnnstudio.gui.session import ProjectSession
 
     project = Project.open(args.project) if args.project else open_demo_project()
