@@ -11,6 +11,7 @@ import pytest
 from gui_helpers import close_session
 
 from cnnstudio.gui.evaluate import controller as evaluation_controller
+from cnnstudio.gui.predict import controller as predict_controller
 from cnnstudio.gui.search import controller as search_controller
 from cnnstudio.gui.train import controller as training_controller
 
@@ -19,6 +20,7 @@ SECTIONS = [
     (training_controller, "TrainingView", "panel", "cnnstudio.gui.train.panel", "TrainingPanel"),
     (search_controller, "SearchView", "panel", "cnnstudio.gui.search.panel", "SearchPanel"),
     (evaluation_controller, "EvaluationView", "view", "cnnstudio.gui.evaluate.view", "EvaluationPanel"),
+    (predict_controller, "PredictView", "view", "cnnstudio.gui.predict.view", "PredictPanel"),
 ]
 
 
