@@ -10,6 +10,7 @@ import inspect
 import pytest
 from gui_helpers import close_session
 
+from cnnstudio.gui.data import controller as data_controller
 from cnnstudio.gui.evaluate import controller as evaluation_controller
 from cnnstudio.gui.predict import controller as predict_controller
 from cnnstudio.gui.search import controller as search_controller
@@ -17,6 +18,7 @@ from cnnstudio.gui.train import controller as training_controller
 
 # (controller module, protocol, the widget's name in the controller, widget module, widget class)
 SECTIONS = [
+    (data_controller, "DataView", "browser", "cnnstudio.gui.data.browser", "DatasetBrowser"),
     (training_controller, "TrainingView", "panel", "cnnstudio.gui.train.panel", "TrainingPanel"),
     (search_controller, "SearchView", "panel", "cnnstudio.gui.search.panel", "SearchPanel"),
     (evaluation_controller, "EvaluationView", "view", "cnnstudio.gui.evaluate.view", "EvaluationPanel"),

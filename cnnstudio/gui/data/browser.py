@@ -29,6 +29,7 @@ from cnnstudio.core.errors import UserError
 from cnnstudio.gui.commands import ExcludeCommand
 from cnnstudio.gui.data.class_list import ClassRow
 from cnnstudio.gui.data.class_panel import ClassPanel
+from cnnstudio.gui.data.controller import DataController
 from cnnstudio.gui.data.keys import class_keys, keys_text, unlabel_key
 from cnnstudio.gui.data.problems import ProblemsPanel
 from cnnstudio.gui.data.split_view import SplitPanel
@@ -58,6 +59,7 @@ class DatasetBrowser(QWidget):
     def __init__(self, session: ProjectSession, parent=None):
         super().__init__(parent)
         self.session = session
+        self.jobs = DataController(self)  # writing to folders, suggesting labels, checking labels
         self.viewer = None
         self.loader = ThumbnailLoader(parent=self)
         self.model = ThumbnailModel(self.loader, self)
@@ -218,7 +220,7 @@ class DatasetBrowser(QWidget):
         elif key == unlabel_key(classes):
             label = None
         else:
-            self._say(
+            self.say(
                 f"There is no class {key}: no class has the key {key} (this project has {len(classes)}). "
                 "Add one with the + button, or drop the picture on a class."
             )
@@ -228,7 +230,7 @@ class DatasetBrowser(QWidget):
         n = len(self.grid.selected_rows())
         self.label_selected(label)
         what = f"“{label}”" if label is not None else "no label"
-        self._say(f"Key {key}: gave {what} to {n} picture{'s' if n != 1 else ''}.")
+        self.say(f"Key {key}: gave {what} to {n} picture{'s' if n != 1 else ''}.")
         self.grid.flash(
             label if label is not None else "No label",
             class_color(classes.index(label)) if label in classes else None,
@@ -353,13 +355,13 @@ class DatasetBrowser(QWidget):
     def write_labels(self, mode: str | None = None, destination: str | Path | None = None):
         """Ask (a dialog with the plan and a confirm button), then write in a worker. With `mode`
         given (tests), no dialog: the plan is carried out as given."""
-        from cnnstudio.core.labels.folders import plan_write, write_labels
+        from cnnstudio.core.labels.folders import plan_write
 
         session = self.session
         if session.index is None:
             return None
         if session.tasks.busy() and not session.checked:
-            self._say("Wait until every image is checked, then write the labels to folders.")
+            self.say("Wait until every image is checked, then write the labels to folders.")
             return None
         if mode is None:
             from cnnstudio.gui.data.write_dialog import WriteLabelsDialog
@@ -374,54 +376,18 @@ class DatasetBrowser(QWidget):
             except UserError as exc:
                 QMessageBox.warning(self, "Write labels to folders", str(exc))
                 return None
-        project, index = session.project, session.index
-
-        def done(journal) -> None:
-            verb = "Copied" if plan.mode == "copy" else "Moved"
-            self._after_write(
-                f"{verb} {len(plan.ops):,} images into class folders in {plan.destination}.", plan.mode
-            )
-
-        return session.tasks.start(
-            "Writing labels to folders",
-            lambda ctx: write_labels(
-                project, index, plan, progress=ctx.progress, should_stop=ctx.should_stop
-            ),
-            on_success=done,
-            on_error=lambda text: QMessageBox.warning(self, "Write labels to folders", text),
-        )
+        return self.jobs.write_labels(plan)
 
     def undo_last_write(self):
-        from cnnstudio.core.labels.folders import list_write_journals, undo_write
+        return self.jobs.undo_last_write()
 
-        session = self.session
-        if session.project is None:
-            return None
-        journals = list_write_journals(session.project)
-        if not journals:
-            self._say("There is no write to folders to undo.")
-            return None
-        project, index, journal = session.project, session.index, journals[-1]
-        mode = "move" if '"mode": "move"' in journal.read_text(encoding="utf-8") else "copy"
-
-        def done(n) -> None:
-            self._after_write(f"Undone: {n:,} files are back as they were.", mode)
-
-        return session.tasks.start(
-            "Undoing the write to folders",
-            lambda ctx: undo_write(project, journal, index, progress=ctx.progress),
-            on_success=done,
-            on_error=lambda text: QMessageBox.warning(self, "Undo write to folders", text),
-            cancellable=False,
-        )
-
-    def _after_write(self, text: str, mode: str) -> None:
+    def after_write(self, text: str, mode: str) -> None:
         session = self.session
         if mode == "move":
             # Files have new paths: old undo steps name the old ones, so they cannot be replayed.
             session.undo_stack.clear()
             session.set_index(session.index, checked=session.checked)
-        self._say(text)
+        self.say(text)
 
     # ---- status ------------------------------------------------------------------------------------
     def _problems_count(self, n: int) -> None:
@@ -447,7 +413,7 @@ class DatasetBrowser(QWidget):
                 )
         self.status.setText(" · ".join(parts))
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.session.message.emit(text)
         self.status.setText(text)
 

@@ -32,6 +32,7 @@ from cnnstudio.gui.data.thumbnail_model import ACCEPTED, ISSUES, UNLABELLED, Ima
 
 if TYPE_CHECKING:
     from cnnstudio.core.suggest import LabelErrorReport, SuggestionSet
+    from cnnstudio.gui.data.controller import DataController
     from cnnstudio.gui.data.thumbnail_model import ThumbnailModel
     from cnnstudio.gui.data.thumbnail_view import ThumbnailView
     from cnnstudio.gui.session import ProjectSession
@@ -46,6 +47,7 @@ class SuggestionHost(Protocol):
     """
 
     session: ProjectSession
+    jobs: DataController
     model: ThumbnailModel
     grid: ThumbnailView
 
@@ -152,19 +154,9 @@ class SuggestionBar(QWidget):
             )
             return None
 
-        def job(ctx):
-            from cnnstudio.core.suggest import suggest
-
-            return suggest(
-                project, index=index, paths=paths, progress=then_scoring(ctx), should_stop=ctx.should_stop
-            )
-
-        def failed(text: str) -> None:
-            self._say(text)
-
         try:
-            self.task = session.tasks.start(
-                "Suggesting labels", job, on_success=self.set_result, on_error=failed
+            self.task = self.browser.jobs.suggest(
+                project, index, paths, on_success=self.set_result, on_error=self._say
             )
         except UserError as exc:
             self._say(str(exc))
@@ -187,20 +179,8 @@ class SuggestionBar(QWidget):
         # A copy for the worker: training_label_errors indexes the project (and may save new split
         # assignments) while the app edits the live one; its report is applied on the GUI thread.
         project = session.project.snapshot()
-
-        def job(ctx):
-            from cnnstudio.core.suggest import DEFAULT_FOLDS, training_label_errors
-
-            return training_label_errors(
-                project,
-                folds=folds or DEFAULT_FOLDS,
-                epochs=epochs,
-                progress=ctx.progress,
-                should_stop=ctx.should_stop,
-            )
-
-        self.task = session.tasks.start(
-            "Checking training labels", job, on_success=self.set_errors, on_error=self._say
+        self.task = self.browser.jobs.check_training_labels(
+            project, folds, epochs, on_success=self.set_errors, on_error=self._say
         )
         return self.task
 
@@ -361,16 +341,3 @@ class SuggestionBar(QWidget):
         self.info.setText(text)
         self.info.setToolTip(text)
         self.session.message.emit(text)
-
-
-def then_scoring(ctx):
-    """The pictures' progress, then words for the seconds after the last one (ordering, unknown
-    marks): "3,000 / 3,000" alone looked stuck."""
-
-    def progress(done: int, total: int) -> None:
-        ctx.progress(done, total)
-        if total and done >= total:
-            ctx.set_text(f"Suggesting labels: all {total:,} pictures read; ordering the suggestions…")
-            ctx.progress(0, 0)  # a busy bar from now on: the work goes on, not a full bar that sits
-
-    return progress
