@@ -126,7 +126,7 @@ def run(data: Path, tmp: Path, args) -> int:
 
     from cnnstudio.core.project import Project
     from cnnstudio.gui.app import create_app
-    from cnnstudio.gui.dataset.browser import DatasetBrowser
+    from cnnstudio.gui.data.browser import DatasetBrowser
     from cnnstudio.gui.session import ProjectSession
 
     app = create_app(sys.argv[:1])

@@ -133,7 +133,7 @@ def synthetic_plot_load(
     panel, epochs: int = 1000, batches: int = 1000, per_update: int = 2000
 ) -> tuple[float, float, int]:
     """Feed the plots a huge run as the worker would; (worst ms per update, mean ms, points drawn)."""
-    from cnnstudio.gui.training.feed import BatchPoint, FeedUpdate
+    from cnnstudio.gui.train.feed import BatchPoint, FeedUpdate
 
     panel.plots.clear()
     times = []
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnnstudio.core.spec import template
     from cnnstudio.core.train import TrainConfig
     from cnnstudio.gui.session import ProjectSession
-    from cnnstudio.gui.training.panel import TrainingPanel
+    from cnnstudio.gui.train.panel import TrainingPanel
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Project.create(Path(tmp) / "bench", ensure_demo_dataset())

@@ -5,13 +5,19 @@ A section is a title, an icon (a name in resources/icons) and a factory `create_
 first shown, so opening the window never imports torch; a module that does not exist yet shows a
 placeholder page that says what will come there.
 
-To add a section, write `cnnstudio/gui/<package>/section.py` with
+Every section is built alike: a package named as its title (gui/data, gui/model, gui/train,
+gui/evaluate, gui/search, gui/predict) whose `section.py` defines `<Title>Section`, the widget the
+window mounts, and
 
-    def create_section(session: ProjectSession) -> QWidget: ...
+    def create_section(session: ProjectSession) -> <Title>Section: ...
 
-The widget listens to the session's signals (project_changed, index_changed, labels_changed, ...) and
-pushes its edits on `session.undo_stack`. An optional `section_shown()` method on the widget is
-called each time the user switches to it.
+Its views sit beside it; where it starts and stops background work, that job control is a
+`controller.py` that knows the view through a Protocol (tests/gui/test_view_protocols.py).
+`python -m cnnstudio.gui.<package>` previews the section alone. The widget listens to the session's
+signals (project_changed, index_changed, labels_changed, ...) and pushes its edits on
+`session.undo_stack`. An optional `section_shown()` method on the widget is called each time the
+user switches to it; an optional `confirm_stop(parent) -> bool` before the project or the window
+closes while it works.
 """
 
 from __future__ import annotations
@@ -47,23 +53,23 @@ class Section:
 
 
 SECTIONS: list[Section] = [
-    Section("Data", "data", "cnnstudio.gui.dataset.browser", "The dataset browser."),
+    Section("Data", "data", "cnnstudio.gui.data.section", "The dataset browser."),
     Section(
         "Model",
         "model",
-        "cnnstudio.gui.designer.section",
+        "cnnstudio.gui.model.section",
         "The Model section arrives with the layer designer.",
     ),
     Section(
         "Train",
         "train",
-        "cnnstudio.gui.training.section",
+        "cnnstudio.gui.train.section",
         "The Train section arrives with the training view.",
     ),
     Section(
         "Evaluate",
         "evaluate",
-        "cnnstudio.gui.evaluation.section",
+        "cnnstudio.gui.evaluate.section",
         "The Evaluate section arrives with the evaluation view.",
     ),
     Section(

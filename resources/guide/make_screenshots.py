@@ -106,7 +106,7 @@ def _shoot(out: Path, epochs: int, tmp: Path) -> int:
     predict = window.show_section(5)
     pictures = sorted({s.path for s in session.index.samples if s.split == "test"})[:12]
     predict.add_inputs(pictures)
-    wait(lambda: predict.results.rowCount() == len(pictures) and predict._task is None, 300, "predictions")
+    wait(lambda: predict.results.rowCount() == len(pictures) and not predict.jobs.busy(), 300, "predictions")
     wait(lambda: predict.loader.wait_idle(200), what="the thumbnails")
     save(window, "predict")
 

@@ -180,7 +180,7 @@ def test_evaluate_leaves_out_labels_a_person_accepted_as_right(capsys, tmp_path)
 
 def test_a_calibration_from_before_core_trust_is_redone_when_the_app_evaluates(trained):
     """A version-1 calibration (Mahalanobis) keeps its temperature but its score is not used; the
-    app's Evaluate calibrates the run again (gui/evaluation/jobs.py calls this first)."""
+    app's Evaluate calibrates the run again (gui/evaluate/jobs.py calls this first)."""
     from cnnstudio.core.pipeline import recalibrate_if_outdated
     from cnnstudio.core.project import Project
     from cnnstudio.core.trust import Calibration

@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def open_browser(qtbot, tmp_path, tiny_image_folder):
     """open_browser(classes=3, per_class=6, size=32, prepare=None) -> (session, browser, data folder)."""
     from cnnstudio.core.project import Project
-    from cnnstudio.gui.dataset.browser import DatasetBrowser
+    from cnnstudio.gui.data.browser import DatasetBrowser
     from cnnstudio.gui.session import ProjectSession
 
     sessions = []

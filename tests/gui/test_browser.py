@@ -11,7 +11,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from cnnstudio.gui.dataset.thumbnail_model import ALL, CLASS, PROBLEMS, UNLABELLED, paths_from_mime
+from cnnstudio.gui.data.thumbnail_model import ALL, CLASS, PROBLEMS, UNLABELLED, paths_from_mime
 
 
 def _labels(session) -> dict[str, str | None]:
@@ -241,7 +241,7 @@ def test_write_labels_to_folders_and_undo(open_browser, qtbot, tmp_path):
 
 
 def test_write_dialog_shows_the_plan(open_browser, tmp_path):
-    from cnnstudio.gui.dataset.write_dialog import WriteLabelsDialog
+    from cnnstudio.gui.data.write_dialog import WriteLabelsDialog
 
     session, _browser, data = open_browser(classes=2, per_class=3)
     dialog = WriteLabelsDialog(session)
@@ -345,7 +345,7 @@ def test_many_copies_list_their_files_only_when_their_group_is_opened(open_brows
     the GUI thread at once (30,000 rows stalled the scrolling); a group lists its files when opened."""
     import shutil
 
-    from cnnstudio.gui.dataset.problems import OPEN_FILES
+    from cnnstudio.gui.data.problems import OPEN_FILES
 
     def copies(data):
         for i in range(6):  # 6 groups of 50 identical files

@@ -11,7 +11,7 @@ EPOCHS = 3
 
 @pytest.fixture
 def plots(qtbot):
-    from cnnstudio.gui.training.plots import TrainingPlots
+    from cnnstudio.gui.train.plots import TrainingPlots
 
     widget = TrainingPlots()
     qtbot.addWidget(widget)
@@ -70,7 +70,7 @@ def test_a_compared_runs_legend_text_is_whole(plots, qtbot):
 
 def test_every_chart_shares_one_styling(qtbot):
     """Train's charts are made by the same styling as Search's and Compare's (widgets/plot.py)."""
-    from cnnstudio.gui.training import plots as training_plots
+    from cnnstudio.gui.train import plots as training_plots
     from cnnstudio.gui.widgets.plot import themed_plot
 
     ours = training_plots.TrainingPlots()
@@ -86,7 +86,7 @@ def test_every_chart_shares_one_styling(qtbot):
 def test_the_reliability_chart_has_ticks_and_counts(qtbot):
     """Issue 23 item 11: axis ticks, and the number of pictures over each bar (1 picture is not a
     full bar's worth); the temperature is said in words, its number in the tooltip."""
-    from cnnstudio.gui.evaluation.reliability import CalibrationPage
+    from cnnstudio.gui.evaluate.reliability import CalibrationPage
 
     page = CalibrationPage()
     qtbot.addWidget(page)

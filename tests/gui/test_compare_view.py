@@ -42,7 +42,7 @@ def session(qtbot, project_with_runs):
 
 
 def test_runs_side_by_side(qtbot, session, project_with_runs):
-    from cnnstudio.gui.compare.view import CompareView
+    from cnnstudio.gui.search.compare.view import CompareView
 
     _, (a, b) = project_with_runs
     view = CompareView(session)
@@ -97,7 +97,7 @@ def test_the_search_section_holds_the_panel_and_the_comparison(qtbot, session):
 
 
 def test_an_ensemble_of_the_compared_runs_scores_and_saves(qtbot, session, project_with_runs, tmp_path):
-    from cnnstudio.gui.compare.view import CompareView
+    from cnnstudio.gui.search.compare.view import CompareView
 
     _, runs = project_with_runs
     view = CompareView(session)

@@ -9,10 +9,10 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QFont, QG
 from PySide6.QtWidgets import QApplication
 
 from cnnstudio.core.spec import TEMPLATES, Conv2D, Dropout, ModelSpec, template
-from cnnstudio.gui.designer import card as card_module
-from cnnstudio.gui.designer import palette as palette_module
-from cnnstudio.gui.designer.palette import MIME_LAYER, layer_mime
-from cnnstudio.gui.designer.view import ModelDesigner
+from cnnstudio.gui.model import card as card_module
+from cnnstudio.gui.model import palette as palette_module
+from cnnstudio.gui.model.palette import MIME_LAYER, layer_mime
+from cnnstudio.gui.model.view import ModelDesigner
 
 ACTIONS = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
 

@@ -12,7 +12,7 @@ from gui_helpers import wait_idle
 from PySide6.QtCore import QSettings, Qt, QTimer
 
 from cnnstudio.core.spec import ModelSpec, template
-from cnnstudio.gui.designer.timing_worker import DONE
+from cnnstudio.gui.model.timing_worker import DONE
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def project_session(qtbot, tmp_path, tiny_image_folder):
 
 
 def test_design_follows_the_classes_and_is_saved_in_the_project(qtbot, project_session):
-    from cnnstudio.gui.designer.section import create_section
+    from cnnstudio.gui.model.section import create_section
 
     session = project_session
     designer = create_section(session)
@@ -51,8 +51,8 @@ def test_design_follows_the_classes_and_is_saved_in_the_project(qtbot, project_s
 
 
 def test_the_model_section_in_the_window_keeps_its_design(qtbot, project_session, tmp_path):
-    from cnnstudio.gui.designer.view import ModelDesigner
     from cnnstudio.gui.main_window import MainWindow
+    from cnnstudio.gui.model.section import ModelSection
 
     window = MainWindow(
         project_session, settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
@@ -61,7 +61,7 @@ def test_the_model_section_in_the_window_keeps_its_design(qtbot, project_session
     window.show()
     window._project_changed(project_session.project)
     page = window.show_section(1)
-    assert isinstance(page, ModelDesigner)
+    assert isinstance(page, ModelSection)
     page.timer.set_enabled(False)
     page.load_template("small-vgg")
     window.show_section(0)
@@ -80,8 +80,8 @@ def test_the_model_section_in_the_window_keeps_its_design(qtbot, project_session
 
 def test_the_train_section_can_ask_what_stops_training(qtbot, project_session):
     from cnnstudio.core.spec import Conv2D
-    from cnnstudio.gui.designer.document import design_problem
-    from cnnstudio.gui.designer.view import ModelDesigner
+    from cnnstudio.gui.model.document import design_problem
+    from cnnstudio.gui.model.view import ModelDesigner
 
     assert design_problem(project_session) is None  # no design saved yet: the Seed CNN, which works
     designer = ModelDesigner(project_session, measure_time=False)
@@ -93,7 +93,7 @@ def test_the_train_section_can_ask_what_stops_training(qtbot, project_session):
 
 
 def test_time_per_epoch_is_measured_in_the_background(qtbot, project_session):
-    from cnnstudio.gui.designer.view import ModelDesigner
+    from cnnstudio.gui.model.view import ModelDesigner
 
     designer = ModelDesigner(project_session)
     qtbot.addWidget(designer)

@@ -23,13 +23,13 @@ def trained(tmp_path_factory):
 
 @pytest.fixture
 def section(qtbot, trained):
-    """(session, EvaluationSection) on the trained project, its validation report shown."""
+    """(session, EvaluationPanel) on the trained project, its validation report shown."""
     from cnnstudio.core.project import Project
-    from cnnstudio.gui.evaluation.view import EvaluationSection
+    from cnnstudio.gui.evaluate.view import EvaluationPanel
     from cnnstudio.gui.session import ProjectSession
 
     session = ProjectSession()
-    view = EvaluationSection(session)
+    view = EvaluationPanel(session)
     qtbot.addWidget(view)
     view.resize(1300, 800)
     view.show()
@@ -71,7 +71,7 @@ def test_clicking_a_confusion_cell_shows_exactly_its_pictures_most_confident_fir
 
 def test_metrics_table_and_explanations(section):
     from cnnstudio.core.evaluate import METRIC_EXPLANATIONS
-    from cnnstudio.gui.evaluation.metrics_table import EXPLANATIONS
+    from cnnstudio.gui.evaluate.metrics_table import EXPLANATIONS
 
     _session, view = section
     assert all(METRIC_EXPLANATIONS[key] == text for key, text in EXPLANATIONS.items())
@@ -84,7 +84,7 @@ def test_metrics_table_and_explanations(section):
 
 
 def _issue_for(view, path: str):
-    from cnnstudio.gui.evaluation.issues_list import Issue
+    from cnnstudio.gui.evaluate.issues_list import Issue
 
     report = view.report
     i = report.paths.index(path)
@@ -128,7 +128,7 @@ def test_relabel_changes_the_project_labels_and_undo_restores_them(qtbot, sectio
 
 
 def test_exclude_and_accept_are_undoable(qtbot, section):
-    from cnnstudio.gui.evaluation.review import REVIEW_FILE, ReviewStore
+    from cnnstudio.gui.evaluate.review import REVIEW_FILE, ReviewStore
 
     session, view = section
     project = session.project
@@ -171,7 +171,7 @@ def test_grad_cam_overlay_has_the_pictures_size(qtbot, section):
 
 
 def test_the_colour_scale_runs_blue_to_red_as_the_overlay_does():
-    from cnnstudio.gui.evaluation.jobs import scale_strip
+    from cnnstudio.gui.evaluate.jobs import scale_strip
 
     strip = scale_strip(100, 4).astype(int)
     assert strip[0, 0, 2] > strip[0, 0, 0] and strip[0, -1, 0] > strip[0, -1, 2] + 60
@@ -199,7 +199,7 @@ def test_another_folder_is_evaluated_and_cannot_be_relabelled(qtbot, section, tr
 
 @pytest.mark.parametrize("k", [2, 10, 50])
 def test_confusion_matrix_stays_readable_from_2_to_50_classes(qtbot, k):
-    from cnnstudio.gui.evaluation.confusion import MIN_CELL, ConfusionMatrixView, compute_layout, max_label_px
+    from cnnstudio.gui.evaluate.confusion import MIN_CELL, ConfusionMatrixView, compute_layout, max_label_px
 
     names = [f"class number {i} with a long name" if i % 7 == 0 else f"c{i}" for i in range(k)]
     layout = compute_layout(QRectF(0, 0, 700, 700), names, QFont())
@@ -233,7 +233,7 @@ def test_evaluation_follows_the_weights_it_names_during_and_after_training(qtbot
     from safetensors.torch import load_file, save_file
 
     from cnnstudio.core.project import Project
-    from cnnstudio.gui.evaluation.view import EvaluationSection
+    from cnnstudio.gui.evaluate.view import EvaluationPanel
     from cnnstudio.gui.session import ProjectSession
 
     folder = tmp_path / "proj"
@@ -242,7 +242,7 @@ def test_evaluation_follows_the_weights_it_names_during_and_after_training(qtbot
     state_file = run_dir / "state.json"
     finished = json.loads(state_file.read_text())
     session = ProjectSession()
-    view = EvaluationSection(session)
+    view = EvaluationPanel(session)
     qtbot.addWidget(view)
     view.show()
     try:

@@ -27,13 +27,13 @@ def _noisy_labels(data) -> None:
 
 @pytest.fixture
 def train_and_evaluate(qtbot, tmp_path, tiny_image_folder):
-    """(TrainingPanel, EvaluationSection) on one session: 3 classes x 80 pictures (about 36 for
+    """(TrainingPanel, EvaluationPanel) on one session: 3 classes x 80 pictures (about 36 for
     validation, enough to calibrate), the 'tiny' design, 3 epochs."""
     from cnnstudio.core.project import Project
     from cnnstudio.core.spec import template
-    from cnnstudio.gui.evaluation.view import EvaluationSection
+    from cnnstudio.gui.evaluate.view import EvaluationPanel
     from cnnstudio.gui.session import ProjectSession
-    from cnnstudio.gui.training.panel import TrainingPanel
+    from cnnstudio.gui.train.panel import TrainingPanel
 
     data = tiny_image_folder(classes=3, per_class=80)
     _noisy_labels(data)
@@ -43,7 +43,7 @@ def train_and_evaluate(qtbot, tmp_path, tiny_image_folder):
     session.open_project(project)
     wait_idle(qtbot, session)
     panel = TrainingPanel(session)
-    view = EvaluationSection(session)
+    view = EvaluationPanel(session)
     for widget in (panel, view):
         qtbot.addWidget(widget)
         widget.resize(1300, 800)

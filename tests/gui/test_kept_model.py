@@ -12,7 +12,7 @@ LOGS = [
 
 
 def test_summary_gives_the_kept_models_accuracy_and_says_why_another_epoch_scored_higher():
-    from cnnstudio.gui.training.kept import kept_model_words
+    from cnnstudio.gui.train.kept import kept_model_words
 
     words = " ".join(kept_model_words(LOGS, SimpleNamespace(best_epoch=2, monitor="val_loss")))
     assert "kept model: 91.7% (epoch 3" in words
@@ -33,7 +33,7 @@ def test_run_list_shows_the_kept_epochs_accuracy(tmp_path):
 
 
 def test_the_learning_rate_caption_says_what_the_red_line_is():
-    from cnnstudio.gui.training.lr_dialog import lr_caption
+    from cnnstudio.gui.train.lr_dialog import lr_caption
 
     fastest = lr_caption(3e-3, 1e-2)
     assert "falling fastest" in fastest and "grey line marks the lowest loss" in fastest

@@ -208,9 +208,9 @@ def test_render_the_main_window_on_the_demo_project(window, qtbot, tmp_path):
     assert len(greys) > 40, f"the thumbnail grid looks blank ({len(greys)} colours)"
     window.show_section(1)  # the Model section: the layer designer
     assert window.section_stack.currentIndex() == 1
-    from cnnstudio.gui.designer.view import ModelDesigner
+    from cnnstudio.gui.model.section import ModelSection
 
-    assert isinstance(window.pages[1], ModelDesigner)
+    assert isinstance(window.pages[1], ModelSection)
 
 
 def test_save_as_copies_the_project_and_opens_the_copy(window, qtbot, tiny_image_folder, tmp_path):
@@ -251,7 +251,7 @@ def test_gui_command_takes_a_project(tmp_path):
 def test_a_new_project_opens_on_data_with_nothing_left_from_the_last(
     window, qtbot, tiny_image_folder, tmp_path
 ):
-    from cnnstudio.gui.dataset.thumbnail_model import ALL, CLASS
+    from cnnstudio.gui.data.thumbnail_model import ALL, CLASS
 
     window.open_path(tiny_image_folder(classes=2, per_class=3, name="first"), ask=False)
     wait_idle(qtbot, window.session)

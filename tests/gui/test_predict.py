@@ -22,11 +22,11 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def section(qtbot, trained):
     from cnnstudio.core.project import Project
-    from cnnstudio.gui.predict.view import PredictSection
+    from cnnstudio.gui.predict.view import PredictPanel
     from cnnstudio.gui.session import ProjectSession
 
     session = ProjectSession()
-    view = PredictSection(session)
+    view = PredictPanel(session)
     qtbot.addWidget(view)
     view.resize(1200, 700)
     view.show()
@@ -39,7 +39,7 @@ def section(qtbot, trained):
 def _predict(qtbot, view, inputs):
     with qtbot.waitSignal(view.predicted, timeout=30000) as blocker:
         view.add_inputs(inputs)
-    qtbot.waitUntil(lambda: view._task is None, timeout=10000)
+    qtbot.waitUntil(lambda: not view.jobs.busy(), timeout=10000)
     return blocker.args[0]
 
 
@@ -75,7 +75,7 @@ def test_predicting_a_folder_fills_the_table_and_the_csv(qtbot, section, trained
     assert labels.count("unknown") == len(unsure)
     rows = list(csv.DictReader(view.export_csv(tmp_path / "out2.csv").open(encoding="utf-8-sig")))
     assert sum(row["label"] == "unknown" for row in rows) == len(unsure)
-    assert view._task is None
+    assert not view.jobs.busy()
 
 
 def test_copy_and_move_into_class_folders(qtbot, section, trained, tmp_path, monkeypatch):
@@ -225,12 +225,12 @@ def two_runs(tmp_path_factory):
 def test_predict_starts_on_the_best_run_and_says_which(qtbot, two_runs):
     from cnnstudio.core.project import Project
     from cnnstudio.core.runs import load_run
-    from cnnstudio.gui.predict.view import PredictSection
+    from cnnstudio.gui.predict.view import PredictPanel
     from cnnstudio.gui.session import ProjectSession
 
     project, good, bad = two_runs
     session = ProjectSession()
-    view = PredictSection(session)
+    view = PredictPanel(session)
     qtbot.addWidget(view)
     view.show()
     try:

@@ -122,7 +122,7 @@ def test_a_conflicting_relabel_asks_and_can_take_theirs(qtbot, project_session):
 
 def test_the_designer_shows_a_design_written_by_another_process(qtbot, project_session):
     from cnnstudio.core.spec import template
-    from cnnstudio.gui.designer.document import DesignDocument
+    from cnnstudio.gui.model.document import DesignDocument
 
     session = project_session
     document = DesignDocument(session)

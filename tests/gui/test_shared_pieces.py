@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from cnnstudio.gui.commands import EditSession, LabelCommand
-from cnnstudio.gui.dataset.suggestions import SuggestionHost
+from cnnstudio.gui.data.suggestions import SuggestionHost
 
 
 def _members(protocol) -> set[str]:

@@ -53,7 +53,7 @@ def _epoch_logs(n: int, start: int = 0) -> list[dict]:
 
 
 def test_cleared_charts_do_not_keep_the_last_runs_axes(qtbot):
-    from cnnstudio.gui.training.plots import TrainingPlots
+    from cnnstudio.gui.train.plots import TrainingPlots
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)
@@ -73,8 +73,8 @@ def test_cleared_charts_do_not_keep_the_last_runs_axes(qtbot):
 
 
 def test_a_resumed_runs_learning_rate_chart_starts_where_the_run_started(qtbot):
-    from cnnstudio.gui.training.feed import BatchPoint
-    from cnnstudio.gui.training.plots import TrainingPlots
+    from cnnstudio.gui.train.feed import BatchPoint
+    from cnnstudio.gui.train.plots import TrainingPlots
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)

@@ -6,7 +6,7 @@ import json
 
 from PySide6.QtCore import Qt
 
-from cnnstudio.gui.dataset.thumbnail_model import ACCEPTED, ISSUES, SUGGESTION_ROLE, UNLABELLED
+from cnnstudio.gui.data.thumbnail_model import ACCEPTED, ISSUES, SUGGESTION_ROLE, UNLABELLED
 
 
 def _write_noise(data) -> None:
@@ -262,7 +262,7 @@ def test_checking_training_labels_works_on_a_copy_of_the_live_project(open_brows
 def test_after_the_last_picture_suggest_says_what_it_still_does():
     """Issue 23 item 11: after "3,000 / 3,000" the status says the suggestions are being ordered and
     the bar turns busy, instead of sitting full for seconds."""
-    from cnnstudio.gui.dataset.suggestions import then_scoring
+    from cnnstudio.gui.data.controller import then_scoring
 
     class Context:
         def __init__(self):

@@ -134,7 +134,7 @@ def test_a_failure_inside_training_is_shown_and_the_panel_stays_usable(qtbot, ma
     assert _state(record.path)["epochs_done"] == 2
 
     from cnnstudio.core.spec import ModelSpec
-    from cnnstudio.gui.training.finetune_dialog import FineTuneDialog
+    from cnnstudio.gui.train.finetune_dialog import FineTuneDialog
 
     dialog = FineTuneDialog(ModelSpec.from_dict(record.spec), 3, record.name)
     qtbot.addWidget(dialog)
@@ -164,7 +164,7 @@ def test_closing_the_main_window_while_training_asks_then_stops_with_a_checkpoin
     from cnnstudio.core.project import Project
     from cnnstudio.core.spec import template
     from cnnstudio.gui.main_window import MainWindow
-    from cnnstudio.gui.training.panel import TrainingPanel
+    from cnnstudio.gui.train.section import TrainSection
 
     project = Project.create(tmp_path / "proj", tiny_image_folder(classes=3, per_class=10))
     project.spec = template("tiny").to_dict()
@@ -174,7 +174,7 @@ def test_closing_the_main_window_while_training_asks_then_stops_with_a_checkpoin
     window.open_project(project)
     wait_idle(qtbot, window.session)
     panel = window.show_section(2)  # the Train section
-    assert isinstance(panel, TrainingPanel)
+    assert isinstance(panel, TrainSection)
     config = panel.config()
     config.epochs, config.batch_size = 200, 4
     panel.set_config(config)
@@ -209,7 +209,7 @@ def test_a_learning_rate_far_too_high_ends_in_plain_advice(qtbot, make_panel):
 
 
 def test_after_the_last_epoch_the_bar_says_the_model_is_being_checked(make_panel):
-    from cnnstudio.gui.training.feed import FeedUpdate
+    from cnnstudio.gui.train.feed import FeedUpdate
 
     panel = make_panel()
     panel.progress.began({"epochs": 3, "batches": 103})

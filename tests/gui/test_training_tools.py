@@ -8,8 +8,8 @@ import math
 import pytest
 from training_helpers import panel_factory, wait_tasks
 
-from cnnstudio.gui.training.feed import Abandoned, TrainingFeed
-from cnnstudio.gui.training.series import DecimatingSeries, Smoother
+from cnnstudio.gui.train.feed import Abandoned, TrainingFeed
+from cnnstudio.gui.train.series import DecimatingSeries, Smoother
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_a_design_that_cannot_work_blocks_start_with_the_designers_message(qtbot
 def test_overlays_keep_their_own_colours_name_each_run_and_never_redraw_the_live_run(qtbot):
     from PySide6.QtGui import QColor
 
-    from cnnstudio.gui.training.plots import TRAIN_COLOR, VAL_COLOR, TrainingPlots
+    from cnnstudio.gui.train.plots import TRAIN_COLOR, VAL_COLOR, TrainingPlots
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)
@@ -252,7 +252,7 @@ def test_overlays_keep_their_own_colours_name_each_run_and_never_redraw_the_live
 
 
 def test_the_learning_rate_axis_is_labelled_at_powers_of_ten_before_training(qtbot):
-    from cnnstudio.gui.training.plots import TrainingPlots
+    from cnnstudio.gui.train.plots import TrainingPlots
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)

@@ -10,15 +10,19 @@ import inspect
 import pytest
 from gui_helpers import close_session
 
-from cnnstudio.gui.evaluation import controller as evaluation_controller
+from cnnstudio.gui.data import controller as data_controller
+from cnnstudio.gui.evaluate import controller as evaluation_controller
+from cnnstudio.gui.predict import controller as predict_controller
 from cnnstudio.gui.search import controller as search_controller
-from cnnstudio.gui.training import controller as training_controller
+from cnnstudio.gui.train import controller as training_controller
 
 # (controller module, protocol, the widget's name in the controller, widget module, widget class)
 SECTIONS = [
-    (training_controller, "TrainingView", "panel", "cnnstudio.gui.training.panel", "TrainingPanel"),
+    (data_controller, "DataView", "browser", "cnnstudio.gui.data.browser", "DatasetBrowser"),
+    (training_controller, "TrainingView", "panel", "cnnstudio.gui.train.panel", "TrainingPanel"),
     (search_controller, "SearchView", "panel", "cnnstudio.gui.search.panel", "SearchPanel"),
-    (evaluation_controller, "EvaluationView", "view", "cnnstudio.gui.evaluation.view", "EvaluationSection"),
+    (evaluation_controller, "EvaluationView", "view", "cnnstudio.gui.evaluate.view", "EvaluationPanel"),
+    (predict_controller, "PredictView", "view", "cnnstudio.gui.predict.view", "PredictPanel"),
 ]
 
 

@@ -13,8 +13,8 @@ from weights_server import WeightsServer, use_weights_file
 from cnnstudio.core.spec import template
 from cnnstudio.core.weights import entry
 from cnnstudio.core.weights.download import partial_path
-from cnnstudio.gui.designer.view import ModelDesigner
-from cnnstudio.gui.designer.weights_dialog import SOURCE_SETTING
+from cnnstudio.gui.model.view import ModelDesigner
+from cnnstudio.gui.model.weights_dialog import SOURCE_SETTING
 
 NAME = "mobilenet-v3-small"
 
@@ -210,7 +210,7 @@ def test_the_model_section_does_not_say_ready_when_weights_are_missing(designer)
 
 
 def test_the_card_and_the_settings_agree_on_frozen(designer):
-    from cnnstudio.gui.designer.card import is_frozen
+    from cnnstudio.gui.model.card import is_frozen
 
     designer.properties.show_layer(1)
     layer = designer.document.spec.layers[1]

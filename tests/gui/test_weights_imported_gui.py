@@ -8,8 +8,8 @@ from PySide6.QtWidgets import QComboBox
 from weights_server import ARCH, use_weights_file, weights_bytes
 
 from cnnstudio.core.weights import import_weights
-from cnnstudio.gui.designer.palette import palette_entries
-from cnnstudio.gui.designer.view import ModelDesigner
+from cnnstudio.gui.model.palette import palette_entries
+from cnnstudio.gui.model.view import ModelDesigner
 
 NAME = "mobilenet-v3-small"
 

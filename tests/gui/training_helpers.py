@@ -13,7 +13,7 @@ def panel_factory(qtbot, tmp_path, tiny_image_folder):
     from cnnstudio.core.project import Project
     from cnnstudio.core.spec import template
     from cnnstudio.gui.session import ProjectSession
-    from cnnstudio.gui.training.panel import TrainingPanel
+    from cnnstudio.gui.train.panel import TrainingPanel
 
     made = []
 

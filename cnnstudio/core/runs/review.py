@@ -3,7 +3,7 @@
 "Accept" dismisses a likely label error: the label is right, the model is wrong. The choice is kept
 in runs/<run>/label_review.json (keyed as project.json keys images), so the list stays short the next
 time this run is evaluated, in the app or from the command line (`cnnstudio evaluate` leaves them out
-of its likely label errors). The GUI wraps set_accepted in an undo command (gui/evaluation/review.py).
+of its likely label errors). The GUI wraps set_accepted in an undo command (gui/evaluate/review.py).
 """
 
 from __future__ import annotations

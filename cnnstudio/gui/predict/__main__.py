@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationDisplayName("Predict preview")  # "CNN Studio" in the title once there is a table
     from cnnstudio.core.demo import open_demo_project
     from cnnstudio.core.project import Project
-    from cnnstudio.gui.evaluation.__main__ import _ensure_run
+    from cnnstudio.gui.evaluate.__main__ import _ensure_run
     from cnnstudio.gui.predict.section import create_section
     from cnnstudio.gui.session import ProjectSession
 

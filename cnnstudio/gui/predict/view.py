@@ -1,8 +1,9 @@
 """The Predict section: drop pictures or folders, see what the model says, export or sort them.
 
-The model is a run of the project or a .cnnmodel file. Prediction runs in the session's workers
-(core.export.Predictor: the same decoding and the same probabilities the app and every export use),
-with progress in the status bar. The "unknown" threshold relabels the table at once; the CSV and the
+The model is a run of the project or a .cnnmodel file. The view holds the widgets and draws; its job
+control (predicting, sorting into class folders, undoing a move) is `view.jobs`, a `PredictController`
+(controller.py). Prediction runs in the session's workers (core.export.Predictor: the same decoding
+and the same probabilities the app and every export use), with progress in the status bar. The "unknown" threshold relabels the table at once; the CSV and the
 class folders follow it.
 """
 
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.core.runs import trained_runs
+from cnnstudio.gui.predict.controller import PredictController
 from cnnstudio.gui.predict.default_run import BestRun, best_run
 from cnnstudio.gui.predict.results_model import THUMB, UNKNOWN, PredictionsModel
 from cnnstudio.gui.style import icon, muted_color
@@ -71,7 +73,7 @@ class DropZone(QFrame):
             row.addWidget(button)
 
 
-class PredictSection(QWidget):
+class PredictPanel(QWidget):
     predicted = Signal(object)  # core.export.PredictionResult of the last prediction
     sorted_into = Signal(object)  # [(from, to)]
     sort_undone = Signal(object)  # [(from, to)]: pictures put back by "Undo move"
@@ -80,9 +82,7 @@ class PredictSection(QWidget):
         super().__init__(parent)
         self.session = session
         self.inputs: list[str] = []
-        self._models: dict[str, LoadedModel] = {}
-        self._task = None
-        self._queued: list[str] = []
+        self.jobs = PredictController(self)  # predicting, sorting into folders, undoing a move
         self._filling = False
         self._best: BestRun | None = None  # the run Predict chose as the best (see default_run.py)
         self.setAcceptDrops(True)
@@ -261,8 +261,8 @@ class PredictSection(QWidget):
         for button in (self.drop_zone.add_files, self.drop_zone.add_folder):
             button.setEnabled(source is not None)
         if source is not None and self.inputs:
-            self._predict(list(self.inputs), replace=True)
-        self._update_buttons()
+            self.jobs.predict(list(self.inputs), replace=True)
+        self.update_buttons()
 
     def _best_words(self) -> str:
         """'Best run: NAME (validation 93%)' while the run chosen for the user is shown."""
@@ -270,21 +270,11 @@ class PredictSection(QWidget):
         self.model_info.setToolTip(best.tooltip() if best is not None else "")
         return best.words() if best is not None else ""
 
-    def _load(self, source: str) -> LoadedModel:
-        """In a worker: the model (kept, so the next prediction starts at once)."""
-        loaded = self._models.get(source)
-        if loaded is None:
-            from cnnstudio.core.models import load_model
-
-            loaded = load_model(source)
-            self._models[source] = loaded
-        return loaded
-
     def _project_changed(self, project) -> None:
         # Another project: nothing of the last one stays (its predictions, its models, model files).
         self.clear()
         self.loader.set_cache_dir(project.cache_dir / "thumbs" if project is not None else None)
-        self._models.clear()
+        self.jobs.forget_models()
         self._filling = True
         self.model_combo.clear()
         self._filling = False
@@ -329,56 +319,17 @@ class PredictSection(QWidget):
         if self.model_source is None:
             self.summary.setText("Choose a model first: train a run, or open a model file.")
             return
-        self._predict(new)
+        self.jobs.predict(new)
 
     def clear(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self.jobs.cancel()
         self.inputs = []
-        self._queued = []
         self.results.clear()
-        self._update_summary()
-        self._update_buttons()
+        self.update_summary()
+        self.update_buttons()
 
-    def _predict(self, inputs: list[str], replace: bool = False) -> None:
-        if self._task is not None:
-            if replace:  # another model: what runs now is no longer wanted
-                self._task.cancel()
-                self._queued = list(self.inputs)
-            else:
-                self._queued += inputs
-            return
-        source = self.model_source
-        if source is None:
-            return
-        if replace:
-            self.results.clear()
-
-        def job(ctx) -> PredictionResult:
-            from cnnstudio.core.export import Predictor
-
-            loaded = self._load(source)
-            ctx.set_text(f"Predicting with {Path(source).name}")
-            return Predictor(loaded).predict(inputs, progress=ctx.progress, should_stop=ctx.should_stop)
-
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.summary.setText("Predicting…")
-        n = len(inputs)
-        title = f"Predicting {Path(inputs[0]).name}" if n == 1 else f"Predicting {n} pictures and folders"
-        task = self.session.tasks.start(title, job, on_success=self._done, on_error=self._failed)
-        task.progressed.connect(self._progressed)
-        task.done.connect(self._task_ended)
-        task.cancelled.connect(self._update_summary)
-        self._task = task
-
-    def _progressed(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-
-    def _done(self, result: PredictionResult) -> None:
-        source = self.model_source
-        loaded = self._models.get(source) if source else None
+    def show_prediction(self, result: PredictionResult, loaded: LoadedModel | None) -> None:
+        """A prediction is done (`loaded`: the model that made it): the table and the summary show it."""
         if loaded is not None:
             self.model_info.setText(
                 " · ".join(filter(None, [self._best_words(), f"{len(loaded.class_names)} classes"]))
@@ -386,20 +337,8 @@ class PredictSection(QWidget):
         if result.unknown_threshold != self._default_unknown or self.results.unknown_threshold is None:
             self._show_unknown(result.unknown_threshold, calibrated=result.calibrated)
         self.results.add(result.predictions, result.problems)
-        self._update_summary()
+        self.update_summary()
         self.predicted.emit(result)
-
-    def _failed(self, text: str) -> None:
-        self.summary.setText(text)
-        self.session.error.emit(text)
-
-    def _task_ended(self) -> None:
-        self._task = None
-        self.progress.hide()
-        self._update_buttons()
-        if self._queued:
-            queued, self._queued = self._queued, []
-            self._predict(queued)
 
     # ---- unknown pictures ------------------------------------------------------------------------------
     def _show_unknown(self, threshold: float | None, *, calibrated: bool) -> None:
@@ -428,7 +367,7 @@ class PredictSection(QWidget):
     def _unknown_changed(self, value: float) -> None:
         if self._default_unknown is not None:
             self.results.set_unknown_threshold(value)
-            self._update_summary()
+            self.update_summary()
 
     def _unknown_to_default(self) -> None:
         if self._default_unknown is not None:
@@ -441,9 +380,9 @@ class PredictSection(QWidget):
     def _threshold_changed(self, value: int) -> None:
         self.threshold_label.setText(f"{value}%" if value else "off (never unknown)")
         self.results.set_threshold(value / 100)
-        self._update_summary()
+        self.update_summary()
 
-    def _update_summary(self) -> None:
+    def update_summary(self) -> None:
         counts = self.results.counts()
         n = len(self.results.predictions)
         if not n and not self.results.problems:
@@ -460,7 +399,7 @@ class PredictSection(QWidget):
             text += f" · {len(self.results.problems)} could not be read"
         self.summary.setText(text)
 
-    def _follow(self, pairs: list[tuple[str, str]]) -> None:
+    def follow(self, pairs: list[tuple[str, str]]) -> None:
         """Pictures moved from the first to the second path of each pair: the table follows them."""
         self.results.moved(pairs)
         where = dict(pairs)
@@ -468,39 +407,13 @@ class PredictSection(QWidget):
 
     def undo_sort(self) -> None:
         """Put the pictures of the last move back where they were (from its journal), in the background."""
-        journal = self.last_sort_journal
-        if journal is None:
-            return
+        self.jobs.undo_sort()
 
-        def job(ctx):
-            from cnnstudio.core.export.sorting import undo_sort
-
-            return undo_sort(journal, progress=ctx.progress)
-
-        def done(pairs: list[tuple[str, str]]) -> None:
-            self._follow(pairs)
-            self.last_sort_journal = None
-            self.undo_sort_button.hide()
-            text = f"Undone: {len(pairs):,} pictures are back where they were."
-            self.session.message.emit(text)
-            self.summary.setText(text)
-            self.sort_undone.emit(pairs)
-
-        self.undo_sort_button.setEnabled(False)
-        task = self.session.tasks.start(
-            "Putting the moved pictures back",
-            job,
-            on_success=done,
-            on_error=self.session.error.emit,
-            cancellable=False,
-        )
-        task.done.connect(self._update_buttons)
-
-    def _update_buttons(self) -> None:
+    def update_buttons(self) -> None:
         has = bool(self.results.predictions)
         self.csv_button.setEnabled(has or bool(self.results.problems))
         for button in (self.copy_button, self.move_button):
-            button.setEnabled(has and self._task is None)
+            button.setEnabled(has and not self.jobs.busy())
 
     # ---- exports ---------------------------------------------------------------------------------------
     def result(self) -> PredictionResult:
@@ -556,44 +469,6 @@ class PredictSection(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return
 
-        journal = None
-        if move:  # the same undo journal as "Write labels to folders" (core/labels/journal.py)
-            from cnnstudio.core.export.sorting import new_sort_journal
-            from cnnstudio.core.paths import user_data_dir
-
-            journal = new_sort_journal(user_data_dir() / "journal")
-
-        def job(_ctx):
-            from cnnstudio.core.export.sorting import SortError, sort_into
-
-            try:
-                return sort_into(predictions, dest, move=move, journal=journal), None
-            except SortError as exc:  # part done: the view follows what moved, then says why
-                return exc.done, str(exc)
-
-        def done(outcome) -> None:
-            pairs, error = outcome
-            if move:
-                self._follow(pairs)
-                if journal is not None and journal.exists():
-                    self.last_sort_journal = journal
-                    self.undo_sort_button.show()
-                    self.undo_sort_button.setEnabled(True)
-            verb = "Moved" if move else "Copied"
-            self.summary.setText(f"{verb} {len(pairs):,} pictures into class folders in {dest}.")
-            self.session.message.emit(self.summary.text())
-            if error is not None:
-                self.summary.setText(error)
-                self.session.error.emit(error)
-            self.sorted_into.emit(pairs)
-
         for button in (self.copy_button, self.move_button):
             button.setEnabled(False)
-        task = self.session.tasks.start(
-            ("Moving" if move else "Copying") + " pictures into class folders",
-            job,
-            on_success=done,
-            on_error=self.session.error.emit,
-            cancellable=False,
-        )
-        task.done.connect(self._update_buttons)
+        self.jobs.sort_into(predictions, dest, move=move)

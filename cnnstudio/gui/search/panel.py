@@ -470,7 +470,7 @@ class SearchPanel(QWidget):
             self._open_compare(runs)
 
     def _open_compare(self, runs: list[Path]) -> None:
-        from cnnstudio.gui.compare.view import CompareDialog
+        from cnnstudio.gui.search.compare.view import CompareDialog
 
         dialog = CompareDialog(self.session, runs, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

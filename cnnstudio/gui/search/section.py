@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox, QTabWidget, QWidget
 
-from cnnstudio.gui.compare.view import CompareView
+from cnnstudio.gui.search.compare.view import CompareView
 from cnnstudio.gui.search.panel import SearchPanel
 from cnnstudio.gui.session import ProjectSession
 
@@ -16,6 +16,7 @@ class SearchSection(QTabWidget):
         self.session = session
         self.panel = SearchPanel(session)
         self.compare = CompareView(session)
+        self.jobs = self.panel.jobs  # the search's job control (controller.py), as every section names it
         self.addTab(self.panel, "Hyperparameter search")
         self.addTab(self.compare, "Compare runs")
         self.setDocumentMode(True)

@@ -1,1 +1,0 @@
-"""The Data section: class list, thumbnail grid, image viewer, problems, labelling."""
