@@ -113,16 +113,22 @@ def test_a_distributed_run_resumes_with_its_id(ddp_run):
     assert len(list((project / "runs").iterdir())) == 1
 
 
-def _children(pid: int) -> list[int]:
-    out = []
+def _descendants(pid: int) -> list[int]:
+    """Every process started by `pid` (the launcher, and the training processes it started)."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
-                out.append(int(entry.name))
+            parents[int(entry.name)] = int(fields[1])
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [child for child, of in parents.items() if of == parent]
+        out += children
+        todo += children
     return out
 
 
@@ -146,7 +152,7 @@ def test_a_process_that_dies_stops_the_others_with_a_message_naming_it(tmp_path,
         while time.monotonic() < deadline and victim is None:
             states = list((tmp_path / "proj" / "runs").glob("*/state.json"))
             if states and json.loads(states[0].read_text() or "{}").get("epochs_done", 0) >= 1:
-                victim = next((p for p in _children(proc.pid) if _rank_of(p) == 1), None)
+                victim = next((p for p in _descendants(proc.pid) if _rank_of(p) == 1), None)
             time.sleep(0.2)
         assert victim is not None, "the two processes never started training"
         os.kill(victim, signal.SIGKILL)
@@ -174,7 +180,7 @@ def test_ctrl_c_stops_every_process_and_keeps_the_checkpoint(tmp_path, tiny_imag
                 break
             time.sleep(0.2)
         assert state_file is not None, "the two processes never started training"
-        children = _children(proc.pid)
+        children = _descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         code, _out, err = finish(proc, timeout=120)
     finally:
