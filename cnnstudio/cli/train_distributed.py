@@ -51,7 +51,8 @@ def launch(args, project, spec, config) -> int:
     if result.history.error is not None:
         name = result.run_dir.name
         raise UserError(
-            f"{result.history.error} The run {name} keeps its last checkpoint: continue it with --resume {name}."
+            f"{result.history.error} Any message of its own is above. "
+            f"The run {name} keeps its last checkpoint: continue it with --resume {name}."
         )
     return report_result(result, args.json)
 

@@ -74,10 +74,7 @@ def failure_message(failures: dict, world_size: int) -> str:
         how = f"was killed ({failure.signal_name()})"
     else:
         how = f"stopped with exit code {failure.exitcode}"
-    return (
-        f"Training process {rank} of {world_size} {how}, so the other processes were stopped too. "
-        "Any message of its own is above."
-    )
+    return f"Training process {rank} of {world_size} {how}, so the other processes were stopped too."
 
 
 def lost_contact(exc: BaseException) -> bool:
@@ -196,19 +193,21 @@ def train_in_group(
     return result if env.is_rank0 else None
 
 
+def _config(job: WorkerJob):
+    from cnnstudio.core.train import TrainConfig
+
+    return TrainConfig.from_dict(json.loads(Path(job.config_file).read_text(encoding="utf-8")))
+
+
 def _load(job: WorkerJob):
     from cnnstudio.core.project import Project
     from cnnstudio.core.spec import ModelSpec
-    from cnnstudio.core.train import TrainConfig
 
-    config = TrainConfig.from_dict(json.loads(Path(job.config_file).read_text(encoding="utf-8")))
-    return Project.open(Path(job.project)), ModelSpec.load(Path(job.spec_file)), config
+    return Project.open(Path(job.project)), ModelSpec.load(Path(job.spec_file)), _config(job)
 
 
 def run_worker(job: WorkerJob, env) -> int:
     """One process that torchrun started for `job`."""
-    config = _load(job)[2]
-
     def work() -> int:
         result = train_in_group(
             env,
@@ -222,7 +221,7 @@ def run_worker(job: WorkerJob, env) -> int:
             raise UserError(str(result.history.error))
         return 0
 
-    return in_group(env, config.device, work)
+    return in_group(env, _config(job).device, work)
 
 
 def main(argv: list[str] | None = None) -> int:
