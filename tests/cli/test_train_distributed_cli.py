@@ -193,3 +193,24 @@ def test_ctrl_c_stops_every_process_and_keeps_the_checkpoint(tmp_path, tiny_imag
     assert not [p for p in children if Path(f"/proc/{p}").exists() and _rank_of(p) is not None]
     state = json.loads(state_file.read_text())
     assert state["status"] == "stopped" and state["epochs_done"] >= 1
+
+
+def test_torchrun_started_by_hand_runs_the_train_command_in_each_process(tmp_path, tiny_image_folder):
+    """The README's several-computer way, here on one: torchrun itself starts `-m cnnstudio train`."""
+    data = tiny_image_folder(classes=3, per_class=8, size=24)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run(
+        [*torchrun, "-m", "cnnstudio", *map(str, train_args(data, tmp_path / "proj", 1, "--json"))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # rank 0 alone prints the report
+    assert [r.name for r in (tmp_path / "proj" / "runs").iterdir()] == [result["run"]]
+    config = json.loads((tmp_path / "proj" / "runs" / result["run"] / "config.json").read_text())
+    assert config["distributed"]["world_size"] == 2
+    assert [e["epoch"] for e in result["epochs"]] == [0] and result["val"]["images"] > 0
+    assert done.stderr.count("Epoch 1/1") == 1 and "2 processes (gloo)" in done.stderr
