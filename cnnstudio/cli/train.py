@@ -35,9 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train a frozen pre-trained network even though its weights are not on this computer",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
-    # the app's several-process training makes the run folder first and names it here, so that it
-    # follows its own run and never another one made in the same project meanwhile
-    p.add_argument("--run-folder", metavar="NAME", help=argparse.SUPPRESS)
     p.add_argument(
         "--nproc",
         type=positive_int,
@@ -98,10 +95,6 @@ def run(args) -> int:
             from cnnstudio.cli.train_distributed import run_process
 
             return run_process(args, env)
-    if args.nproc > 1:
-        from cnnstudio.cli.train_distributed import launch
-
-        return launch(args)
     from cnnstudio.core.pipeline import open_or_create_project, resolve_spec
 
     check_weights = not (args.resume or args.init_from or args.random_weights)
@@ -113,6 +106,10 @@ def run(args) -> int:
     spec = resolve_spec(project, args.template, args.spec)
     if check_weights:
         refuse_random_frozen(spec)
+    if args.nproc > 1:
+        from cnnstudio.cli.train_distributed import launch
+
+        return launch(args, project, spec, config_from_args(args))
     return train_and_report(
         project,
         spec,
@@ -121,5 +118,4 @@ def run(args) -> int:
         resume=args.resume,
         init_from=args.init_from,
         epochs=args.epochs if args.resume else None,
-        run_name=args.run_folder,
     )

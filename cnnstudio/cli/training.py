@@ -49,7 +49,6 @@ def train_and_report(
     epochs: int | None = None,
     after=None,
     data=None,
-    run_name: str | None = None,
 ) -> int:
     """`after(result) -> (dict, lines)`: more steps once the run is evaluated (the demo exports and
     predicts); the dict joins the JSON summary, the lines follow the text report."""
@@ -76,13 +75,20 @@ def train_and_report(
         resume=resume_dir,
         init_weights=init_from,
         epochs=epochs,
-        run_name=run_name,
     )
-    print_step(f"Precision: {result.precision}; device: {result.device}")
     if result.history.error is not None:
+        print_step(f"Precision: {result.precision}; device: {result.device}")
         raise UserError(
             f"{result.history.error} The run {result.run_dir.name} keeps its last good checkpoint."
         )
+    return report_result(result, as_json, after)
+
+
+def report_result(result, as_json: bool, after=None) -> int:
+    """The end of `cnnstudio train`: the report as text, or one JSON object with --json."""
+    from cnnstudio.cli.progress import print_step
+
+    print_step(f"Precision: {result.precision}; device: {result.device}")
     summary = result_summary(result)
     more, lines = after(result) if after is not None else ({}, [])
     if as_json:

@@ -15,20 +15,10 @@ from PIL import Image
 from cnnstudio.cli import main
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("calcli")
-    data = write_tiny_image_folder(root / "data", classes=3, per_class=20, size=24)
-    argv = ["train", str(data), "--project", str(root / "project"), "--template", "tiny"]
-    argv += ["--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--json"]
-    assert main(argv) == 0
-    runs = sorted((root / "project" / "runs").iterdir())
+def trained(train_cli_project):
+    project, run, data = train_cli_project("calcli", per_class=20, epochs=3)
+    root = project.parent
     odd = root / "odd"
     odd.mkdir()
     rng = np.random.default_rng(0)
@@ -37,18 +27,21 @@ def trained(tmp_path_factory):
     Image.new("RGB", (30, 30), (0, 0, 0)).save(odd / "black.png")
     # Pictures of the same kind that neither training nor calibration saw.
     fresh = write_tiny_image_folder(root / "fresh", classes=3, per_class=20, size=24, seed=7)
-    return SimpleNamespace(root=root, data=data, project=root / "project", run=runs[-1], odd=odd, fresh=fresh)
+    return SimpleNamespace(
+        root=root, data=data, project=project, run=project / "runs" / run, odd=odd, fresh=fresh
+    )
 
 
 def test_training_leaves_a_calibration_in_the_run(trained):
     saved = json.loads((trained.run / "calibration.json").read_text(encoding="utf-8"))
     assert saved["fitted"] and saved["temperature"] > 0
     assert saved["unknown"]["method"] == "layers" and saved["unknown"]["threshold"] > 0
-    assert (trained.run / "trust.safetensors").stat().st_size < 2**20  # the score's arrays, beside the weights
+    arrays = trained.run / "trust.safetensors"  # the score's arrays, beside the weights
+    assert arrays.stat().st_size < 2**20
 
 
-def test_evaluate_json_has_calibration_and_flagged_pictures(trained, capsys):
-    code, out, err = run_cli(capsys, "evaluate", trained.project, "--split", "val", "--json")
+def test_evaluate_json_has_calibration_and_flagged_pictures(trained, run_cli):
+    code, out, err = run_cli("evaluate", trained.project, "--split", "val", "--json")
     assert code == 0, err
     data = json.loads(out)
     cal = data["calibration"]
@@ -58,30 +51,29 @@ def test_evaluate_json_has_calibration_and_flagged_pictures(trained, capsys):
     flagged = data["unknown"]["flagged"]
     threshold = data["unknown"]["threshold"]
     assert all(row["unknown_score"] > threshold for row in flagged)
-    code, out, _ = run_cli(capsys, "evaluate", trained.project, "--split", "val")
+    code, out, _ = run_cli("evaluate", trained.project, "--split", "val")
     assert "Calibration error (ECE, 15 bins)" in out and "unlike the training pictures" in out
 
 
 def test_held_out_pictures_mostly_pass_and_other_pictures_are_flagged_at_the_runs_own_threshold(
-    trained, capsys
+    trained, run_cli
 ):
     """The threshold was set on the validation pictures; it must hold on pictures it never saw."""
-    code, out, err = run_cli(capsys, "evaluate", trained.project, "--folder", trained.fresh, "--json")
+    code, out, err = run_cli("evaluate", trained.project, "--folder", trained.fresh, "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["images"] == 60
     assert len(data["unknown"]["flagged"]) <= 12  # at least 80% of new pictures of the same kind pass
-    code, out, err = run_cli(capsys, "predict", trained.project, trained.odd, "--json")
+    code, out, err = run_cli("predict", trained.project, trained.odd, "--json")
     assert code == 0, err
     predictions = json.loads(out)["predictions"]
     assert len(predictions) == 4 and all(p["unknown"] for p in predictions)
 
 
-def test_predict_json_csv_and_sort_into_carry_unknown(trained, capsys, tmp_path):
+def test_predict_json_csv_and_sort_into_carry_unknown(trained, run_cli, tmp_path):
     table = tmp_path / "out.csv"
     sorted_dir = tmp_path / "sorted"
     code, out, err = run_cli(
-        capsys,
         "predict",
         trained.project,
         trained.data / "class_0",
@@ -111,9 +103,8 @@ def test_predict_json_csv_and_sort_into_carry_unknown(trained, capsys, tmp_path)
         assert folder == ("unknown" if item["unknown"] else item["label"])
 
 
-def test_a_strict_threshold_sends_every_picture_to_unknown(trained, capsys, tmp_path):
+def test_a_strict_threshold_sends_every_picture_to_unknown(trained, run_cli, tmp_path):
     code, out, err = run_cli(
-        capsys,
         "predict",
         trained.project,
         trained.odd,
@@ -136,21 +127,21 @@ def test_bad_unknown_threshold_gets_a_plain_message(trained, capsys):
     assert "'lots' is not a number" in capsys.readouterr().err
 
 
-def test_a_run_from_before_calibration_says_so_and_can_be_calibrated(trained, capsys):
+def test_a_run_from_before_calibration_says_so_and_can_be_calibrated(trained, run_cli):
     (trained.run / "calibration.json").unlink()
-    code, out, err = run_cli(capsys, "predict", trained.project, trained.odd, "--json")
+    code, out, err = run_cli("predict", trained.project, trained.odd, "--json")
     assert code == 0
     data = json.loads(out)
     assert data["calibrated"] is False and all(p["unknown"] is None for p in data["predictions"])
     assert "not calibrated" in err
-    code, out, _ = run_cli(capsys, "evaluate", trained.project, "--json")
+    code, out, _ = run_cli("evaluate", trained.project, "--json")
     assert json.loads(out)["calibration"]["calibrated"] is False
-    code, out, _ = run_cli(capsys, "evaluate", trained.project, "--recalibrate", "--json")
+    code, out, _ = run_cli("evaluate", trained.project, "--recalibrate", "--json")
     assert code == 0 and json.loads(out)["calibration"]["calibrated"] is True
     assert (trained.run / "calibration.json").exists()
 
 
-def test_evaluate_leaves_out_labels_a_person_accepted_as_right(capsys, tmp_path):
+def test_evaluate_leaves_out_labels_a_person_accepted_as_right(run_cli, tmp_path):
     """label_review.json (written by Evaluate's "Accept") is a run file the CLI reads too."""
     from cnnstudio.core.project import Project
     from cnnstudio.core.runs import find_run
@@ -158,23 +149,23 @@ def test_evaluate_leaves_out_labels_a_person_accepted_as_right(capsys, tmp_path)
 
     data = write_tiny_image_folder(tmp_path / "data", classes=3, per_class=20, size=24)
     argv = ["train", data, "--project", tmp_path / "project", "--template", "tiny", "--epochs", "12"]
-    assert run_cli(capsys, *argv, "--batch-size", "8", "--lr", "0.01", "--json")[0] == 0
+    assert run_cli(*argv, "--batch-size", "8", "--lr", "0.01", "--json")[0] == 0
     folder = write_tiny_image_folder(tmp_path / "mislabelled", classes=3, per_class=20, size=24, seed=7)
     for path in sorted((folder / "class_0").iterdir())[:3]:  # filed under class_1: likely label errors
         path.rename(folder / "class_1" / f"wrong_{path.name}")
-    code, out, err = run_cli(capsys, "evaluate", tmp_path / "project", "--folder", folder, "--json")
+    code, out, err = run_cli("evaluate", tmp_path / "project", "--folder", folder, "--json")
     assert code == 0, err
     issues = json.loads(out)["label_issues"]
     planted = [row["path"] for row in issues if Path(row["path"]).name.startswith("wrong_")]
     assert len(planted) >= 2 and json.loads(out)["labels_accepted"] == 0
     project = Project.open(tmp_path / "project")
     ReviewStore(find_run(project, None), key=project.key).set_accepted([planted[0]], True)
-    code, out, err = run_cli(capsys, "evaluate", tmp_path / "project", "--folder", folder, "--json")
+    code, out, err = run_cli("evaluate", tmp_path / "project", "--folder", folder, "--json")
     data = json.loads(out)
     assert data["labels_accepted"] == 1
     assert planted[0] not in [row["path"] for row in data["label_issues"]]
     assert planted[1] in [row["path"] for row in data["label_issues"]]
-    code, out, _ = run_cli(capsys, "evaluate", tmp_path / "project", "--folder", folder)
+    code, out, _ = run_cli("evaluate", tmp_path / "project", "--folder", folder)
     assert "(1 accepted as right by a person are left out)" in out
 
 

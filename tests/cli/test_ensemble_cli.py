@@ -7,18 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from cnnstudio import cli
-
-
-@pytest.fixture
-def run_cli(capsys):
-    def run(*argv):
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
 
 @pytest.fixture
 def two_runs(run_cli, tmp_path, tiny_image_folder):

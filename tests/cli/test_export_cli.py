@@ -9,26 +9,10 @@ import pytest
 from cnnstudio.cli import main
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    import contextlib
-    import io
-
-    from image_fixtures import write_tiny_image_folder
-
-    root = tmp_path_factory.mktemp("export_cli")
-    data = write_tiny_image_folder(root / "data", classes=3, per_class=10, size=24)
-    argv = ["train", str(data), "--project", str(root / "project"), "--template", "tiny"]
-    argv += ["--epochs", "2", "--batch-size", "8", "--lr", "0.01", "--json"]
-    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
-        assert main(argv) == 0
-    return root / "project", json.loads(out.getvalue())["run"]
+def project(train_cli_project):
+    folder, run, _data = train_cli_project("export_cli", per_class=10, epochs=2)
+    return folder, run
 
 
 @pytest.mark.parametrize(
@@ -40,11 +24,9 @@ def project(tmp_path_factory):
         ("pt2", "torch.export (.pt2)", ".pt2", []),
     ],
 )
-def test_export_prints_the_verification_line(project, tmp_path, capsys, fmt, name, suffix, extra):
+def test_export_prints_the_verification_line(project, tmp_path, run_cli, fmt, name, suffix, extra):
     folder, run = project
-    code, out, err = run_cli(
-        capsys, "export", folder, "--run", run, "--format", fmt, "--out", tmp_path / "model"
-    )
+    code, out, err = run_cli("export", folder, "--run", run, "--format", fmt, "--out", tmp_path / "model")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith(f"{name} verified on ") and "validation images: same class for all" in lines[0]
@@ -52,9 +34,9 @@ def test_export_prints_the_verification_line(project, tmp_path, capsys, fmt, nam
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"model{suffix}", *extra])
 
 
-def test_export_json(project, tmp_path, capsys):
+def test_export_json(project, tmp_path, run_cli):
     folder, run = project
-    code, out, err = run_cli(capsys, "export", folder, "--format", "onnx", "--out", tmp_path, "--json")
+    code, out, err = run_cli("export", folder, "--format", "onnx", "--out", tmp_path, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["verification"]["ok"] is True and result["format"] == "onnx"
@@ -68,9 +50,9 @@ def test_export_json(project, tmp_path, capsys):
         (["{tmp}", "--run", "x"], "not a CNN Studio project"),
     ],
 )
-def test_user_errors_are_one_line_and_exit_2(project, tmp_path, capsys, argv, message):
+def test_user_errors_are_one_line_and_exit_2(project, tmp_path, run_cli, argv, message):
     argv = [a.format(project=project[0], tmp=tmp_path) for a in argv]
-    code, out, err = run_cli(capsys, "export", *argv, "--format", "bundle", "--out", tmp_path / "m")
+    code, out, err = run_cli("export", *argv, "--format", "bundle", "--out", tmp_path / "m")
     assert code == 2
     assert message in err and err.startswith("cnnstudio export: ") and err.count("\n") == 1
     assert not (tmp_path / "m.cnnmodel").exists()
@@ -82,21 +64,21 @@ def test_format_is_required(project, tmp_path, capsys):
     assert caught.value.code == 2
 
 
-def test_torchscript_never_replaces_someone_elses_json_without_force(project, tmp_path, capsys):
+def test_torchscript_never_replaces_someone_elses_json_without_force(project, tmp_path, run_cli):
     folder, run = project
     theirs = tmp_path / "model.json"
     theirs.write_text('{"my": "settings"}\n', encoding="utf-8")
     argv = ["export", folder, "--run", run, "--format", "torchscript", "--out", tmp_path / "model.pt"]
-    code, _, err = run_cli(capsys, *argv)
+    code, _, err = run_cli(*argv)
     assert code == 2 and "model.json already exists" in err and "--force" in err
     assert theirs.read_text(encoding="utf-8") == '{"my": "settings"}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]  # nothing half written
 
-    code, _, err = run_cli(capsys, *argv, "--force")
+    code, _, err = run_cli(*argv, "--force")
     assert code == 0, err
     written = json.loads(theirs.read_text(encoding="utf-8"))
     assert written["cnnstudio.classes"] == ["class_0", "class_1", "class_2"]
     # Our own metadata file is replaced by a new export without asking.
-    code, _, err = run_cli(capsys, *argv)
+    code, _, err = run_cli(*argv)
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.pt"]

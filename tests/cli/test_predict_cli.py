@@ -15,12 +15,6 @@ from cnnstudio.core.export import write_bundle
 from cnnstudio.core.spec import build_model, template
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     torch.manual_seed(0)
@@ -44,8 +38,8 @@ def pictures(tiny_image_folder) -> Path:
     return data
 
 
-def test_json_lists_predictions_and_problems(bundle, pictures, capsys):
-    code, out, err = run_cli(capsys, "predict", bundle, pictures, "--json")
+def test_json_lists_predictions_and_problems(bundle, pictures, run_cli):
+    code, out, err = run_cli("predict", bundle, pictures, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert len(result["predictions"]) == 6
@@ -58,9 +52,9 @@ def test_json_lists_predictions_and_problems(bundle, pictures, capsys):
     assert result["problems"][0]["reason"].startswith("damaged or cut-off image")
 
 
-def test_text_table_csv_and_threshold(bundle, pictures, tmp_path, capsys):
+def test_text_table_csv_and_threshold(bundle, pictures, tmp_path, run_cli):
     out_csv = tmp_path / "p.csv"
-    code, out, err = run_cli(capsys, "predict", bundle, pictures, "--csv", out_csv, "--threshold", "99%")
+    code, out, err = run_cli("predict", bundle, pictures, "--csv", out_csv, "--threshold", "99%")
     assert code == 0, err
     assert "class" in out.splitlines()[0] and "confidence" in out.splitlines()[0]
     assert "Skipped 1 file(s)" in out and "broken.jpg" in out
@@ -69,14 +63,14 @@ def test_text_table_csv_and_threshold(bundle, pictures, tmp_path, capsys):
     assert len(rows) == 7 and sum(r["label"] == "unknown" for r in rows) == 6
 
 
-def test_sort_into_copies_and_never_overwrites(bundle, pictures, tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "predict", bundle, pictures, "--json")
+def test_sort_into_copies_and_never_overwrites(bundle, pictures, tmp_path, run_cli):
+    code, out, _ = run_cli("predict", bundle, pictures, "--json")
     first = json.loads(out)["predictions"][0]
     dest = tmp_path / "sorted"
     clash = dest / first["label"] / Path(first["path"]).name
     clash.parent.mkdir(parents=True)
     clash.write_bytes(b"keep me")
-    code, out, err = run_cli(capsys, "predict", bundle, pictures, "--sort-into", dest, "--json")
+    code, out, err = run_cli("predict", bundle, pictures, "--sort-into", dest, "--json")
     assert code == 0, err
     moved = json.loads(out)["sorted"]
     assert len(moved) == 6 and clash.read_bytes() == b"keep me"
@@ -84,10 +78,8 @@ def test_sort_into_copies_and_never_overwrites(bundle, pictures, tmp_path, capsy
     assert all(Path(m["from"]).exists() and Path(m["to"]).exists() for m in moved)
 
 
-def test_move(bundle, pictures, tmp_path, capsys):
-    code, out, err = run_cli(
-        capsys, "predict", bundle, pictures / "class_1", "--sort-into", tmp_path / "s", "--move"
-    )
+def test_move(bundle, pictures, tmp_path, run_cli):
+    code, out, err = run_cli("predict", bundle, pictures / "class_1", "--sort-into", tmp_path / "s", "--move")
     assert code == 0, err
     assert "Moved 2 pictures into" in out
     assert not list((pictures / "class_1").iterdir())
@@ -95,11 +87,11 @@ def test_move(bundle, pictures, tmp_path, capsys):
 
 
 def test_a_move_keeps_an_undo_journal_and_undo_move_puts_every_picture_back(
-    bundle, pictures, tmp_path, capsys
+    bundle, pictures, tmp_path, run_cli
 ):
     originals = {p: p.read_bytes() for p in sorted(pictures.rglob("img_*"))}
     dest = tmp_path / "sorted"
-    code, out, err = run_cli(capsys, "predict", bundle, pictures, "--sort-into", dest, "--move", "--json")
+    code, out, err = run_cli("predict", bundle, pictures, "--sort-into", dest, "--move", "--json")
     assert code == 0, err
     result = json.loads(out)
     journal = Path(result["undo_journal"])  # before: a move from the terminal kept no journal
@@ -107,29 +99,28 @@ def test_a_move_keeps_an_undo_journal_and_undo_move_puts_every_picture_back(
     assert record["mode"] == "move" and record["status"] == "done" and len(record["ops"]) == 6
     assert not any(p.exists() for p in originals) and len(list(dest.rglob("img_*"))) == 6
 
-    code, out, err = run_cli(capsys, "undo-move", journal)
+    code, out, err = run_cli("undo-move", journal)
     assert code == 0, err
     assert "Put 6 pictures back where they were." in out
     assert {p: p.read_bytes() for p in originals} == originals  # every picture back, unchanged
     assert not dest.exists()  # the folders the move made are gone again
-    code, _, err = run_cli(capsys, "undo-move", journal)
+    code, _, err = run_cli("undo-move", journal)
     assert code == 2 and "already undone" in err
 
     # The text output names the command; without a journal, undo-move takes the newest move.
-    code, out, err = run_cli(capsys, "predict", bundle, pictures / "class_1", "--sort-into", dest, "--move")
+    code, out, err = run_cli("predict", bundle, pictures / "class_1", "--sort-into", dest, "--move")
     assert code == 0, err
     assert "To put every picture back where it was: cnnstudio undo-move " in out
-    code, out, err = run_cli(capsys, "undo-move", "--json")
+    code, out, err = run_cli("undo-move", "--json")
     assert code == 0, err
     assert len(json.loads(out)["restored"]) == 2
     assert all(p.exists() for p in originals)
 
 
-def test_a_project_as_model(tmp_path, tiny_image_folder, capsys):
+def test_a_project_as_model(tmp_path, tiny_image_folder, run_cli):
     data = tiny_image_folder(classes=2, per_class=6, size=24)
     project = tmp_path / "project"
     code, _, err = run_cli(
-        capsys,
         "train",
         data,
         "--project",
@@ -142,36 +133,36 @@ def test_a_project_as_model(tmp_path, tiny_image_folder, capsys):
         "8",
     )
     assert code == 0, err
-    code, out, err = run_cli(capsys, "predict", project, data / "class_0", "--json")
+    code, out, err = run_cli("predict", project, data / "class_0", "--json")
     assert code == 0, err
     assert len(json.loads(out)["predictions"]) == 6
     assert "Model: run " in err
-    code, out, err = run_cli(capsys, "predict", project, data, "--run", "nope")
+    code, out, err = run_cli("predict", project, data, "--run", "nope")
     assert code == 2 and "no run called 'nope'" in err
 
 
 @pytest.mark.parametrize("kind", ["random bytes", "missing", "text"])
-def test_a_bad_model_file_is_one_line_and_exit_2(pictures, tmp_path, capsys, kind):
+def test_a_bad_model_file_is_one_line_and_exit_2(pictures, tmp_path, run_cli, kind):
     model = tmp_path / "bad.cnnmodel"
     if kind == "random bytes":
         model.write_bytes(np.random.default_rng(0).bytes(3000))
     elif kind == "text":
         model.write_text("hello")
     before = sorted(tmp_path.rglob("*"))
-    code, out, err = run_cli(capsys, "predict", model, pictures, "--sort-into", tmp_path / "sorted")
+    code, out, err = run_cli("predict", model, pictures, "--sort-into", tmp_path / "sorted")
     assert code == 2 and out == ""
     assert err.startswith("cnnstudio predict: ") and err.count("\n") == 1
     assert "bad.cnnmodel" in err
     assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_other_user_errors(bundle, pictures, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "predict", bundle, pictures, "--move")
+def test_other_user_errors(bundle, pictures, tmp_path, run_cli):
+    code, _, err = run_cli("predict", bundle, pictures, "--move")
     assert code == 2 and "--sort-into" in err
     (tmp_path / "empty").mkdir()
-    code, _, err = run_cli(capsys, "predict", bundle, tmp_path / "empty")
+    code, _, err = run_cli("predict", bundle, tmp_path / "empty")
     assert code == 2 and "No pictures found" in err
-    code, out, _ = run_cli(capsys, "predict", bundle, pictures / "class_0" / "broken.jpg")
+    code, out, _ = run_cli("predict", bundle, pictures / "class_0" / "broken.jpg")
     assert code == 1 and "broken.jpg" in out
     with pytest.raises(SystemExit):
         main(["predict", str(bundle), str(pictures), "--threshold", "2"])

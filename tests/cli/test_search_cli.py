@@ -4,20 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from cnnstudio import cli
-
-
-@pytest.fixture
-def run_cli(capsys):
-    def run(*argv):
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
 
 def test_search_json_then_continue_the_same_study(run_cli, tmp_path, tiny_image_folder):
     data = tiny_image_folder(classes=3, per_class=10, size=32)

@@ -9,10 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from cnnstudio import cli
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,16 +36,6 @@ def _make_project(run_cli, tmp_path, tiny_image_folder) -> tuple[Path, list[str]
     Project.create(project, source=data).index()
     settings = ["--template", "tiny", "--epochs", "2", "--strategy", "random", "--space", str(space)]
     return project, settings
-
-
-@pytest.fixture
-def run_cli(capsys):
-    def run(*argv):
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def _shared_study(run_cli, project: Path, settings: list[str], storage: str) -> None:

@@ -7,22 +7,15 @@ import json
 import pytest
 from image_fixtures import write_tiny_image_folder
 
-from cnnstudio.cli import main
 from cnnstudio.core.project import Project
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
-def project(tmp_path, capsys):
+def project(tmp_path, run_cli):
     data = write_tiny_image_folder(tmp_path / "data", classes=2, per_class=10, size=24)
     folder = tmp_path / "project"
     code, _, err = run_cli(
-        capsys, "train", data, "--project", folder, "--template", "tiny", "--epochs", "4", "--batch-size", "8"
+        "train", data, "--project", folder, "--template", "tiny", "--epochs", "4", "--batch-size", "8"
     )
     assert code == 0, err
     p = Project.open(folder)
@@ -33,8 +26,8 @@ def project(tmp_path, capsys):
     return folder
 
 
-def test_json_accept_above_and_limit(project, capsys):
-    code, out, err = run_cli(capsys, "suggest", project, "--json")
+def test_json_accept_above_and_limit(project, run_cli):
+    code, out, err = run_cli("suggest", project, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert set(result) == {"run", "suggestions", "accepted"}
@@ -44,7 +37,7 @@ def test_json_accept_above_and_limit(project, capsys):
         assert set(s) == {"path", "label", "confidence", "unknown"}
         assert s["label"] in {"class_0", "class_1"} and isinstance(s["unknown"], bool)
     known = sum(not s["unknown"] for s in result["suggestions"])
-    code, out, err = run_cli(capsys, "suggest", project, "--json", "--limit", "1", "--accept-above", "0")
+    code, out, err = run_cli("suggest", project, "--json", "--limit", "1", "--accept-above", "0")
     assert code == 0, err
     result = json.loads(out)
     assert len(result["suggestions"]) == 1 and result["accepted"] == known  # unknown ones are never accepted
@@ -55,21 +48,21 @@ def test_json_accept_above_and_limit(project, capsys):
     p = Project.open(project)
     p.labels = {k: v or "class_0" for k, v in p.labels.items()}
     p.save()
-    code, out, err = run_cli(capsys, "suggest", project)
+    code, out, err = run_cli("suggest", project)
     assert code == 2 and "nothing to suggest" in err
 
 
-def test_text_and_errors(project, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "suggest", project, "--accept-above", "100%")
+def test_text_and_errors(project, tmp_path, run_cli):
+    code, out, err = run_cli("suggest", project, "--accept-above", "100%")
     assert code == 0, err
     assert "4 unlabelled pictures" in out and "Accepted" in out
-    code, out, err = run_cli(capsys, "suggest", project, "--run", "nope")
+    code, out, err = run_cli("suggest", project, "--run", "nope")
     assert code == 2 and "no run called 'nope'" in err
-    code, out, err = run_cli(capsys, "suggest", tmp_path / "nowhere")
+    code, out, err = run_cli("suggest", tmp_path / "nowhere")
     assert code == 2 and "does not exist" in err
 
 
-def test_label_errors_json(project, capsys):
+def test_label_errors_json(project, run_cli):
     # One training picture of class_0 gets the wrong label (the run was trained before: it stays usable).
     p = Project.open(project)
     index = p.index()
@@ -77,9 +70,7 @@ def test_label_errors_json(project, capsys):
     p.labels[p.key(flipped)] = "class_1"
     p.save()
     labels = {s.path: s.label for s in p.index().samples if s.split == "train" and s.label is not None}
-    code, out, err = run_cli(
-        capsys, "suggest", project, "--label-errors", "--folds", "2", "--epochs", "40", "--json"
-    )
+    code, out, err = run_cli("suggest", project, "--label-errors", "--folds", "2", "--epochs", "40", "--json")
     assert code == 0, err
     report = json.loads(out)
     assert report["folds"] == 2 and report["pictures"] == len(labels)
@@ -93,7 +84,7 @@ def test_label_errors_json(project, capsys):
     assert flipped in found and found[flipped]["suggested"] == "class_0", report["issues"]
 
 
-def test_accept_above_never_takes_a_picture_the_run_flags_unknown(tmp_path, capsys):
+def test_accept_above_never_takes_a_picture_the_run_flags_unknown(tmp_path, run_cli):
     """A real flagged picture: random pixels among stripes, flagged by the run's fitted threshold."""
     import numpy as np
     from PIL import Image
@@ -106,7 +97,7 @@ def test_accept_above_never_takes_a_picture_the_run_flags_unknown(tmp_path, caps
     p.labels[p.key(noise.as_posix())] = None  # unlabelled from the start: the run never sees it
     p.save()
     code, _, err = run_cli(
-        capsys, "train", folder, "--template", "tiny", "--epochs", "6", "--batch-size", "8", "--lr", "0.01"
+        "train", folder, "--template", "tiny", "--epochs", "6", "--batch-size", "8", "--lr", "0.01"
     )
     assert code == 0, err
     p = Project.open(folder)
@@ -114,7 +105,7 @@ def test_accept_above_never_takes_a_picture_the_run_flags_unknown(tmp_path, caps
         if s.path.endswith(("img_010.png", "img_011.jpg")):
             p.labels[p.key(s.path)] = None
     p.save()
-    code, out, err = run_cli(capsys, "suggest", folder, "--json", "--accept-above", "0")
+    code, out, err = run_cli("suggest", folder, "--json", "--accept-above", "0")
     assert code == 0, err
     result = json.loads(out)
     by_path = {s["path"]: s for s in result["suggestions"]}
@@ -127,9 +118,9 @@ def test_accept_above_never_takes_a_picture_the_run_flags_unknown(tmp_path, caps
     assert {m["source"] for m in on_disk["accepted_suggestions"].values()} == {"bulk"}
 
 
-def test_suggestions_in_validation_is_a_project_setting(project, capsys):
-    code, out, err = run_cli(capsys, "suggest", project, "--suggestions-in-validation", "apart")
+def test_suggestions_in_validation_is_a_project_setting(project, run_cli):
+    code, out, err = run_cli("suggest", project, "--suggestions-in-validation", "apart")
     assert code == 0, err
     assert "reported apart" in out and Project.open(project).suggestions_apart
-    code, out, err = run_cli(capsys, "suggest", project, "--suggestions-in-validation", "never")
+    code, out, err = run_cli("suggest", project, "--suggestions-in-validation", "never")
     assert code == 0 and "only train" in out and not Project.open(project).suggestions_apart

@@ -10,17 +10,10 @@ import pytest
 from cnnstudio.cli import main
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
-def trained(tmp_path, tiny_image_folder, capsys):
+def trained(tmp_path, tiny_image_folder, run_cli):
     data = tiny_image_folder(classes=3, per_class=12, size=24)
     code, out, err = run_cli(
-        capsys,
         "train",
         str(data),
         "--project",
@@ -49,9 +42,9 @@ def test_train_json_has_the_promised_fields(trained):
         assert len(matrix) == 3 and all(len(row) == 3 for row in matrix)
 
 
-def test_evaluate_json_and_text(trained, capsys, tiny_image_folder):
+def test_evaluate_json_and_text(trained, run_cli, tiny_image_folder):
     project, result = trained
-    code, out, err = run_cli(capsys, "evaluate", str(project), "--split", "val", "--json")
+    code, out, err = run_cli("evaluate", str(project), "--split", "val", "--json")
     assert code == 0, err
     evaluated = json.loads(out)
     assert evaluated["run"] == result["run"]
@@ -62,25 +55,25 @@ def test_evaluate_json_and_text(trained, capsys, tiny_image_folder):
         "accepted_suggestions": 0,
         "apart": None,
     }
-    code, out, _ = run_cli(capsys, "evaluate", str(project), "--run", result["run"])
+    code, out, _ = run_cli("evaluate", str(project), "--run", result["run"])
     assert code == 0 and "class_2" in out and "labelled by people" in out
     other = tiny_image_folder(classes=3, per_class=3, size=24, seed=5, name="other")
-    code, out, err = run_cli(capsys, "evaluate", str(project), "--folder", str(other), "--json")
+    code, out, err = run_cli("evaluate", str(project), "--folder", str(other), "--json")
     assert code == 0, err
     assert json.loads(out)["images"] == 9
 
 
-def test_a_finished_run_trains_further_with_resume_and_a_new_total(trained, capsys):
+def test_a_finished_run_trains_further_with_resume_and_a_new_total(trained, run_cli):
     project, result = trained
     resume = ["train", str(project), "--resume", result["run"]]
-    code, out, err = run_cli(capsys, *resume, "--epochs", "3", "--json")
+    code, out, err = run_cli(*resume, "--epochs", "3", "--json")
     assert code == 0, err
     again = json.loads(out)
     assert again["run"] == result["run"]
     assert len(again["epochs"]) == 3
     config = json.loads((project / "runs" / result["run"] / "config.json").read_text())
     assert config["train"]["epochs"] == 3 and config["resumes"][-1]["epochs"] == 3
-    code, _, err = run_cli(capsys, *resume, "--epochs", "1")
+    code, _, err = run_cli(*resume, "--epochs", "1")
     assert code == 2 and "already trained 3 epochs" in err
 
 
@@ -94,7 +87,7 @@ def test_a_finished_run_trains_further_with_resume_and_a_new_total(trained, caps
         (["evaluate", "{missing}"], "not a CNN Studio project"),
     ],
 )
-def test_user_errors_are_one_line_and_exit_2(tmp_path, tiny_image_folder, capsys, argv, message):
+def test_user_errors_are_one_line_and_exit_2(tmp_path, tiny_image_folder, run_cli, argv, message):
     one = tiny_image_folder(classes=1, per_class=4, name="one")
     (tmp_path / "empty").mkdir()
     (tmp_path / "missing").mkdir()  # exists but is no project (for evaluate)
@@ -102,7 +95,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, tiny_image_folder, capsys
     if argv[0] == "evaluate":
         names["missing"] = str(tmp_path / "missing")
     argv = [a.format(**names) for a in argv] + ["--project", str(tmp_path / "p")] * (argv[0] == "train")
-    code, out, err = run_cli(capsys, *argv)
+    code, out, err = run_cli(*argv)
     assert code == 2
     errors = [line for line in err.splitlines() if line.startswith("cnnstudio ")]
     assert len(errors) == 1 and message.lower() in errors[0].lower()
@@ -117,8 +110,8 @@ def test_bad_numbers_are_refused(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(capsys):
-    code, out, err = run_cli(capsys, "demo", "--epochs", "1", "--json")
+def test_demo_end_to_end(run_cli):
+    code, out, err = run_cli("demo", "--epochs", "1", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["test"]["accuracy"] > 0.5  # 10 classes: chance is 0.1

@@ -113,16 +113,22 @@ def test_a_distributed_run_resumes_with_its_id(ddp_run):
     assert len(list((project / "runs").iterdir())) == 1
 
 
-def _children(pid: int) -> list[int]:
-    out = []
+def _descendants(pid: int) -> list[int]:
+    """Every process started by `pid` (the launcher, and the training processes it started)."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
-                out.append(int(entry.name))
+            parents[int(entry.name)] = int(fields[1])
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [child for child, of in parents.items() if of == parent]
+        out += children
+        todo += children
     return out
 
 
@@ -146,7 +152,7 @@ def test_a_process_that_dies_stops_the_others_with_a_message_naming_it(tmp_path,
         while time.monotonic() < deadline and victim is None:
             states = list((tmp_path / "proj" / "runs").glob("*/state.json"))
             if states and json.loads(states[0].read_text() or "{}").get("epochs_done", 0) >= 1:
-                victim = next((p for p in _children(proc.pid) if _rank_of(p) == 1), None)
+                victim = next((p for p in _descendants(proc.pid) if _rank_of(p) == 1), None)
             time.sleep(0.2)
         assert victim is not None, "the two processes never started training"
         os.kill(victim, signal.SIGKILL)
@@ -174,7 +180,7 @@ def test_ctrl_c_stops_every_process_and_keeps_the_checkpoint(tmp_path, tiny_imag
                 break
             time.sleep(0.2)
         assert state_file is not None, "the two processes never started training"
-        children = _children(proc.pid)
+        children = _descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         code, _out, err = finish(proc, timeout=120)
     finally:
@@ -187,3 +193,24 @@ def test_ctrl_c_stops_every_process_and_keeps_the_checkpoint(tmp_path, tiny_imag
     assert not [p for p in children if Path(f"/proc/{p}").exists() and _rank_of(p) is not None]
     state = json.loads(state_file.read_text())
     assert state["status"] == "stopped" and state["epochs_done"] >= 1
+
+
+def test_torchrun_started_by_hand_runs_the_train_command_in_each_process(tmp_path, tiny_image_folder):
+    """The README's several-computer way, here on one: torchrun itself starts `-m cnnstudio train`."""
+    data = tiny_image_folder(classes=3, per_class=8, size=24)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run(
+        [*torchrun, "-m", "cnnstudio", *map(str, train_args(data, tmp_path / "proj", 1, "--json"))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # rank 0 alone prints the report
+    assert [r.name for r in (tmp_path / "proj" / "runs").iterdir()] == [result["run"]]
+    config = json.loads((tmp_path / "proj" / "runs" / result["run"] / "config.json").read_text())
+    assert config["distributed"]["world_size"] == 2
+    assert [e["epoch"] for e in result["epochs"]] == [0] and result["val"]["images"] > 0
+    assert done.stderr.count("Epoch 1/1") == 1 and "2 processes (gloo)" in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from design_fixtures import AWKWARD
 from torch import nn
 
 from cnnstudio.core.errors import UserError
@@ -26,29 +27,6 @@ from cnnstudio.core.spec import (
     infer_shapes,
     regularization_loss,
     template,
-)
-
-# One design that uses every layer type and the awkward settings: odd sizes, "same" padding with
-# strides, even and non-square kernels, a 1-D batch norm, every activation.
-EVERYTHING = ModelSpec(
-    [
-        Input(37, 29, 1),
-        Conv2D(6, (3, 4), strides=2, padding="same", activation="leaky_relu", l2=0.01),
-        BatchNormalization(),
-        MaxPooling2D(3, strides=2, padding="same"),
-        Conv2D(8, 2, padding="same", activation="gelu"),
-        AveragePooling2D(2, padding="same"),
-        Activation("tanh"),
-        Dropout(0.1),
-        Conv2D(8, 3, padding="valid", activation="sigmoid", trainable=False),
-        AveragePooling2D((1, 2)),
-        Flatten(),
-        Dense(12, activation="relu", l1=0.001),
-        BatchNormalization(),
-        Activation("softmax"),
-        Dense(7, activation="tanh"),
-        Dense("auto", activation="softmax"),
-    ]
 )
 
 ALL_TYPES = {
@@ -139,10 +117,11 @@ def test_seed_model_has_the_guides_parameter_count():
 
 
 def test_a_design_with_every_layer_type_builds_as_inferred():
-    with_gap = EVERYTHING.insert_layer(10, GlobalAveragePooling2D()).remove_layer(11)
-    types = {layer.type for layer in EVERYTHING.layers} | {"GlobalAveragePooling2D", "Backbone"}
+    flatten = [layer.type for layer in AWKWARD.layers].index("Flatten")
+    with_gap = AWKWARD.insert_layer(flatten, GlobalAveragePooling2D()).remove_layer(flatten + 1)
+    types = {layer.type for layer in AWKWARD.layers} | {"GlobalAveragePooling2D", "Backbone"}
     assert types == ALL_TYPES  # the Backbone is covered by the templates
-    check_matches_report(EVERYTHING, 3)
+    check_matches_report(AWKWARD, 3)
     check_matches_report(with_gap, 3)
 
 

@@ -10,20 +10,17 @@ import sys
 
 import pytest
 import torch
+from design_fixtures import AWKWARD
 
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.spec import (
     TEMPLATES,
-    Activation,
     AveragePooling2D,
     Backbone,
-    BatchNormalization,
     Conv2D,
     Dense,
-    Dropout,
     Flatten,
     Input,
-    MaxPooling2D,
     ModelSpec,
     build_model,
     template,
@@ -58,36 +55,14 @@ def test_pytorch_code_builds_the_same_model_for_every_template(name):
     assert _counts(model) == _counts(build_model(spec, 5))
 
 
-# Every layer type and the awkward cases: "same" padding with strides and even kernels at odd
-# sizes, frozen layers, penalties, a Dense head with a trailing softmax Activation.
-ODD = ModelSpec(
-    [
-        Input(37, 29, 1),
-        Conv2D(8, (4, 3), strides=2, padding="same", activation="leaky_relu", l2=1e-4),
-        MaxPooling2D(3, strides=2, padding="same"),
-        AveragePooling2D(2, padding="same"),
-        Conv2D(6, 2, padding="same", activation="gelu", trainable=False),
-        BatchNormalization(trainable=False),
-        AveragePooling2D(3, strides=1, padding="same"),
-        MaxPooling2D(2, strides=1, padding="same"),
-        Activation("tanh"),
-        Flatten(),
-        BatchNormalization(),
-        Dense(16, activation="sigmoid", l1=1e-3, name="hidden"),
-        Dropout(0.1),
-        Dense("auto"),
-        Activation("softmax"),
-    ],
-    name="odd",
-)
-
-
+# AWKWARD (tests/design_fixtures.py): every layer type and the awkward cases: "same" padding with
+# strides and even kernels at odd sizes, frozen layers, penalties, a trailing softmax Activation.
 @pytest.mark.parametrize(
     "spec",
     [
         template("seed"),
         template("small-vgg"),
-        ODD,
+        AWKWARD,
         ModelSpec(
             [
                 Input(9, 7, 3),
@@ -97,7 +72,7 @@ ODD = ModelSpec(
             ]
         ),
     ],
-    ids=["seed", "small-vgg", "odd", "avg-same-asymmetric"],
+    ids=["seed", "small-vgg", "awkward", "avg-same-asymmetric"],
 )
 def test_pytorch_code_computes_what_the_app_computes(spec):
     namespace = _run(pytorch_code(spec, 3))
@@ -118,7 +93,7 @@ def test_pytorch_code_computes_what_the_app_computes(spec):
 
 
 def test_pytorch_code_keeps_frozen_batch_norms_still_and_adds_penalties():
-    namespace = _run(pytorch_code(ODD, 3))
+    namespace = _run(pytorch_code(AWKWARD, 3))
     model = namespace["model"].train()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert [m.training for m in norms] == [False, True]  # the locked one stays in inference mode
@@ -181,7 +156,7 @@ def test_keras_code_follows_the_guide_for_the_seed():
 
 
 def test_keras_code_translates_every_setting():
-    code = keras_code(ODD, 3)
+    code = keras_code(AWKWARD, 3)
     compile(code, "keras_model.py", "exec")
     assert "layers.Input(shape=(37, 29, 1))," in code
     assert "strides=(2, 2), padding='same', activation='leaky_relu'" in code

@@ -27,6 +27,7 @@ from cnnstudio.core.export.archive import (
     CARD_JSON,
     MODEL_JSON,
     WEIGHTS,
+    check_model_json,
     json_bytes,
     parse_json,
     parse_weights,
@@ -115,19 +116,8 @@ def load_ensemble_bundle(path: Path | str) -> LoadedModel:
     members = read_archive(path)
     data = parse_json(path, MODEL_JSON, members[MODEL_JSON])
     card = parse_json(path, CARD_JSON, members[CARD_JSON])
-    if data.get("format") != ENSEMBLE_FORMAT:
-        raise refuse(path, "it is not an ensemble")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise refuse(path, f"its {MODEL_JSON} has no valid version")
-    if version > SCHEMA_VERSION:
-        raise UserError(
-            f"{path.name} was saved by a newer CNN Studio (ensemble version {version}); update CNN Studio."
-        )
-    names = data.get("class_names")
-    entries = data.get("members")
-    if not isinstance(names, list) or len(names) < 1 or not all(isinstance(n, str) and n for n in names):
-        raise refuse(path, f"its {MODEL_JSON} has no valid list of class names")
+    check_model_json(path, data, ENSEMBLE_FORMAT, SCHEMA_VERSION, "ensemble", "it is not an ensemble")
+    names, entries = data["class_names"], data.get("members")
     if not isinstance(entries, list) or len(entries) < 2 or not all(isinstance(e, dict) for e in entries):
         raise refuse(path, f"its {MODEL_JSON} does not list the ensemble's models")
     weights = parse_weights(path, members[WEIGHTS])

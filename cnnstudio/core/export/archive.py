@@ -55,11 +55,13 @@ MAX_FILE_BYTES = 3 * 2**30
 # Fixed timestamp inside the zip: the same model exported twice gives the same bytes.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
+
 def refuse(path: Path, reason: str) -> UserError:
     """The one error for a file that is not a valid .cnnmodel: its name, the reason, what can be opened."""
     return UserError(
         f"{path.name} cannot be opened: {reason}. Only model files exported by CNN Studio (.cnnmodel) can be opened."
     )
+
 
 def _unsafe_name(name: str) -> bool:
     pure = PurePosixPath(name.replace("\\", "/"))
@@ -118,6 +120,7 @@ def _size(n: int) -> str:
 
 def parse_json(path: Path, name: str, data: bytes) -> dict[str, Any]:
     """Member `name` as a JSON object (NaN and infinities refused); a damaged one refused."""
+
     def no_constants(value: str) -> Any:
         raise ValueError(f"{value} is not allowed")
 
@@ -128,6 +131,33 @@ def parse_json(path: Path, name: str, data: bytes) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise refuse(path, f"its {name} is damaged (not a JSON object)")
     return parsed
+
+
+def check_model_json(path: Path, data: dict[str, Any], fmt: str, latest: int, what: str, not_it: str) -> int:
+    """The header of a bundle's model.json, for single models and ensembles alike: its "format" is
+    `fmt` (else refused with the reason `not_it`), its "schema_version" a whole number from 1 up to
+    `latest` (a newer one asks for an update, naming `what`: "bundle", "ensemble"), its
+    "class_names" a list of distinct names. Returns the version."""
+    if data.get("format") != fmt:
+        raise refuse(path, not_it)
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise refuse(path, f"its {MODEL_JSON} has no valid version")
+    if version > latest:
+        raise UserError(
+            f"{path.name} was made by a newer CNN Studio ({what} version {version}); "
+            "update CNN Studio to open it."
+        )
+    names = data.get("class_names")
+    if (
+        not isinstance(names, list)
+        or len(names) < 1
+        or not all(isinstance(n, str) and n for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise refuse(path, f"its {MODEL_JSON} has no valid list of class names")
+    return version
+
 
 def parse_weights(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     """A safetensors member as CPU tensors (never pickle); a damaged one refused."""
@@ -142,6 +172,7 @@ def parse_weights(path: Path, data: bytes) -> dict[str, torch.Tensor]:
         if not isinstance(tensor, torch.Tensor):
             raise refuse(path, f"its {WEIGHTS} holds something other than numbers ({name})")
     return weights
+
 
 def state_float32(model: nn.Module) -> dict[str, torch.Tensor]:
     """A contiguous CPU copy of the state dict, floating tensors as float32 (what the app trains in)."""

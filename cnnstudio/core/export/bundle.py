@@ -31,6 +31,7 @@ from cnnstudio.core.export.archive import (
     MODEL_JSON,
     TRUST_ARRAYS,
     WEIGHTS,
+    check_model_json,
     parse_json,
     parse_weights,
     read_archive,
@@ -123,27 +124,18 @@ def _check_model_json(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any],
 
     if data.get("kind") == "ensemble":  # core.ensemble.bundle's kind; core.models.load_model opens it
         raise refuse(path, "it holds an ensemble of models, which is opened with cnnstudio.core.models.load_model")
-    if data.get("format") != BUNDLE_FORMAT:
-        raise refuse(path, f"its {MODEL_JSON} is not a CNN Studio model description")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise refuse(path, f"its {MODEL_JSON} has no valid version")
-    if version > SCHEMA_VERSION:
-        raise UserError(
-            f"{path.name} was exported by a newer CNN Studio (bundle version {version}); "
-            "update CNN Studio to open it."
-        )
+    check_model_json(
+        path,
+        data,
+        BUNDLE_FORMAT,
+        SCHEMA_VERSION,
+        "bundle",
+        f"its {MODEL_JSON} is not a CNN Studio model description",
+    )
     spec = data.get("spec")
     if not isinstance(spec, dict):
         raise refuse(path, f"its {MODEL_JSON} has no model design")
-    names = data.get("class_names")
-    if (
-        not isinstance(names, list)
-        or len(names) < 1
-        or not all(isinstance(n, str) and n for n in names)
-        or len(set(names)) != len(names)
-    ):
-        raise refuse(path, f"its {MODEL_JSON} has no valid list of class names")
+    names = data["class_names"]
     prep = data.get("preprocessing")
     if not isinstance(prep, dict):
         raise refuse(path, f"its {MODEL_JSON} has no preprocessing settings")

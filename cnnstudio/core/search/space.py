@@ -301,17 +301,9 @@ class SearchSpace:
 
     @classmethod
     def load(cls, path: Path | str) -> SearchSpace:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"There is no search space file at {path}.") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"The search space file {path} cannot be read ({exc}).") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}).") from exc
+        from cnnstudio.core.jsonfile import read_json_file
+
+        data = read_json_file(path, "search space file")
         return cls.from_dict(data)
 
     def save(self, path: Path | str) -> None:

@@ -117,13 +117,9 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(
-                f"This model design file is not valid JSON ({exc.msg}, line {exc.lineno})."
-            ) from exc
-        return cls.from_dict(data)
+        from cnnstudio.core.jsonfile import parse_json_text
+
+        return cls.from_dict(parse_json_text(text, "model design file"))
 
     def save(self, path: Path | str) -> None:
         """Write the design file atomically: a crash leaves the old file or the new one, never half."""
@@ -133,11 +129,6 @@ class ModelSpec:
 
     @classmethod
     def load(cls, path: Path | str) -> ModelSpec:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"There is no model design file at {path}.") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"The model design file {path} cannot be read ({exc}).") from exc
-        return cls.from_json(text)
+        from cnnstudio.core.jsonfile import read_text_file
+
+        return cls.from_json(read_text_file(path, "model design file"))

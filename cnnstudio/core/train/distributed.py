@@ -93,6 +93,21 @@ def backend_name() -> str:
     return "nccl" if torch.cuda.is_available() else "gloo"
 
 
+def processes_backend(nproc: int, device: str = "auto") -> str:
+    """The backend `nproc` processes on this computer use ("nccl": one per GPU, else "gloo"), or a
+    UserError when they cannot start (more processes than GPUs, or a CUDA device asked of none)."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device in ("auto", "cuda") and gpus:
+        if nproc > gpus:
+            raise UserError(f"This computer has {gpus} GPUs: use {gpus} processes or fewer (one per GPU).")
+        return "nccl"
+    if device == "cuda":
+        raise UserError(
+            "This computer has no CUDA GPU that PyTorch can use. Choose the device 'auto' or 'cpu'."
+        )
+    return "gloo"
+
+
 def setup(env: DistEnv, device: str = "auto") -> str:
     """Join the process group (NCCL on GPUs, else Gloo); returns the device name this process uses."""
     global _current, _device

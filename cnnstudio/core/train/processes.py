@@ -1,14 +1,16 @@
-"""Train a run with several processes from inside an app: `cnnstudio train --nproc N` in a child
-process (torchrun's launcher needs a main thread of its own), followed through the run folder.
+"""Train a run with several processes: the launcher of core/train/worker.py in a child process
+(torchrun's launcher needs a main thread of its own), followed through the run folder. The app and
+`cnnstudio train --nproc` both train this way.
 
-The run folder is the child's own: a new run's folder is made here first and named to the child
-(`--run-folder`), so a run that a search worker or a terminal makes in the same project meanwhile is
-never taken for it; a resumed run is the folder given.
+The run folder is the child's own: a new run's folder is made here first and named in the job, so
+a run that a search worker or a terminal makes in the same project meanwhile is never taken for
+it; a resumed run is the folder given.
 
 Rank 0 rewrites metrics.csv at every epoch's checkpoint; `train_in_processes` reads it every half
 second and hands the new rows to the usual Keras-style callbacks (on_train_begin, on_batch_end,
-on_epoch_end, on_train_end), so the GUI's live curves work unchanged. Stopping sends Ctrl+C
-(SIGINT) to the child's process group: every process stops and the last checkpoint stays.
+on_epoch_end, on_train_end), so the GUI's live curves and the terminal's epoch lines work
+unchanged. Stopping sends Ctrl+C (SIGINT) to the child's process group: every process stops and
+the last checkpoint stays.
 """
 
 from __future__ import annotations
@@ -17,50 +19,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.train.worker import ERROR_PREFIX, WorkerJob
 
 POLL_SECONDS = 0.5
-
-
-def train_command(
-    project_folder: Path,
-    nproc: int,
-    spec_file: Path,
-    config_file: Path,
-    *,
-    resume=None,
-    init_weights=None,
-    epochs: int | None = None,
-    run_folder: str | None = None,
-) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "cnnstudio",
-        "train",
-        str(project_folder),
-        "--nproc",
-        str(nproc),
-        "--spec",
-        str(spec_file),
-        "--config",
-        str(config_file),
-        "--json",
-    ]
-    if resume is not None:
-        argv += ["--resume", Path(resume).name]
-    if init_weights is not None:
-        argv += ["--init-from", str(init_weights)]
-    if epochs is not None:
-        argv += ["--epochs", str(int(epochs))]
-    if run_folder is not None:
-        argv += ["--run-folder", run_folder]
-    return argv
 
 
 def train_in_processes(
@@ -75,34 +41,48 @@ def train_in_processes(
     init_weights=None,
     epochs: int | None = None,
     data=None,
+    show_output: bool = False,
 ):
-    """Like `pipeline.train_project`, with `nproc` processes (one per GPU); returns a TrainingResult."""
+    """Like `pipeline.train_project`, with `nproc` processes (one per GPU); returns a TrainingResult.
+
+    `show_output`: the processes write to this process's stderr (a terminal) instead of a file that
+    is read for their last words."""
     from cnnstudio.core.pipeline import TrainingResult, evaluate_run, prepare_data
     from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, new_run_dir, read_json_object, read_metrics
     from cnnstudio.core.train.callbacks import History
+    from cnnstudio.core.train.distributed import processes_backend
 
     if init_weights is not None and not isinstance(init_weights, (str, Path)):
         raise UserError("Fine-tuning from weights in memory cannot use several processes; choose 1.")
+    processes_backend(nproc, config.device)  # too many processes for the GPUs: say so before starting
     data = data or prepare_data(project, spec)
     run_dir = Path(resume) if resume is not None else new_run_dir(project.runs_dir, spec.name or "run")
     with tempfile.TemporaryDirectory(prefix="cnnstudio-train-") as tmp:
-        spec_file, config_file = Path(tmp) / "design.json", Path(tmp) / "config.json"
-        spec.save(spec_file)
-        config_file.write_text(json.dumps(config.to_dict()), encoding="utf-8")
-        argv = train_command(
-            project.folder,
-            nproc,
-            spec_file,
-            config_file,
-            resume=resume,
-            init_weights=init_weights,
-            epochs=epochs,
+        job = WorkerJob(
+            project=str(project.folder),
+            spec_file=str(Path(tmp) / "design.json"),
+            config_file=str(Path(tmp) / "config.json"),
+            nproc=int(nproc),
             run_folder=None if resume is not None else run_dir.name,
+            resume=Path(resume).name if resume is not None else None,
+            init_from=str(init_weights) if init_weights is not None else None,
+            epochs=int(epochs) if epochs is not None else None,
+            outcome=str(Path(tmp) / "outcome.json"),
         )
+        spec.save(job.spec_file)
+        Path(job.config_file).write_text(json.dumps(config.to_dict()), encoding="utf-8")
+        job_file = Path(tmp) / "job.json"
+        job.save(job_file)
         out_file, err_file = Path(tmp) / "out.txt", Path(tmp) / "err.txt"
         # files, not pipes: nobody reads a pipe while the child runs, and a full one would block it
         with out_file.open("w") as out_f, err_file.open("w") as err_f:
-            proc = subprocess.Popen(argv, stdout=out_f, stderr=err_f, text=True, start_new_session=True)
+            proc = subprocess.Popen(
+                job.command(job_file),
+                stdout=None if show_output else out_f,
+                stderr=None if show_output else err_f,
+                text=True,
+                start_new_session=True,
+            )
             try:
                 stopped = _follow(proc, run_dir, resume is not None, callbacks, should_stop, config)
             except BaseException:
@@ -111,9 +91,11 @@ def train_in_processes(
                 _forget_unused(run_dir, resume)
                 raise
         err = err_file.read_text(encoding="utf-8", errors="replace")
+        outcome = read_json_object(Path(job.outcome)) if Path(job.outcome).exists() else {}
+    words = _own_words(err) or outcome.get("error") or _last_line(err)
     if not (run_dir / CONFIG_FILE).exists():  # the child stopped before its run began
         _forget_unused(run_dir, resume)
-        raise UserError(_last_words(err) or "Training with several processes failed to start.")
+        raise UserError(words or "Training with several processes failed to start.")
     history = History()
     history.epochs = [
         {k: v for k, v in row.items() if k not in ("kind", "batch", "batches")}
@@ -132,7 +114,7 @@ def train_in_processes(
     )
     if proc.returncode != 0 and not stopped:
         history.status, history.reason = "crashed", "error"
-        history.error = UserError(_last_words(err) or f"Training stopped with exit code {proc.returncode}.")
+        history.error = UserError(words or f"Training stopped with exit code {proc.returncode}.")
     for callback in callbacks:
         if history.error is not None and hasattr(callback, "on_exception"):
             callback.on_exception(history.error)
@@ -237,9 +219,14 @@ def _interrupt(proc) -> None:
             pass
 
 
-def _last_words(err: str) -> str:
+def _own_words(err: str) -> str:
+    """The last message a training process wrote about why it stopped."""
+    for line in reversed((err or "").splitlines()):
+        if line.startswith(ERROR_PREFIX):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _last_line(err: str) -> str:
     lines = [line.strip() for line in (err or "").splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("cnnstudio train:"):
-            return line.removeprefix("cnnstudio train:").strip()
     return lines[-1] if lines else ""
