@@ -262,7 +262,7 @@ class Trainer:
         )
         # the early stop and the checkpoints first, so the callbacks given find the run folder up to date
         internal = [self.early] if cfg.early_stopping else []
-        self.early.monitor = key
+        self.early.monitor, self.early.triggered = key, False
         callbacks = CallbackList([*internal, self.run, *self.callbacks], self)
         fresh = not self._started
         if fresh:
