@@ -149,7 +149,7 @@ def history_model(run_dir):
 def test_resume_run_without_data_returns_the_trainer(data, tmp_path):
     make(tmp_path, callbacks=[StopAt(0, 1)], epochs=2).fit(data)
     trainer = Trainer.resume_run(tmp_path, model=tiny_net(dropout=0.2), preprocessing=PREP)
-    assert isinstance(trainer, Trainer) and trainer.epoch == 0 and trainer._batch == 2
+    assert isinstance(trainer, Trainer) and trainer.epoch == 0 and trainer.loop.batch == 2
     assert trainer.fit(data).status == "finished" and trainer.epoch == 2
 
 

@@ -1,32 +1,89 @@
-"""One epoch of `Trainer.fit`, and the validation pass after it.
+"""`EpochLoop`: one epoch of `Trainer.fit` and the validation pass after it, and where training is.
 
-`EpochLoopMixin` is one of `Trainer`'s bases; it works on the trainer's attributes set in
-`Trainer.__init__` and `fit` (model, optimizer, schedule, generator, the position in the epoch)
-and saves through `RunStateMixin._checkpoint`.
+The loop owns its position (Lightning's progress objects): `epoch` (epochs done), `batch` (batches
+done in the current epoch; not 0 only after a stop in the middle of one), `order` (that epoch's
+shuffled order) and `partial` (its running sums and seconds). `state_dict()` / `load_state_dict()`
+carry them through a checkpoint, so a resumed run continues the same epoch from the next batch.
+
+It is given the model, the generator and the controls (stop, pause) when built, and the step and
+schedule of a fit when it runs; it writes no file and decides nothing about the run: `run` returns
+the epoch's logs (or None when a stop came first), and the Trainer records, checkpoints and calls
+the epoch-end callbacks.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from cnnstudio.core.train import checkpoints as ckpt
 from cnnstudio.core.train import distributed
+from cnnstudio.core.train.config import TrainConfig
 from cnnstudio.core.train.data import DeviceData
 from cnnstudio.core.train.failures import Unstable
-from cnnstudio.core.train.features import feature_inputs, prepare_features, speedup_logs
+from cnnstudio.core.train.features import feature_inputs, prepare_features
 from cnnstudio.core.train.step import freeze_frozen_batchnorm, prepare_input
 
 MAX_BATCH_ROWS_PER_EPOCH = 50
 
 
-class EpochLoopMixin:
-    """The epoch loop and the validation pass (see the module's docstring)."""
+class EpochLoop:
+    """The epoch loop and the validation pass, with the position in training (module docstring).
 
+    `should_stop()` and `wait_if_paused()` (seconds waited) are the Trainer's controls, checked
+    between batches; `add_row(row)` receives about 50 batch rows an epoch for metrics.csv.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: TrainConfig,
+        *,
+        preprocessing,
+        device: torch.device,
+        generator: torch.Generator,
+        dist,
+        should_stop: Callable[[], bool],
+        wait_if_paused: Callable[[], float],
+        add_row: Callable[[dict[str, Any]], None],
+    ):
+        self.model = model
+        self.config = config  # the Trainer's: a resumed run may be given more epochs
+        self.preprocessing = preprocessing
+        self.device = device
+        self.generator = generator
+        self.dist = dist
+        self.should_stop = should_stop
+        self.wait_if_paused = wait_if_paused
+        self.add_row = add_row
+        self.epoch = 0  # epochs completed
+        self.batch = 0  # batches completed in the current epoch (a stop mid-epoch)
+        self.order: torch.Tensor | None = None  # None between epochs
+        self.partial: dict[str, float] | None = None
+
+    # ----- the position, through checkpoints ----------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batch": self.batch, "order": self.order, "partial": self.partial}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+        self.order, self.partial = state.get("order"), state.get("partial")
+
+    def restart_epoch(self) -> None:
+        """Forget a stopped epoch's position: it starts again from its first batch."""
+        self.batch, self.order, self.partial = 0, None, None
+
+    def next_epoch(self) -> None:
+        self.epoch += 1
+        self.restart_epoch()
+
+    # ----- validation ----------------------------------------------------------------------------
     @torch.inference_mode()
-    def _evaluate(self, data: DeviceData) -> tuple[float, float]:
+    def evaluate(self, data: DeviceData) -> tuple[float, float]:
+        """Validation loss (plain cross-entropy: no class weights, no smoothing) and accuracy, in float32."""
         if self.dist is None:
             return self._evaluate_sums(data)
         # a distributed run: each process evaluated its share (fit); sums and counts are added up
@@ -38,7 +95,6 @@ class EpochLoopMixin:
 
     @torch.inference_mode()
     def _evaluate_sums(self, data: DeviceData) -> tuple[float, float]:
-        """Validation loss (plain cross-entropy: no class weights, no smoothing) and accuracy, in float32."""
         was_training = self.model.training
         self.model.eval()
         total = correct = 0.0
@@ -52,42 +108,48 @@ class EpochLoopMixin:
         self.model.train(was_training)
         return total / max(1, data.n), correct / max(1, data.n)
 
-    def _run_epoch(self, step, train_data, val_data, batches, key, callbacks) -> tuple[str, str] | None:
-        """One epoch (or the rest of one). Returns (status, reason) when training should end."""
-        cfg, epoch = self.config, self.epoch
-        if self._order is None and self.dist is not None:  # this process's share of the epoch
-            self._order = distributed.epoch_order(train_data.n, cfg.seed, epoch, self.dist)
-            self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
-        if self._order is None:  # else: the rest of an epoch that a stop interrupted
-            self._order = torch.randperm(train_data.n, generator=self.generator)
-            self._partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
-        partial = self._partial
-        callbacks.call("on_epoch_begin", epoch, {"epoch": epoch, "epochs": cfg.epochs, "batches": batches})
+    # ----- one epoch -----------------------------------------------------------------------------
+    def _begin(self, n: int) -> dict[str, float]:
+        if self.order is None and self.dist is not None:  # this process's share of the epoch
+            self.order = distributed.epoch_order(n, self.config.seed, self.epoch, self.dist)
+            self.partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
+        if self.order is None:  # else: the rest of an epoch that a stop interrupted
+            self.order = torch.randperm(n, generator=self.generator)
+            self.partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
+        return self.partial
+
+    def run(self, step, optimizer, schedule, train_data, val_data, batches: int, callbacks) -> dict | None:
+        """One epoch (or the rest of one): its logs, not yet recorded (the position stays at the end
+        of its batches until `next_epoch`). None when a stop came first; the position is then where
+        it stopped, for the checkpoint."""
+        epoch = self.epoch
+        partial = self._begin(train_data.n)
+        callbacks.call(
+            "on_epoch_begin", epoch, {"epoch": epoch, "epochs": self.config.epochs, "batches": batches}
+        )
         self.model.train()
         freeze_frozen_batchnorm(self.model)
         every = max(1, math.ceil(batches / MAX_BATCH_ROWS_PER_EPOCH))
         start = time.perf_counter() - partial["seconds"]
         paused = 0.0
-        if not prepare_features(train_data, callbacks, self._stop.is_set):  # epoch 1 pays for them
+        if not prepare_features(train_data, callbacks, self.should_stop):  # epoch 1 pays for them
             partial["seconds"] = time.perf_counter() - start
-            self._checkpoint(epoch)
-            return "stopped", "user"
-        for b, xb, yb in train_data.batches(self._order, cfg.batch_size, self._batch):
-            paused += self._wait_if_paused()
-            if self._stop.is_set():
+            return None
+        for b, xb, yb in train_data.batches(self.order, self.config.batch_size, self.batch):
+            paused += self.wait_if_paused()
+            if self.should_stop():
                 partial["seconds"] = time.perf_counter() - start - paused
-                self._checkpoint(epoch)
-                return "stopped", "user"
-            lr = self.optimizer.param_groups[0]["lr"]
+                return None
+            lr = optimizer.param_groups[0]["lr"]
             loss, correct = step(xb, yb)
             if not math.isfinite(loss):
                 raise Unstable(epoch, loss)
-            self.schedule.after_batch()
+            schedule.after_batch()
             n = yb.shape[0]
             partial["loss_sum"] += loss * n
             partial["correct"] += correct
             partial["seen"] += n
-            self._batch = b + 1
+            self.batch = b + 1
             log_row = (b + 1) % every == 0 or b + 1 == batches
             if callbacks.wants_batches or log_row:
                 elapsed = time.perf_counter() - start - paused
@@ -101,7 +163,7 @@ class EpochLoopMixin:
                     "images_per_s": partial["seen"] / elapsed if elapsed > 0 else None,
                 }
                 if log_row:
-                    self._rows.append({"kind": "batch", **logs})
+                    self.add_row({"kind": "batch", **logs})
                 callbacks.call("on_batch_end", b, logs)
         train_seconds = time.perf_counter() - start - paused
         loss_sum, correct, seen = distributed.all_reduce_sums(
@@ -109,36 +171,16 @@ class EpochLoopMixin:
         )  # over every process of a distributed run; unchanged otherwise
         val_loss = val_accuracy = None
         if val_data is not None:
-            val_loss, val_accuracy = self._evaluate(val_data)
+            val_loss, val_accuracy = self.evaluate(val_data)
             if not math.isfinite(val_loss):
                 raise Unstable(epoch, val_loss)
-        logs = {
+        return {
             "epoch": epoch,
             "loss": loss_sum / seen,
             "accuracy": correct / seen,
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - start - paused,
             "images_per_s": seen / train_seconds if train_seconds > 0 else None,
         }
-        logs.update(speedup_logs(self))  # augmenting a cacheable model: how much faster without
-        weights = self._finite_weights(epoch)  # before anything records this epoch as done
-        monitored = logs[key]
-        improved = self.best.update(monitored, epoch)
-        stop_early = cfg.early_stopping and self.early.should_stop(monitored, epoch)
-        self.schedule.after_epoch(monitored)
-        self.epoch, self._batch, self._order, self._partial = epoch + 1, 0, None, None
-        self.history.epochs.append(logs)
-        self._rows.append({"kind": "epoch", "batches": batches, **logs})
-        self._sync_history_best()
-        self._checkpoint(epoch, weights)
-        if improved:
-            self._best_weights = self._last_good
-            if self.run_dir is not None:
-                ckpt.save_best(self.run_dir, self._best_weights, epoch, key, monitored)
-        self._write_state("running")
-        callbacks.call("on_epoch_end", epoch, dict(logs))
-        if stop_early:
-            return "finished", "early_stopping"
-        return None

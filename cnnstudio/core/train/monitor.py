@@ -37,13 +37,22 @@ class Best:
 
 
 class EarlyStopping(Best):
-    """Keras' rule: stop after `patience` epochs without an improvement larger than `min_delta`."""
+    """Keras' rule: stop after `patience` epochs without an improvement larger than `min_delta`.
+
+    Also the early-stopping callback (Keras', Lightning's): with `monitor` set to the log key to
+    watch, `on_epoch_end` applies the rule and `triggered` says the run ends after this epoch.
+    """
 
     def __init__(self, mode: str, patience: int, min_delta: float):
         super().__init__(mode)
         self.patience = patience
         self.min_delta = min_delta
         self.wait = 0
+        self.monitor = ""
+        self.triggered = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.triggered = self.should_stop(logs[self.monitor], epoch)
 
     def should_stop(self, value: float, epoch: int) -> bool:
         if self.better(value, self.value, self.min_delta):

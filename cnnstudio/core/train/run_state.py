@@ -1,221 +1,184 @@
-"""The run-folder side of `Trainer`: checkpoints that never hold non-finite weights, state.json,
-config.json, metrics.csv, and resuming a run from its last checkpoint.
+"""`RunState`: what a run keeps of itself and writes to its folder.
 
-`RunStateMixin` is one of `Trainer`'s bases; it works on the trainer's attributes (model, config,
-run_dir, history, best, early, epoch, _batch, _order, _partial, ...) set in `Trainer.__init__`.
+It owns the History (each epoch's logs, how the run ended), the best value (`Best`, which picks
+best.safetensors), the rows of metrics.csv, the checkpoint number (`seq`, which pairs
+last.safetensors with last_optimizer.pt) and the last good weights (never non-finite; what a
+failure goes back to). With a run folder it writes config.json, state.json, metrics.csv and the
+checkpoints; without one (run_dir None) it keeps the same in memory and writes nothing.
+
+Checkpoint saving is a callback (Lightning's ModelCheckpoint): `on_epoch_end` records the epoch,
+saves the last checkpoint and, when the monitored value improved, best.safetensors, then state.json.
+The Trainer calls it before the callbacks it was given, so they find the run folder up to date.
+The training state in a checkpoint comes from the Trainer (`train_state`), state.json's position
+from `position`; the checkpoint at the start of a run and at a stop are saved by the Trainer.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from cnnstudio.core.errors import UserError
 from cnnstudio.core.runs.files import (
     CONFIG_FILE,
     library_versions,
     metrics_at_checkpoint,
     note_resume,
-    read_json,
     write_config,
     write_metrics,
     write_state,
 )
 from cnnstudio.core.train import checkpoints as ckpt
 from cnnstudio.core.train import distributed
-from cnnstudio.core.train.config import TrainConfig
+from cnnstudio.core.train.callbacks import History
 from cnnstudio.core.train.failures import Unstable
-from cnnstudio.core.train.spec_bridge import preprocessing_from_dict
+from cnnstudio.core.train.monitor import Best
+
+Weights = dict[str, torch.Tensor]
 
 
-class RunStateMixin:
-    """Checkpoints, the run folder's files and resuming (see the module's docstring)."""
+class RunState:
+    """The run's records and its folder's files (see the module's docstring).
 
-    # ----- resuming ---------------------------------------------------------------------------
-    @classmethod
-    def resume_run(
-        cls,
-        run_dir: Path | str,
-        train=None,
-        val=None,
-        callbacks=(),
+    `train_state()` gives the Trainer's training state for a checkpoint (optimizer, schedule, RNG,
+    position, ...); `position()` gives state.json's {epochs_done, epochs, batch, precision, device}.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path | None,
+        mode: str,
         *,
-        model: torch.nn.Module | None = None,
-        preprocessing=None,
-        epochs: int | None = None,
+        train_state: Callable[[], dict[str, Any]],
+        position: Callable[[], dict[str, Any]],
     ):
-        """Continue a run from its last checkpoint (epoch, position, optimizer, schedule, RNG).
+        self.run_dir = run_dir
+        self.history = History()
+        self.best = Best(mode)
+        self.rows: list[dict[str, Any]] = []  # metrics.csv: epoch rows and about 50 batch rows an epoch
+        self.seq = 0
+        self.last_good: Weights | None = None  # the weights of the last checkpoint
+        self.best_weights: Weights | None = None
+        self.epoch_weights: Weights | None = None  # the finished epoch's, checked finite, to checkpoint
+        self.batches = 0
+        self._train_state = train_state
+        self._position = position
 
-        With `train` (and `val`), trains to the configured number of epochs (or `epochs`, to train
-        a finished run further; config.json records the new total) and returns the History.
-        Without data, returns the Trainer ready to continue: call `.fit(train, val)`.
-        A run trained on a model given as code needs `model` (a fresh instance of the same
-        architecture); a run from a ModelSpec is rebuilt from its config.json.
-        """
-        run_dir = Path(run_dir)
-        if not (run_dir / CONFIG_FILE).exists():
-            raise UserError(f"{run_dir} is not a training run (it has no {CONFIG_FILE}).")
-        saved = read_json(run_dir / CONFIG_FILE)
-        source = model if model is not None else saved.get("spec")
-        if source is None:
-            raise UserError(
-                f"The run {run_dir.name} was trained on a model given as code; pass that model to resume it."
-            )
-        if preprocessing is None:
-            preprocessing = preprocessing_from_dict(saved["preprocessing"])
-        trainer = cls(
-            source,
-            TrainConfig.from_dict(saved["train"]),
-            class_names=saved["class_names"],
-            preprocessing=preprocessing,
-            run_dir=run_dir,
-            callbacks=callbacks,
-            run_info=saved.get("run_info"),
-        )
-        trainer.init_weights = saved.get("init_weights")
-        trainer._restore(*ckpt.load_last(run_dir))
-        if epochs is not None:
-            if epochs < trainer.epoch:
-                raise UserError(
-                    f"The run {run_dir.name} has already trained {trainer.epoch} epochs; "
-                    f"choose at least {trainer.epoch}."
-                )
-            trainer.config.epochs = int(epochs)
-        if train is None:
-            return trainer
-        return trainer.fit(train, val)
+    def add_row(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
 
-    def _restore(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        ckpt.load_state_into(self.model, weights, "the last checkpoint")
-        self._last_good = ckpt.model_state_float32(self.model)
-        self.epoch, self._batch, self._seq = int(state["epoch"]), int(state["batch"]), int(state["seq"])
-        self._order = state.get("order")
-        self._partial = state.get("partial")
-        self.best.load_state_dict(state["best"])
-        self.early.load_state_dict(state["early_stopping"])
-        self.history.epochs = [dict(e) for e in state["epoch_logs"]]
-        self._sync_history_best()
-        ckpt.set_rng_state(state["rng"], self.device, self.generator)
-        self._pending_state = state
-        self._started = True
-        if self.run_dir is not None and (self.run_dir / ckpt.BEST_WEIGHTS).exists():
-            self._best_weights = ckpt.read_weights(self.run_dir / ckpt.BEST_WEIGHTS)[0]
-        if self.dist is not None and self._batch:
-            # Stopped mid-epoch: its order is one process's share; a distributed run redoes that epoch.
-            self._batch, self._order, self._partial = 0, None, None
-        if self.dist is not None and not self.dist.is_rank0:  # the checkpoint holds rank 0's streams
-            self.generator.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
-            torch.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
-        if self.run_dir is not None:
-            self._rows = metrics_at_checkpoint(self.run_dir, self.epoch, self._batch, self.history.epochs)
+    def sync_best(self) -> None:
+        self.history.best_epoch, self.history.best_value = self.best.epoch, self.best.value
 
-    def _train_state(self) -> dict[str, Any]:
-        self._seq += 1
-        return {
-            "format": 1,
-            "seq": self._seq,
-            "epoch": self.epoch,
-            "batch": self._batch,
-            "order": self._order,  # None between epochs
-            "partial": self._partial,
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": ckpt.rng_state(self.device, self.generator),
-            "best": self.best.state_dict(),
-            "early_stopping": self.early.state_dict(),
-            "epoch_logs": [dict(e) for e in self.history.epochs],
-            "precision": self.precision.name,
-        }
-
-    def _finite_weights(self, epoch: int) -> dict[str, torch.Tensor]:
-        weights = ckpt.model_state_float32(self.model)
+    # ----- checkpoints ---------------------------------------------------------------------------
+    def finite_weights(self, model: torch.nn.Module, epoch: int) -> Weights:
+        """A float32 CPU copy of the model's weights; raises Unstable when one is not finite."""
+        weights = ckpt.model_state_float32(model)
         if not ckpt.all_finite(weights):
             raise Unstable(epoch, math.nan)
         return weights
 
-    def _checkpoint(self, epoch: int, weights: dict[str, torch.Tensor] | None = None) -> None:
-        """Save the last checkpoint of the work done (never non-finite weights)."""
-        self._last_good = weights if weights is not None else self._finite_weights(epoch)
+    def save_checkpoint(self, weights: Weights) -> None:
+        """Save the last checkpoint of the work done (never non-finite weights) and metrics.csv."""
+        self.last_good = weights
         if self.run_dir is None:
             return
-        ckpt.save_last(self.run_dir, self._last_good, self._train_state())
-        write_metrics(self.run_dir, self._rows)
+        self.seq += 1
+        ckpt.save_last(self.run_dir, weights, {"format": 1, "seq": self.seq, **self._train_state()})
+        write_metrics(self.run_dir, self.rows)
 
-    def _write_state(self, status: str, reason: str = "", message: str = "") -> None:
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        self.batches = logs["batches"]  # an epoch's, for metrics.csv's epoch rows
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Record the epoch and save it: the last checkpoint, best.safetensors if it is the best so far,
+        state.json. The Trainer has checked its weights (`epoch_weights`) and moved to the next epoch."""
+        improved = self.best.update(logs[self.history.monitor], epoch)
+        self.history.epochs.append(dict(logs))
+        self.rows.append({"kind": "epoch", "batches": self.batches, **logs})
+        self.sync_best()
+        self.save_checkpoint(self.epoch_weights)
+        if improved:
+            self.best_weights = self.last_good
+            if self.run_dir is not None:
+                ckpt.save_best(self.run_dir, self.best_weights, epoch, self.history.monitor, self.best.value)
+        self.write_state("running")
+
+    def back_to_last_good(self, model: torch.nn.Module) -> None:
+        if self.last_good is not None:
+            ckpt.load_state_into(model, self.last_good, "the last good checkpoint")
+
+    def kept_message(self, epoch: int, batch: int) -> str:
+        if self.run_dir is None:
+            return ""
+        if epoch == 0 and batch == 0:
+            return "The starting weights are kept as the last checkpoint."
+        return f"The last good checkpoint (after epoch {epoch}) is kept."
+
+    # ----- resuming ------------------------------------------------------------------------------
+    def restore(self, weights: Weights, state: dict[str, Any], epoch: int, batch: int) -> None:
+        """Take the records back from a checkpoint (weights, training state) at (epoch, batch)."""
+        self.last_good = weights
+        self.seq = int(state["seq"])
+        self.best.load_state_dict(state["best"])
+        self.history.epochs = [dict(e) for e in state["epoch_logs"]]
+        self.sync_best()
         if self.run_dir is None:
             return
-        write_state(
-            self.run_dir,
-            status,
-            reason=reason,
-            message=message,
-            epochs_done=self.epoch,
-            epochs=self.config.epochs,
-            batch=self._batch,
-            best={"monitor": self.history.monitor, "value": self.best.value, "epoch": self.best.epoch},
-            precision=self.precision.label,
-            device=str(self.device),
-        )
+        if (self.run_dir / ckpt.BEST_WEIGHTS).exists():
+            self.best_weights = ckpt.read_weights(self.run_dir / ckpt.BEST_WEIGHTS)[0]
+        self.rows = metrics_at_checkpoint(self.run_dir, epoch, batch, self.history.epochs)
 
-    def _write_config(self, train_n: int, val_n: int) -> None:
+    # ----- state.json and config.json ------------------------------------------------------------
+    def write_state(self, status: str, reason: str = "", message: str = "") -> None:
+        if self.run_dir is None:
+            return
+        best = {"monitor": self.history.monitor, "value": self.best.value, "epoch": self.best.epoch}
+        write_state(self.run_dir, status, reason=reason, message=message, best=best, **self._position())
+
+    def write_config(self, trainer, train_n: int, val_n: int) -> None:
+        """config.json from the Trainer's public attributes; a resumed run keeps its own, noting the resume."""
         if self.run_dir is None:
             return
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
-        if (self.run_dir / CONFIG_FILE).exists():  # a resumed run keeps its config, noting the resume
+        config, dist = trainer.config, trainer.dist
+        described = {"distributed": distributed.describe(dist, config.batch_size)} if dist else {}
+        if (self.run_dir / CONFIG_FILE).exists():
             resume = {
                 "time": now,
-                "epoch": self.epoch,
-                "device": str(self.device),
-                "precision": self.precision.name,
-                "epochs": self.config.epochs,
+                "epoch": trainer.epoch,
+                "device": str(trainer.device),
+                "precision": trainer.precision.name,
+                "epochs": config.epochs,
+                **described,
             }
-            if self.dist is not None:
-                resume["distributed"] = distributed.describe(self.dist, self.config.batch_size)
             note_resume(self.run_dir, resume)
             return
+        model = trainer.model
         write_config(
             self.run_dir,
             {
                 "created": now,
-                "spec": self.spec_dict,
-                "model": type(self.model).__name__,
-                "train": self.config.to_dict(),
-                "preprocessing": self.preprocessing.to_dict(),
-                "class_names": self.class_names,
-                "run_info": self.run_info,
-                "seed": self.config.seed,
+                "spec": trainer.spec_dict,
+                "model": type(model).__name__,
+                "train": config.to_dict(),
+                "preprocessing": trainer.preprocessing.to_dict(),
+                "class_names": trainer.class_names,
+                "run_info": trainer.run_info,
+                "seed": config.seed,
                 "versions": library_versions(),
-                "device": str(self.device),
-                "precision": self.precision.name,
-                "precision_label": self.precision.label,
-                "init_weights": self.init_weights,
+                "device": str(trainer.device),
+                "precision": trainer.precision.name,
+                "precision_label": trainer.precision.label,
+                "init_weights": trainer.init_weights,
                 "images": {"train": train_n, "val": val_n},
-                "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-                "params": sum(p.numel() for p in self.model.parameters()),
+                "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                "params": sum(p.numel() for p in model.parameters()),
                 "resumes": [],
-                **(
-                    {"distributed": distributed.describe(self.dist, self.config.batch_size)}
-                    if self.dist
-                    else {}
-                ),
+                **described,
             },
         )
-
-    def _sync_history_best(self) -> None:
-        self.history.best_epoch, self.history.best_value = self.best.epoch, self.best.value
-
-    def _kept_message(self) -> str:
-        if self.run_dir is None:
-            return ""
-        if self.epoch == 0 and self._batch == 0:
-            return "The starting weights are kept as the last checkpoint."
-        return f"The last good checkpoint (after epoch {self.epoch}) is kept."
-
-    def _back_to_last_good(self) -> None:
-        if self._last_good is not None:
-            ckpt.load_state_into(self.model, self._last_good, "the last good checkpoint")

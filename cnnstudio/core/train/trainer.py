@@ -18,9 +18,12 @@ goes to torch.manual_seed (model building, dropout) and to the trainer's own tor
 on the CPU (it costs nothing there) and restored afterwards. On a GPU, results are close but not
 bit-identical.
 
-The class is split along its seams: this module holds setup, control and `fit`; the epoch loop and
-the validation pass are in epoch_loop.py (`EpochLoopMixin`), checkpoints, the run folder's files
-and `resume_run` in run_state.py (`RunStateMixin`).
+The Trainer is built from parts that own their state (as PyTorch Lightning's are): `self.loop`
+(epoch_loop.py's `EpochLoop`: the epoch loop, validation and the position in training),
+`self.run` (run_state.py's `RunState`: history, best value, metrics rows, checkpoints and the run
+folder's files; also the checkpoint-saving callback) and `self.early` (monitor.py's
+`EarlyStopping`, the early-stopping callback). This module holds setup, control, `fit`, what a
+checkpoint holds and `resume_run`.
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ from typing import Any
 import torch
 
 from cnnstudio.core.errors import UserError
+from cnnstudio.core.runs.files import CONFIG_FILE, read_json
 from cnnstudio.core.train import checkpoints as ckpt
 from cnnstudio.core.train import distributed
 from cnnstudio.core.train.callbacks import CallbackList, History
 from cnnstudio.core.train.config import TrainConfig
 from cnnstudio.core.train.data import DeviceData
 from cnnstudio.core.train.device import configure_threads, resolve_device, resolve_precision
-from cnnstudio.core.train.epoch_loop import EpochLoopMixin
+from cnnstudio.core.train.epoch_loop import EpochLoop
 from cnnstudio.core.train.failures import (
     TrainingFailed,
     Unstable,
@@ -47,16 +51,21 @@ from cnnstudio.core.train.failures import (
     out_of_memory_message,
     unstable_message,
 )
-from cnnstudio.core.train.features import feature_inputs, plan_features
+from cnnstudio.core.train.features import feature_inputs, plan_features, speedup_logs
 from cnnstudio.core.train.memory_format import use_channels_last
-from cnnstudio.core.train.monitor import Best, EarlyStopping, monitored_key
+from cnnstudio.core.train.monitor import EarlyStopping, monitored_key
 from cnnstudio.core.train.optim import Schedule, balanced_class_weights, build_optimizer, trainable_parameters
-from cnnstudio.core.train.run_state import RunStateMixin
-from cnnstudio.core.train.spec_bridge import build_from_spec, is_spec, regularization_of
+from cnnstudio.core.train.run_state import RunState
+from cnnstudio.core.train.spec_bridge import (
+    build_from_spec,
+    is_spec,
+    preprocessing_from_dict,
+    regularization_of,
+)
 from cnnstudio.core.train.step import TrainStep
 
 
-class Trainer(RunStateMixin, EpochLoopMixin):
+class Trainer:
     """Train `model_or_spec` (a torch.nn.Module giving logits, or a ModelSpec / its dict).
 
     `preprocessing` needs `.normalize(x_uint8) -> float tensor` and `.to_dict()`. `init_weights`
@@ -110,25 +119,27 @@ class Trainer(RunStateMixin, EpochLoopMixin):
         self.generator = torch.Generator().manual_seed(self.config.seed + self._rank_offset())
 
         mode = "max" if self.config.monitor.endswith("accuracy") else "min"
-        self.history = History()
-        self.best = Best(mode)
+        self.run = RunState(self.run_dir, mode, train_state=self._train_state, position=self._position)
         self.early = EarlyStopping(mode, self.config.patience, self.config.min_delta)
-        self.epoch = 0  # epochs completed
-        self._batch = 0  # batches completed in the current epoch (a stop mid-epoch)
-        self._order: torch.Tensor | None = None
-        self._partial: dict[str, float] | None = None
-        self._seq = 0
-        self._rows: list[dict[str, Any]] = []
-        self._pending_state: dict[str, Any] | None = None
-        self._started = False
-        self._best_weights: dict[str, torch.Tensor] | None = None
-        self._last_good: dict[str, torch.Tensor] | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.schedule: Schedule | None = None
-        self.scaler: torch.amp.GradScaler | None = None
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        self.loop = EpochLoop(
+            self.model,
+            self.config,
+            preprocessing=self.preprocessing,
+            device=self.device,
+            generator=self.generator,
+            dist=self.dist,
+            should_stop=self._stop.is_set,
+            wait_if_paused=self._wait_if_paused,
+            add_row=self.run.add_row,
+        )
+        self._pending_state: dict[str, Any] | None = None  # a resumed run's optimizer, schedule, scaler
+        self._started = False
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.schedule: Schedule | None = None
+        self.scaler: torch.amp.GradScaler | None = None
         # The feature cache (features.py): a frozen prefix computed once per picture. Its files go to
         # feature_cache_dir (the project's cache/) when set, else they are kept in memory for the run.
         self.use_feature_cache = True
@@ -138,6 +149,15 @@ class Trainer(RunStateMixin, EpochLoopMixin):
 
     def _rank_offset(self) -> int:
         return 7919 * self.dist.rank if self.dist is not None else 0
+
+    @property
+    def history(self) -> History:
+        return self.run.history
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return self.loop.epoch
 
     # ----- control from other threads -------------------------------------------------------
     @property
@@ -213,7 +233,7 @@ class Trainer(RunStateMixin, EpochLoopMixin):
         val_data = None
         val_n = len(val[1]) if val is not None else 0
         if val is not None and len(val[1]):
-            if self.dist is not None:  # each process validates its share; _evaluate adds them up
+            if self.dist is not None:  # each process validates its share; the loop adds them up
                 part = distributed.val_shard(len(val[1]), self.dist)
                 val = (val[0][part], val[1][part])
             val_data = DeviceData(val[0], val[1], self.device, num_classes, "validation")
@@ -240,16 +260,19 @@ class Trainer(RunStateMixin, EpochLoopMixin):
             regularization=regularization_of(self.model),
             scaler=self.scaler,
         )
-        callbacks = CallbackList(self.callbacks, self)
+        # the early stop and the checkpoints first, so the callbacks given find the run folder up to date
+        internal = [self.early] if cfg.early_stopping else []
+        self.early.monitor, self.early.triggered = key, False
+        callbacks = CallbackList([*internal, self.run, *self.callbacks], self)
         fresh = not self._started
         if fresh:
             # dropout's stream; shuffling and augmentation use self.generator
             torch.manual_seed(cfg.seed + self._rank_offset())
             self._started = True
-        self._write_config(len(train_data), val_n)
-        if fresh:
-            self._checkpoint(0)  # a run killed in its first epoch can still resume and load
-        self._write_state("running")
+        self.run.write_config(self, len(train_data), val_n)
+        if fresh:  # a run killed in its first epoch can still resume and load
+            self.run.save_checkpoint(self.run.finite_weights(self.model, 0))
+        self.run.write_state("running")
         deterministic = torch.are_deterministic_algorithms_enabled()
         warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
         if self.device.type == "cpu":
@@ -273,17 +296,24 @@ class Trainer(RunStateMixin, EpochLoopMixin):
                 if self._stop.is_set():
                     status, reason = "stopped", "user"
                     break
-                outcome = self._run_epoch(step, train_data, val_data, batches, key, callbacks)
-                if outcome is not None:
-                    status, reason = outcome
+                logs = self.loop.run(
+                    step, self.optimizer, self.schedule, train_data, val_data, batches, callbacks
+                )
+                if logs is None:  # a stop: save the work done, also in the middle of an epoch
+                    self.run.save_checkpoint(self.run.finite_weights(self.model, self.epoch))
+                    status, reason = "stopped", "user"
                     break
-            if cfg.early_stopping and cfg.restore_best and self._best_weights is not None:
-                ckpt.load_state_into(self.model, self._best_weights, "the best checkpoint")
+                self._end_epoch(logs, key, callbacks)
+                if self.early.triggered:
+                    status, reason = "finished", "early_stopping"
+                    break
+            if cfg.early_stopping and cfg.restore_best and self.run.best_weights is not None:
+                ckpt.load_state_into(self.model, self.run.best_weights, "the best checkpoint")
             message = self._end_message(status, reason)
         except Unstable as exc:
             message = f"{unstable_message(exc.epoch, exc.value)} {self._kept_message()}"
             status, reason, error = "crashed", "unstable", TrainingFailed(message, "unstable")
-            self._back_to_last_good()
+            self.run.back_to_last_good(self.model)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 self._fail(callbacks, exc, deterministic, warn_only)
@@ -293,20 +323,31 @@ class Trainer(RunStateMixin, EpochLoopMixin):
             self.optimizer.zero_grad(set_to_none=True)
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            self._back_to_last_good()
+            self.run.back_to_last_good(self.model)
         except BaseException as exc:  # KeyboardInterrupt: the last checkpoint stays; say so
             self._fail(callbacks, exc, deterministic, warn_only)
             raise
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         self.history.status, self.history.reason, self.history.message = status, reason, message.strip()
         self.history.error = error
-        self._sync_history_best()
-        self._write_state(status, reason, self.history.message)
+        self.run.sync_best()
+        self.run.write_state(status, reason, self.history.message)
         if error is not None:
             callbacks.call("on_exception", error)
         callbacks.call("on_train_end", self._end_logs())
         self._stop.clear()
         return self.history
+
+    def _end_epoch(self, logs: dict[str, Any], key: str, callbacks: CallbackList) -> None:
+        """After an epoch's batches and validation: check its weights, step the schedule, move on,
+        and call on_epoch_end (the early stop and the run state's checkpoint first)."""
+        epoch = self.epoch
+        logs.update(speedup_logs(self))  # augmenting a cacheable model: how much faster without
+        # before anything records this epoch as done
+        self.run.epoch_weights = self.run.finite_weights(self.model, epoch)
+        self.schedule.after_epoch(logs[key])
+        self.loop.next_epoch()
+        callbacks.call("on_epoch_end", epoch, dict(logs))
 
     def _fail(
         self, callbacks: CallbackList, exc: BaseException, deterministic: bool, warn_only: bool
@@ -323,13 +364,16 @@ class Trainer(RunStateMixin, EpochLoopMixin):
         self.history.status = "stopped" if interrupted else "crashed"
         self.history.reason = "user" if interrupted else "error"
         self.history.message = message
-        self._sync_history_best()
+        self.run.sync_best()
         try:
-            self._write_state(self.history.status, self.history.reason, message)
+            self.run.write_state(self.history.status, self.history.reason, message)
             callbacks.call("on_exception", exc)
             callbacks.call("on_train_end", self._end_logs())
         finally:
             self._stop.clear()
+
+    def _kept_message(self) -> str:
+        return self.run.kept_message(self.epoch, self.loop.batch)
 
     def _end_logs(self) -> dict[str, Any]:
         h = self.history
@@ -349,16 +393,109 @@ class Trainer(RunStateMixin, EpochLoopMixin):
             restored = " The best weights were restored." if self.config.restore_best else ""
             return (
                 f"Stopped early after epoch {self.epoch}: {self.history.monitor} did not improve for "
-                f"{self.early.wait} epochs (best at epoch {(self.best.epoch or 0) + 1}).{restored}"
+                f"{self.early.wait} epochs (best at epoch {(self.run.best.epoch or 0) + 1}).{restored}"
             )
         if status == "stopped":
-            if self._batch:
+            if self.loop.batch:
                 return (
-                    f"Stopped during epoch {self.epoch + 1} after {self._batch} batches; the weights at that "
-                    "point are saved as the last checkpoint, and resuming continues from there."
+                    f"Stopped during epoch {self.epoch + 1} after {self.loop.batch} batches; the weights at "
+                    "that point are saved as the last checkpoint, and resuming continues from there."
                 )
             return f"Stopped after epoch {self.epoch}."
         return f"Finished {self.epoch} epochs."
+
+    # ----- what a checkpoint holds, and resuming ------------------------------------------------
+    def _train_state(self) -> dict[str, Any]:
+        """The training state saved beside the weights (checkpoints.py; RunState adds format and seq)."""
+        return {
+            **self.loop.state_dict(),  # epoch, batch, order (None between epochs), partial
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": ckpt.rng_state(self.device, self.generator),
+            "best": self.run.best.state_dict(),
+            "early_stopping": self.early.state_dict(),
+            "epoch_logs": [dict(e) for e in self.history.epochs],
+            "precision": self.precision.name,
+        }
+
+    def _position(self) -> dict[str, Any]:
+        """state.json's fields beside status and best."""
+        return {
+            "epochs_done": self.epoch,
+            "epochs": self.config.epochs,
+            "batch": self.loop.batch,
+            "precision": self.precision.label,
+            "device": str(self.device),
+        }
+
+    @classmethod
+    def resume_run(
+        cls,
+        run_dir: Path | str,
+        train=None,
+        val=None,
+        callbacks=(),
+        *,
+        model: torch.nn.Module | None = None,
+        preprocessing=None,
+        epochs: int | None = None,
+    ):
+        """Continue a run from its last checkpoint (epoch, position, optimizer, schedule, RNG).
+
+        With `train` (and `val`), trains to the configured number of epochs (or `epochs`, to train
+        a finished run further; config.json records the new total) and returns the History.
+        Without data, returns the Trainer ready to continue: call `.fit(train, val)`.
+        A run trained on a model given as code needs `model` (a fresh instance of the same
+        architecture); a run from a ModelSpec is rebuilt from its config.json.
+        """
+        run_dir = Path(run_dir)
+        if not (run_dir / CONFIG_FILE).exists():
+            raise UserError(f"{run_dir} is not a training run (it has no {CONFIG_FILE}).")
+        saved = read_json(run_dir / CONFIG_FILE)
+        source = model if model is not None else saved.get("spec")
+        if source is None:
+            raise UserError(
+                f"The run {run_dir.name} was trained on a model given as code; pass that model to resume it."
+            )
+        if preprocessing is None:
+            preprocessing = preprocessing_from_dict(saved["preprocessing"])
+        trainer = cls(
+            source,
+            TrainConfig.from_dict(saved["train"]),
+            class_names=saved["class_names"],
+            preprocessing=preprocessing,
+            run_dir=run_dir,
+            callbacks=callbacks,
+            run_info=saved.get("run_info"),
+        )
+        trainer.init_weights = saved.get("init_weights")
+        trainer._restore(*ckpt.load_last(run_dir))
+        if epochs is not None:
+            if epochs < trainer.epoch:
+                raise UserError(
+                    f"The run {run_dir.name} has already trained {trainer.epoch} epochs; "
+                    f"choose at least {trainer.epoch}."
+                )
+            trainer.config.epochs = int(epochs)
+        if train is None:
+            return trainer
+        return trainer.fit(train, val)
+
+    def _restore(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        ckpt.load_state_into(self.model, weights, "the last checkpoint")
+        self.loop.load_state_dict(state)
+        self.early.load_state_dict(state["early_stopping"])
+        ckpt.set_rng_state(state["rng"], self.device, self.generator)
+        self._pending_state = state
+        self._started = True
+        if self.dist is not None and self.loop.batch:
+            # Stopped mid-epoch: its order is one process's share; a distributed run redoes that epoch.
+            self.loop.restart_epoch()
+        if self.dist is not None and not self.dist.is_rank0:  # the checkpoint holds rank 0's streams
+            self.generator.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
+            torch.manual_seed(self.config.seed + self._rank_offset() + self.epoch)
+        self.run.restore(ckpt.model_state_float32(self.model), state, self.epoch, self.loop.batch)
 
     # ----- conveniences ---------------------------------------------------------------------------
     def lr_find(self, train, **kwargs):
@@ -377,4 +514,4 @@ class Trainer(RunStateMixin, EpochLoopMixin):
 
     def evaluate(self, X, y) -> tuple[float, float]:
         """(loss, accuracy) of the current weights on (X uint8, y), in float32."""
-        return self._evaluate(DeviceData(X, y, self.device, len(self.class_names), "evaluation"))
+        return self.loop.evaluate(DeviceData(X, y, self.device, len(self.class_names), "evaluation"))
