@@ -376,3 +376,18 @@ def test_a_penultimate_only_mahalanobis_calibration_still_loads_and_scores(tmp_p
     assert back.method == "mahalanobis" and back.unknown.maps_width == 0
     logits, features = model_outputs(overconfident, X_val, Scale255())
     np.testing.assert_array_equal(back.unknown_scores(features, logits), cal.unknown_scores(features, logits))
+
+
+def test_the_threshold_lets_95_percent_of_new_pictures_pass_in_most_draws_of_few_validation_ones():
+    """Held out: thresholds from 60 validation scores, judged on 20,000 new scores of the same kind."""
+    from cnnstudio.core.trust.unknown import pass_threshold
+
+    rng = np.random.default_rng(0)
+    new = np.sort(rng.gamma(2.0, size=20_000))
+    held, plain = [], []
+    for _ in range(400):
+        val = rng.gamma(2.0, size=60)
+        held.append(np.searchsorted(new, pass_threshold(val), side="right") / len(new) >= 0.95)
+        plain.append(np.searchsorted(new, np.quantile(val, 0.95), side="right") / len(new) >= 0.95)
+    assert np.mean(held) >= 0.75 and np.mean(plain) <= 0.6  # the plain quantile: about a coin toss
+    assert pass_threshold(np.arange(200.0)) == 193.0 and pass_threshold(np.arange(5.0)) == 4.0

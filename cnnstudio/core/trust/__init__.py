@@ -1,8 +1,9 @@
 """Trust: calibrated confidence and the "unknown" flag, fitted once per run and used everywhere.
 
-- outputs: one forward pass -> logits and reduced penultimate features (model_outputs)
+- outputs: one forward pass -> logits, reduced penultimate features and feature-map statistics
+  (Taps, model_outputs)
 - temperature: temperature scaling with a held-out check, reliability bins, calibration error
-- unknown: the kNN + max-softmax score (UnknownParams, UnknownScore: the exports' graph uses it)
+- unknown: the "layers" score (UnknownParams, UnknownScore: the exports' graph uses it)
 - store: Calibration, a run's calibration.json + trust.safetensors (and a bundle's)
 - fit: fit_trust, the calibration of a trained model
 - predict: predict_calibrated, probabilities + scores + flags in one call

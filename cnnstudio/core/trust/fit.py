@@ -3,8 +3,8 @@ training pictures and its threshold on the validation pictures.
 
 Bounded cost for any design (benchmarks/bench_calibration_cost.py): only up to BANK_SIZE training
 pictures go through the model (the bank), the features are reduced to at most 256 numbers per
-picture as each batch comes out (core.trust.outputs), and the stored bank is at most 2,048 x 256
-float32 (2 MB).
+picture as each batch comes out, the feature maps to at most 256 statistics (core.trust.outputs),
+and what is stored is at most two 256 x 256 matrices (0.5 MB; a kNN bank: 2,048 x 256, 2 MB).
 """
 
 from __future__ import annotations

@@ -185,7 +185,8 @@ class EvaluationPanel(QWidget):
         self.middle_tabs.addTab(self.issues, "Likely label errors")
         self.unknown_caption = QLabel(
             "The pictures that look unlike the training pictures (unknown score above the run's "
-            "threshold, which lets 95% of the validation pictures pass), most unusual first.",
+            "threshold, which lets at least 95 in 100 pictures like the validation ones pass), most "
+            "unusual first.",
             self,
             wordWrap=True,
         )

@@ -120,7 +120,8 @@ class PredictPanel(QWidget):
         self.unknown_box.setToolTip(
             "How unlike the training pictures a picture may look before it is marked as unlike "
             "them and sorted into the unknown folder. It starts at the value chosen when the model "
-            "was trained, which lets 95% of the validation pictures pass; lower flags more pictures."
+            "was trained, which lets at least 95 in 100 pictures like the validation ones pass; lower "
+            "flags more pictures."
         )
         self.unknown_reset = QPushButton("Default", self)
         self.unknown_info = QLabel(self)
