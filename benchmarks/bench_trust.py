@@ -361,6 +361,8 @@ def main() -> int:
                 rng = np.random.default_rng(seed)
                 data = td.setting(setting, rng, limit=args.limit)
                 data_cache[(setting, seed)] = (data, td.families(setting, args.per_family, rng))
+                if setting == "photos":
+                    print(f"photos seed {seed}: {td.flat_report(*data_cache[(setting, seed)])}")
             data, fams = data_cache[(setting, seed)]
             r = cell(data, fams, spec, budget, seed, epochs[budget])
             runs.append(r)

@@ -295,3 +295,18 @@ def families(setting_name: str, per_family: int, rng: np.random.Generator) -> di
             photo = held[int(rng.integers(len(held)))]
             out["near"].append(_crop_in(photo, _cells(photo)[int(rng.integers(len(_cells(photo))))], rng))
     return {k: Pictures(v) for k, v in out.items()}
+
+
+def _spread(path: str) -> float:
+    """A picture's mean standard deviation over its pixels, per colour channel (0-255)."""
+    return float(np.asarray(Image.open(path).convert("RGB"), dtype=np.float64).std(axis=(0, 1)).mean())
+
+
+def flat_report(data, fams: dict[str, Pictures], limit: float = 10.0) -> str:
+    """How many pictures of each class, and of the far families, are nearly flat (spread < limit):
+    where a class is mostly flat crops (the sky behind the rocket), flat pictures are not "far"."""
+    pictures, y, _split, names = data
+    spread = np.array([_spread(p) for p in pictures.paths])
+    classes = ", ".join(f"{n} {np.mean(spread[y == c] < limit):.0%}" for c, n in enumerate(names))
+    far = np.array([_spread(p) for f in FAR for p in fams[f].paths])
+    return f"nearly flat (spread < {limit:g}) pictures per class: {classes}; far pictures: {np.mean(far < limit):.0%}"

@@ -78,7 +78,7 @@ class Taps:
     def __init__(self, model: nn.Module, *, maps: bool = True, max_dim: int = MAX_DIM) -> None:
         self.max_dim = max_dim
         self._penultimate: list[torch.Tensor] = []
-        self._maps: list[torch.Tensor] = []
+        self._maps: list[tuple[torch.Size, torch.Tensor]] = []  # (a map's shape, its statistics)
         self._handles = []
         head = last_linear(model)
         if head is not None:
@@ -92,7 +92,8 @@ class Taps:
 
     def _keep_output(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
         if isinstance(output, torch.Tensor) and output.dim() == 4:
-            self._maps.append(output)
+            # the statistics at once: the maps themselves (a batch's may be 100s of MB) are let go
+            self._maps.append((output.shape[1:], map_stats(output)))
 
     def clear(self) -> None:
         self._penultimate.clear()
@@ -109,12 +110,12 @@ class Taps:
         block, width = reduction(kept.shape[1], self.max_dim)
         parts = [reduce_features(kept, block, width)]
         maps = [
-            m
-            for i, m in enumerate(self._maps)
-            if i + 1 == len(self._maps) or self._maps[i + 1].shape[1:] != m.shape[1:]
+            stats
+            for i, (shape, stats) in enumerate(self._maps)
+            if i + 1 == len(self._maps) or self._maps[i + 1][0] != shape
         ]
         if maps:
-            stats = torch.cat([map_stats(m) for m in maps], dim=1)
+            stats = torch.cat(maps, dim=1)
             parts.append(reduce_features(stats, *reduction(stats.shape[1], self.max_dim)))
         self.clear()
         return torch.cat(parts, dim=1), width
