@@ -61,10 +61,8 @@ def reduce_features(features: torch.Tensor, block: int, width: int) -> torch.Ten
 
 def map_stats(maps: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, 2C): each channel's mean and standard deviation over the picture."""
-    maps = maps.float()
-    means = maps.mean(dim=(2, 3))
-    spread = (maps - means[:, :, None, None]).pow(2).mean(dim=(2, 3)).sqrt()
-    return torch.cat([means, spread], dim=1)
+    variance, means = torch.var_mean(maps.float(), dim=(2, 3), correction=0)
+    return torch.cat([means, variance.sqrt()], dim=1)
 
 
 class Taps:
@@ -78,7 +76,8 @@ class Taps:
     def __init__(self, model: nn.Module, *, maps: bool = True, max_dim: int = MAX_DIM) -> None:
         self.max_dim = max_dim
         self._penultimate: list[torch.Tensor] = []
-        self._maps: list[tuple[torch.Size, torch.Tensor]] = []  # (a map's shape, its statistics)
+        self._maps: list[torch.Tensor] = []  # the statistics of the maps kept so far
+        self._pending: torch.Tensor | None = None  # the last map, kept if the next differs in shape
         self._handles = []
         head = last_linear(model)
         if head is not None:
@@ -92,12 +91,17 @@ class Taps:
 
     def _keep_output(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
         if isinstance(output, torch.Tensor) and output.dim() == 4:
-            # the statistics at once: the maps themselves (a batch's may be 100s of MB) are let go
-            self._maps.append((output.shape[1:], map_stats(output)))
+            # Of a run of maps of one shape (Conv, BatchNorm) only the last counts; one map is held
+            # at a time, and only its statistics are kept (a batch's maps may be 100s of MB).
+            pending = self._pending
+            if pending is not None and pending.shape[1:] != output.shape[1:]:
+                self._maps.append(map_stats(pending))
+            self._pending = output
 
     def clear(self) -> None:
         self._penultimate.clear()
         self._maps.clear()
+        self._pending = None
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -109,11 +113,7 @@ class Taps:
         kept = (self._penultimate[-1] if self._penultimate else logits).flatten(1)
         block, width = reduction(kept.shape[1], self.max_dim)
         parts = [reduce_features(kept, block, width)]
-        maps = [
-            stats
-            for i, (shape, stats) in enumerate(self._maps)
-            if i + 1 == len(self._maps) or self._maps[i + 1][0] != shape
-        ]
+        maps = self._maps + ([map_stats(self._pending)] if self._pending is not None else [])
         if maps:
             stats = torch.cat(maps, dim=1)
             parts.append(reduce_features(stats, *reduction(stats.shape[1], self.max_dim)))
