@@ -62,7 +62,9 @@ def run(args) -> int:
         print(report.format_confusion())
         print()
         print(calibration_text(report.calibration, len(flagged), len(report.y_true)))
-        accepted = f" ({len(review.accepted)} accepted as right by a person are left out)" if review.accepted else ""
+        accepted = (
+            f" ({len(review.accepted)} accepted as right by a person are left out)" if review.accepted else ""
+        )
         print(f"Likely label errors: {len(label_errors)}{accepted}.")
     return 0
 

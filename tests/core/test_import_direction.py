@@ -38,7 +38,12 @@ def test_no_import_against_the_direction(graph, package, target):
 
 
 def test_the_export_ensemble_pipeline_group_has_no_cycle(graph):
-    group = ("cnnstudio.core.export", "cnnstudio.core.ensemble", "cnnstudio.core.pipeline", "cnnstudio.core.runs")
+    group = (
+        "cnnstudio.core.export",
+        "cnnstudio.core.ensemble",
+        "cnnstudio.core.pipeline",
+        "cnnstudio.core.runs",
+    )
     for a in group:
         for b in group:
             if a < b:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded at start-up by every Python that has this folder on its path (the launcher and both
 # training processes): importing the command line fails there.
-NO_CLI = '''
+NO_CLI = """
 import importlib.abc
 import sys
 
@@ -33,7 +33,7 @@ class NoCommandLine(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, NoCommandLine())
-'''
+"""
 
 # `-m cnnstudio` followed by anything but a core module: a command line of the CLI
 CLI_COMMAND = re.compile(r"""-m["',\s]+cnnstudio(?!\.core\.)""")

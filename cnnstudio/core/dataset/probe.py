@@ -43,9 +43,7 @@ ORIENTATION_TAG = 0x0112
 SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture a quarter
 
 
-def open_image(
-    path: str | bytes, before_load: Callable[[Image.Image], None] | None = None
-) -> Image.Image:
+def open_image(path: str | bytes, before_load: Callable[[Image.Image], None] | None = None) -> Image.Image:
     """The picture at `path`, decoded (Image.load() done), or ImageProblem.
 
     Image.open only reads the header, so a cut-off JPEG or a PNG with a bad checksum opens fine and

@@ -123,7 +123,9 @@ def _check_model_json(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any],
     from cnnstudio.core.spec import Preprocessing
 
     if data.get("kind") == "ensemble":  # core.ensemble.bundle's kind; core.models.load_model opens it
-        raise refuse(path, "it holds an ensemble of models, which is opened with cnnstudio.core.models.load_model")
+        raise refuse(
+            path, "it holds an ensemble of models, which is opened with cnnstudio.core.models.load_model"
+        )
     check_model_json(
         path,
         data,

@@ -58,5 +58,3 @@ def write_bundle(
         if arrays is not None:
             members.append((TRUST_ARRAYS, arrays, False))
     return write_archive(path, members)
-
-

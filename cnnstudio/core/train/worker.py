@@ -208,6 +208,7 @@ def _load(job: WorkerJob):
 
 def run_worker(job: WorkerJob, env) -> int:
     """One process that torchrun started for `job`."""
+
     def work() -> int:
         result = train_in_group(
             env,
