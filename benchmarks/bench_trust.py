@@ -12,10 +12,11 @@ non-test pictures an unlabelled pool whose hidden truth grades the confidence). 
 core Trainer and the app's default settings (Adam 1e-3, batch 32, default augmentation); then, as
 after every run, `fit_trust` on the training and validation pictures.
 
-Scores (higher = more unknown) at the threshold that lets 95% of the validation pictures pass:
-mahalanobis (shipped: one shared covariance on the reduced features, Lee et al. 2018), knn+msp, knn
-and msp as the app computes them (`fit_trust(method=...)`), and energy (Liu et al. 2020), which the
-app does not ship, computed here from `model_outputs`. Temperature rules "val" (shipped: LBFGS on
+Scores (higher = more unknown) at the app's threshold (core.trust.unknown.pass_threshold: at least
+95% of pictures like the validation ones pass, with 80% confidence): layers (shipped: penultimate
+and feature-map Mahalanobis), mahalanobis (the penultimate part alone, Lee et al. 2018), knn+msp,
+knn and msp as the app computes them (`fit_trust(method=...)`), and energy (Liu et al. 2020), which
+the app does not ship, computed here from `model_outputs` with the same threshold rule. Temperature rules "val" (shipped: LBFGS on
 validation), "checked" (kept only when it helps the other half of validation) and "one" (T = 1).
 
 Targets (exit 1 on a miss), on the mean over seeds of every setting/design/budget cell, for the
@@ -47,6 +48,7 @@ import trust_data as td
 from targets import FULL, Targets, size
 
 from cnnstudio.core.trust import fit_trust, model_outputs, predict_calibrated
+from cnnstudio.core.trust.unknown import pass_threshold
 
 DESIGNS = ("seed", "tiny", "small-vgg", "flatten-dense", "backbone")
 BUDGETS = ("all", "30")
@@ -160,7 +162,7 @@ def cell(data, fams, spec, budget: str, seed: int, epochs: int) -> dict:
                 flagged[method][name] = float(predict_calibrated(model, images, prep, trust).unknown.mean())
     logits_va, feats_va = model_outputs(model, X[va], prep)
     extra = {"energy": lambda lg, ft: energy(lg)}
-    limits = {s: np.quantile(f(logits_va, feats_va), PASS) for s, f in extra.items()}
+    limits = {s: pass_threshold(f(logits_va, feats_va), PASS) for s, f in extra.items()}
     for name, images in sets.items():
         if name == "pool":
             continue
