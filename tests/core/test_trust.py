@@ -322,12 +322,12 @@ def test_taps_give_penultimate_features_then_each_feature_map_shapes_last_statis
     taps = Taps(model)
     with torch.inference_mode():
         logits = model(x)
-        features, width = taps.features(logits)
+        features = taps.features(logits)
         conv = model.layers[0](x)
         normed = model.layers[1](conv)  # the BatchNorm's output stands for the Conv's (same shape)
         pooled = model.layers[2](normed)
     taps.remove()
-    assert width == 128 and features.shape == (5, 128 + 2 * 8 + 2 * 8)
+    assert features.shape == (5, 128 + 2 * 8 + 2 * 8)  # the penultimate 128, then the maps' 32
     torch.testing.assert_close(features[:, :128], pooled.flatten(1))
     expected = torch.cat([map_stats(normed), map_stats(pooled)], dim=1)
     torch.testing.assert_close(features[:, 128:], expected)

@@ -42,7 +42,7 @@ class ProbabilityModel(nn.Module):
         if self._taps is not None:
             self._taps.clear()
         logits = self.model(x).float()
-        features = self._taps.features(logits)[0] if self._taps is not None else None
+        features = self._taps.features(logits) if self._taps is not None else None
         if self.temperature != 1.0:
             logits = logits / self.temperature
         probs = torch.softmax(logits, dim=1)

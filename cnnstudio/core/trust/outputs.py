@@ -108,8 +108,8 @@ class Taps:
             handle.remove()
         self._handles.clear()
 
-    def features(self, logits: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """(reduced features (N, width + maps width), width of the penultimate part); clears."""
+    def features(self, logits: torch.Tensor) -> torch.Tensor:
+        """The reduced features (N, penultimate width + maps width); clears."""
         kept = (self._penultimate[-1] if self._penultimate else logits).flatten(1)
         block, width = reduction(kept.shape[1], self.max_dim)
         parts = [reduce_features(kept, block, width)]
@@ -118,7 +118,7 @@ class Taps:
             stats = torch.cat(maps, dim=1)
             parts.append(reduce_features(stats, *reduction(stats.shape[1], self.max_dim)))
         self.clear()
-        return torch.cat(parts, dim=1), width
+        return torch.cat(parts, dim=1)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -168,7 +168,7 @@ def model_outputs(
                 logits = model(preprocessing.normalize(batch.to(device))).float()
                 logits_out.append(logits.cpu())
                 if taps is not None:
-                    features_out.append(taps.features(logits)[0].cpu())
+                    features_out.append(taps.features(logits).cpu())
     finally:
         if taps is not None:
             taps.remove()
