@@ -139,14 +139,13 @@ def test_the_combined_score_flags_what_either_part_flags(overconfident):
 
 
 def test_k_shrinks_with_the_bank():
-    assert (
-        k_for_bank(BANK_SIZE) == 10 and k_for_bank(1024) == 5 and k_for_bank(30) == 1 and k_for_bank(1) == 1
-    )
+    assert k_for_bank(2048) == 10 and k_for_bank(1024) == 5 and k_for_bank(30) == 1 and k_for_bank(1) == 1
 
 
 def test_a_flatten_dense_design_costs_a_bounded_calibration(tmp_path):
     """The beginner's Conv, Pool, Conv, Pool, Flatten, Dense: 12,544 features per picture. The stored
-    calibration is a bank of at most 2,048 x 256 numbers, whatever the width and the picture count."""
+    calibration is at most two 256 x 256 matrices (a kNN bank: BANK_SIZE x 256), whatever the width
+    and the picture count."""
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

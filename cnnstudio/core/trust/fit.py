@@ -4,7 +4,7 @@ training pictures and its threshold on the validation pictures.
 Bounded cost for any design (benchmarks/bench_calibration_cost.py): only up to BANK_SIZE training
 pictures go through the model (the bank), the features are reduced to at most 256 numbers per
 picture as each batch comes out, the feature maps to at most 256 statistics (core.trust.outputs),
-and what is stored is at most two 256 x 256 matrices (0.5 MB; a kNN bank: 2,048 x 256, 2 MB).
+and what is stored is at most two 256 x 256 matrices (0.5 MB; a kNN bank: 512 x 256, 0.5 MB).
 """
 
 from __future__ import annotations
@@ -50,13 +50,14 @@ def fit_trust(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     pass_rate: float = PASS_RATE,
+    bank_size: int = BANK_SIZE,
 ) -> Calibration:
     """A fitted Calibration. ``y_train`` groups the bank for Mahalanobis (the model's own predictions
-    when None)."""
+    when None); ``bank_size``: how many training pictures fit the unknown score, at most."""
     y_val = np.asarray(y_val, dtype=np.int64)
     if len(X_train) == 0:
         raise UserError("There are no training pictures to calibrate with.")
-    rows = bank_rows(len(X_train))
+    rows = bank_rows(len(X_train), bank_size)
     X_bank = X_train if len(rows) == len(X_train) else X_train[rows]
     bank_labels = None if y_train is None else np.asarray(y_train, dtype=np.int64)[rows]
     bank_logits, bank_features = model_outputs(

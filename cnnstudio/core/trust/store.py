@@ -5,7 +5,7 @@ Stored beside the run's weights (and in a .cnnmodel bundle) as two files:
   reliability bins, how many validation pictures backed it), no arrays;
 - trust.safetensors: the score's arrays, float32 and nothing else (Mahalanobis: a 256 x 256 matrix,
   a centre per class and an offset, under 300 kB; "layers" the same again for the feature maps;
-  kNN: a bank of at most 2,048 x 256 numbers, 2 MB).
+  kNN: a bank of at most 512 x 256 numbers, 0.5 MB).
 calibration.json names the arrays' shapes, so arrays that do not belong to it are refused.
 
 Version 1 (before this package) kept a Mahalanobis score's matrices in calibration.json as base64:

@@ -20,7 +20,8 @@ families of other pictures; table in the README), then checked on seeds it was n
   only. The reduction is what makes it affordable for any design: a Flatten->Dense model's 12,544
   features once made an 840 MB calibration; 256 make a 256 x 256 matrix.
 - "knn" (Sun et al. 2022): the distance of the L2-normalised reduced features to the k-th nearest of
-  a bank of up to BANK_SIZE training pictures' features, k = max(1, round(10 * bank / 2048)).
+  a bank of up to BANK_SIZE training pictures' features, k = max(1, round(10 * bank / 2048)) (Sun
+  et al.'s k = 10 for a bank of 2,048, in proportion).
 - "msp" (Hendrycks & Gimpel 2017): 1 - the calibrated top probability.
 - "knn+msp": max(knn / a, msp / b), a and b the 95% quantiles of each on the validation pictures.
 
@@ -43,7 +44,12 @@ DEFAULT_METHOD = "layers"
 # Covariance shrinkage: this share of the features' mean variance is added to the diagonal, so that
 # a direction that never varies in training (a unit that is always 0) cannot make the inverse blow up.
 RIDGE = 1e-3
-BANK_SIZE = 2048
+# Training pictures that go through the model to fit the score (the bank). Most of calibrating's time
+# is their forward pass. 512: on 5,000 real MNIST digits (3,000 training pictures; seed, tiny,
+# Flatten->Dense, small-vgg; two seeds), banks of 2,048, 1,024 and 512 flag the same far and test
+# pictures within 0.6 points, and the seed design calibrates in 5.4 s instead of 11.7 s (README).
+BANK_SIZE = 512
+KNN_REFERENCE_BANK = 2048  # k = 10 for this many pictures (Sun et al. 2022), in proportion below
 PASS_RATE = 0.95
 # The threshold is not the plain 95% quantile of the validation pictures' scores: on 60 of them (30
 # labels per class) that quantile is the 57th score of 60, and it flagged 7-21% of test pictures in
@@ -58,7 +64,7 @@ MIN_KNN_SCALE = 1e-6
 
 
 def k_for_bank(bank_size: int) -> int:
-    return max(1, round(10 * bank_size / BANK_SIZE))
+    return max(1, round(10 * bank_size / KNN_REFERENCE_BANK))
 
 
 def normalize_rows(features: torch.Tensor) -> torch.Tensor:
