@@ -370,6 +370,12 @@ def main() -> int:
         "--epochs", default=size("3,12", "4,15"), help="epochs with all labels, with 30 per class"
     )
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument(
+        "--min-spread",
+        type=float,
+        default=0.0,
+        help="photos: redraw class crops flatter than this (pixel spread, 0-255; 0 keeps all)",
+    )
     parser.add_argument("--save", help="append each cell's result to this JSON-lines file")
     parser.add_argument(
         "--load", nargs="*", default=[], help="only report: the results of earlier --save runs"
@@ -406,7 +412,7 @@ def main() -> int:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             if (setting, seed) not in data_cache:
                 rng = np.random.default_rng(seed)
-                data = td.setting(setting, rng, limit=args.limit)
+                data = td.setting(setting, rng, limit=args.limit, min_spread=args.min_spread)
                 data_cache[(setting, seed)] = (data, td.families(setting, args.per_family, rng))
                 if setting == "photos":
                     print(f"photos seed {seed}: {td.flat_report(*data_cache[(setting, seed)])}")

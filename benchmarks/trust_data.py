@@ -116,8 +116,15 @@ def _crop_in(image: Image.Image, cell, rng: np.random.Generator) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
-def _photo_setting(per_class: int, rng: np.random.Generator):
-    """(images, labels, split) with split 0/1/2 = train/val/test by grid cell, 60/20/20."""
+def _image_spread(image: Image.Image) -> float:
+    """A picture's mean standard deviation over its pixels, per colour channel (0-255)."""
+    return float(np.asarray(image.convert("RGB"), dtype=np.float64).std(axis=(0, 1)).mean())
+
+
+def _photo_setting(per_class: int, rng: np.random.Generator, min_spread: float = 0.0):
+    """(images, labels, split) with split 0/1/2 = train/val/test by grid cell, 60/20/20. With
+    `min_spread`, a crop flatter than that (_image_spread) is drawn again: the sky behind the rocket is
+    not what anyone would label "rocket"."""
     images, labels, split = [], [], []
     for label, name in enumerate(CLASS_PHOTOS):
         photo = _photo(name)
@@ -128,15 +135,20 @@ def _photo_setting(per_class: int, rng: np.random.Generator):
         cell_split[order[:n_val]] = 1
         cell_split[order[n_val : n_val + n_test]] = 2
         for _ in range(per_class):
-            c = int(rng.integers(len(cells)))
-            images.append(_crop_in(photo, cells[c], rng))
+            for _try in range(1000):
+                c = int(rng.integers(len(cells)))
+                crop = _crop_in(photo, cells[c], rng)
+                if _image_spread(crop) >= min_spread:
+                    break
+            images.append(crop)
             labels.append(label)
             split.append(int(cell_split[c]))
     return images, np.asarray(labels, np.int64), np.asarray(split, np.int64)
 
 
-def setting(name: str, rng: np.random.Generator, *, limit: int | None = None):
-    """(Pictures, labels (N,), split (N,) or None, class names). split None: split at random later."""
+def setting(name: str, rng: np.random.Generator, *, limit: int | None = None, min_spread: float = 0.0):
+    """(Pictures, labels (N,), split (N,) or None, class names). split None: split at random later.
+    `min_spread`: photos only, no class picture flatter than that."""
     if name == "digits8":
         images, y = _digits8()
         split = None
@@ -144,7 +156,7 @@ def setting(name: str, rng: np.random.Generator, *, limit: int | None = None):
         images, y = _mnist()
         split = None
     elif name == "photos":
-        images, y, split = _photo_setting(limit // len(CLASS_PHOTOS) if limit else 700, rng)
+        images, y, split = _photo_setting(limit // len(CLASS_PHOTOS) if limit else 700, rng, min_spread)
         return Pictures(images), y, split, list(CLASS_PHOTOS)
     else:
         raise ValueError(name)
@@ -298,8 +310,7 @@ def families(setting_name: str, per_family: int, rng: np.random.Generator) -> di
 
 
 def _spread(path: str) -> float:
-    """A picture's mean standard deviation over its pixels, per colour channel (0-255)."""
-    return float(np.asarray(Image.open(path).convert("RGB"), dtype=np.float64).std(axis=(0, 1)).mean())
+    return _image_spread(Image.open(path))
 
 
 def flat_report(data, fams: dict[str, Pictures], limit: float = 10.0) -> str:

@@ -18,7 +18,7 @@ from cnnstudio.core.trust import (
     predict_calibrated,
 )
 from cnnstudio.core.trust.outputs import MAX_DIM, model_outputs, softmax
-from cnnstudio.core.trust.store import ARRAYS_NAME, FILE_NAME, OLD_UNKNOWN
+from cnnstudio.core.trust.store import ARRAYS_NAME, FILE_NAME, OLD_UNKNOWN, WEAK_ACCURACY
 from cnnstudio.core.trust.temperature import calibration_bins, choose_temperature
 from cnnstudio.core.trust.unknown import BANK_SIZE, k_for_bank
 
@@ -257,6 +257,22 @@ def test_few_validation_pictures_are_said_plainly(overconfident):
     cal = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val, temperature_rule="val")
     assert cal.few_pictures and "rough guide" in cal.status
     assert cal.summary()["few_validation_pictures"] is True
+
+
+def test_a_weak_model_is_said_to_give_rough_confidences(overconfident):
+    """A model right on fewer than 80% of its validation pictures: its status and Evaluate's words say
+    its confidences are a rough guide, however many pictures back them; one right on all says nothing."""
+    X_train, _ = _blobs(60, seed=1)
+    X_val, y_val = _blobs(300, seed=2)
+    accuracy = float((predict_probabilities(overconfident, X_val, Scale255()).argmax(1) == y_val).mean())
+    assert accuracy < WEAK_ACCURACY  # a quarter of the labels are random
+    cal = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val)
+    assert cal.val_accuracy == pytest.approx(accuracy) and cal.weak_model and not cal.few_pictures
+    assert f"{accuracy:.0%} of its validation pictures right" in cal.caveat and "rough guide" in cal.caveat
+    assert cal.summary()["weak_model"] is True and "rough guide" in cal.status
+    own = predict_probabilities(overconfident, X_val, Scale255()).argmax(1)
+    sure = fit_trust(overconfident, Scale255(), X_train, None, X_val, own)
+    assert sure.val_accuracy == 1.0 and not sure.weak_model and sure.caveat == ""
 
 
 def test_evaluation_report_holds_calibration_and_unknown_scores(overconfident, tmp_path):

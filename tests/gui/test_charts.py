@@ -109,3 +109,7 @@ def test_the_reliability_chart_has_ticks_and_counts(qtbot):
     assert not chart.grab().isNull()  # it paints
     assert "temperature" not in page.numbers.text() and "over-confident" in page.numbers.text()
     assert "temperature 1.700" in page.numbers.toolTip()
+    assert "rough guide" not in page.numbers.text()
+    # Too few validation pictures, or a weak model: said in the text itself, not only in a tooltip.
+    page.set_calibration(calibration | {"caveat": "Only 60 validation pictures back this calibration."})
+    assert "Only 60 validation pictures" in page.numbers.text()

@@ -134,6 +134,7 @@ class CalibrationPage(QWidget):
         self.numbers.setText(
             f"Calibration error on these pictures: {calibration['ece_before']:.3f} before, "
             f"{calibration['ece_after']:.3f} after (0 is perfect). {calibration_words(temperature)}"
+            + (f"\n⚠ {calibration['caveat']}" if calibration.get("caveat") else "")
         )
         # The numbers behind the words, for those who want them ("temperature 0.569").
         self.numbers.setToolTip(f"{status[:1].upper()}{status[1:]}.")
