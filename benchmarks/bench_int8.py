@@ -23,7 +23,7 @@ accuracy of both, the int8 file's size against the float file's, and its images 
 the float file's (onnxruntime, batches of 32, the two files taking turns, median of the rounds).
 
 Size is given for the whole file and for the network alone: the unknown score's constants (for the
-kNN + max-softmax score its bank of training pictures' features, at most 2,048 x 256, 2 MB) stay
+"layers" score at most two 256 x 256 matrices and their centres, about 0.5 MB) stay
 float32 in the int8 file by design, the same bytes in both files, so the network's ratio is
 (int8 file - those bytes) / (float file - those bytes).
 

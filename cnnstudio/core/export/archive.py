@@ -48,7 +48,7 @@ MAX_MEMBER_BYTES = {
     CARD_JSON: 32 * 2**20,
     WEIGHTS: 2 * 2**30,
     CALIBRATION_JSON: 64 * 2**20,  # version-1 calibrations kept matrices in it; version 2 is a few kB
-    TRUST_ARRAYS: 16 * 2**20,  # the unknown score's bank: at most 2,048 x 256 float32 (2 MB)
+    TRUST_ARRAYS: 16 * 2**20,  # the score's arrays: under 1 MB (a kNN bank of older runs: 2 MB)
 }
 MAX_FILE_BYTES = 3 * 2**30
 
