@@ -7,8 +7,8 @@ pictures (4,000 training, 1,000 validation; 10 classes; random weights and pixel
 depend on what the model learnt), each in a fresh process so that its peak memory is its own:
 
 - time: fit_trust's wall time, and its own work beyond the forward passes it must make (a bare
-  `torch.inference_mode()` pass over the same bank and validation pictures, timed in the same
-  process: the pass any evaluation makes too);
+  `torch.inference_mode()` pass over the same bank and validation pictures, in NCHW, timed in the
+  same process; the app feeds them channels-last, faster on the CPU, so "own" may read 0);
 - extra memory: the process's peak resident memory after fitting minus its peak before (after the
   data is made and the bare pass has run, so the model's own working memory is already counted);
 - stored: calibration.json + trust.safetensors written to a run folder.
