@@ -260,7 +260,7 @@ def test_few_validation_pictures_are_said_plainly(overconfident):
 
 
 def test_a_weak_model_is_said_to_give_rough_confidences(overconfident):
-    """A model right on fewer than 80% of its validation pictures: its status and Evaluate's words say
+    """A model right on fewer than 85% of its validation pictures: its status and Evaluate's words say
     its confidences are a rough guide, however many pictures back them; one right on all says nothing."""
     X_train, _ = _blobs(60, seed=1)
     X_val, y_val = _blobs(300, seed=2)

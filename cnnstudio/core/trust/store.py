@@ -43,11 +43,12 @@ FILE_NAME = "calibration.json"
 ARRAYS_NAME = "trust.safetensors"
 SCHEMA_VERSION = 2
 # Below this validation accuracy one temperature cannot make every confidence honest: in
-# benchmarks/bench_trust.py at 30 labels per class, the cells whose models were right 24-71% of the time
-# (the underfit tiny template, the colour photos) missed by 10-30 points in some confidence range, even
-# with the temperature fitted on the unlabelled pictures' hidden truth itself; those at 86-95% met
-# the 5-point target but one (7.5 points).
-WEAK_ACCURACY = 0.8
+# benchmarks/bench_trust.py at 30 labels per class (seeds 0, 3 and 4; seed, tiny, small-vgg,
+# Flatten->Dense; 8x8 digits, MNIST, colour photos), even the temperature fitted on the unlabelled
+# pictures' hidden truth itself left a confidence range 10-28 points off in every cell whose model was
+# right on 24-81% of pictures (tiny, photos, MNIST small-vgg), and within 5 points in every cell at
+# 86-95% (0.2-4.7 points).
+WEAK_ACCURACY = 0.85
 NOT_CALIBRATED = "not calibrated (trained before calibration existed; temperature 1)"
 OLD_UNKNOWN = (
     "its unknown score is from an older CNN Studio and is not used: it is calibrated again when the "
