@@ -64,6 +64,16 @@ def _size(name: str, label: str, help: str, optional: bool = False, placeholder:
     return Field(name, label, SIZE, help, optional=optional, placeholder=placeholder)
 
 
+PADDING = Field(  # Conv2D's and the pooling layers' (a Field is frozen, so one serves both)
+    "padding",
+    "Padding",
+    CHOICE,
+    "What happens at the picture's edge: valid adds no border, so each filter shrinks the picture; "
+    "same adds a border of zeros, so the size stays.",
+    choices=PADDING_CHOICES,
+)
+
+
 def _regularisers() -> list[Field]:
     return [
         Field(
@@ -93,14 +103,7 @@ def _pooling() -> list[Field]:
             optional=True,
             placeholder="same as the pool size",
         ),
-        Field(
-            "padding",
-            "Padding",
-            CHOICE,
-            "What happens at the picture's edge: valid adds no border, so each filter shrinks the picture; "
-            "same adds a border of zeros, so the size stays.",
-            choices=PADDING_CHOICES,
-        ),
+        PADDING,
     ]
 
 
@@ -132,14 +135,7 @@ FIELDS: dict[str, list[Field]] = {
             "Pixels each filter looks at: 3 (3x3) is usual, or 5x3 for 5 high, 3 wide.",
         ),
         _size("strides", "Step", "How far each filter moves: 2 halves the picture's size."),
-        Field(
-            "padding",
-            "Padding",
-            CHOICE,
-            "What happens at the picture's edge: valid adds no border, so each filter shrinks the picture; "
-            "same adds a border of zeros, so the size stays.",
-            choices=PADDING_CHOICES,
-        ),
+        PADDING,
         Field(
             "activation",
             "Activation",
