@@ -132,11 +132,16 @@ def energy(logits: np.ndarray) -> np.ndarray:
     return -torch.logsumexp(torch.as_tensor(logits, dtype=torch.float64), dim=1).numpy()
 
 
+def bin_index(conf: np.ndarray) -> np.ndarray:
+    """Each confidence's bin of 15 equal ones, (lower, upper]."""
+    return np.clip(np.ceil(conf * 15).astype(int) - 1, 0, 14)
+
+
 def bins_gap(probs: np.ndarray, truth: np.ndarray) -> tuple[float, int]:
     """The largest |accuracy - confidence| over the 15 equal bins holding >= MIN_BIN pictures, and how
     many bins hold that many (gap 0 when none)."""
     conf, right = probs.max(1), probs.argmax(1) == truth
-    index = np.clip(np.ceil(conf * 15).astype(int) - 1, 0, 14)
+    index = bin_index(conf)
     gaps = [
         abs(right[index == b].mean() - conf[index == b].mean())
         for b in range(15)
@@ -151,7 +156,7 @@ def sampling_floor(probs: np.ndarray, draws: int = 200) -> float:
     below it is missed by the sample alone about half of the time."""
     rng = np.random.default_rng(0)
     conf = probs.max(1)
-    index = np.clip(np.ceil(conf * 15).astype(int) - 1, 0, 14)
+    index = bin_index(conf)
     full = [b for b in range(15) if (index == b).sum() >= MIN_BIN]
     if not full:
         return 0.0

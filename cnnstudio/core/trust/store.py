@@ -131,8 +131,9 @@ class Calibration:
         if self.note:  # why T stayed 1 (the caveat is in summary()["caveat"])
             return self.note
         text = f"calibrated on {self.val_count} validation pictures (temperature {self.temperature:.3f})"
-        if self.caveat:
-            text += "; " + self.caveat[:1].lower() + self.caveat[1:].rstrip(".")
+        caveat = self.caveat
+        if caveat:
+            text += "; " + caveat[:1].lower() + caveat[1:].rstrip(".")
         return text
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
