@@ -141,6 +141,7 @@ def worker(rank: int, world: int, port: int, job: dict, out_dir: str) -> None:
         if distributed.is_rank0():
             with open(os.path.join(out_dir, "result.json"), "w") as f:
                 json.dump(result, f)
+        distributed.barrier()  # leave the group together, as the app does (else Gloo may abort one)
     finally:
         if env:
             distributed.teardown()

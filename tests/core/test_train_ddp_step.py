@@ -73,6 +73,7 @@ save(f"initial{rank}")
 trainer.fit((X, y))
 save(f"rank{rank}")
 if env:
+    distributed.barrier()  # leave the group together, as the app does (else Gloo may abort one)
     distributed.teardown()
 """
 
@@ -96,8 +97,15 @@ def _train(tmp_path: Path, name: str, processes: int, mode: str = "mean") -> Pat
         argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                 str(processes), str(script), str(out), mode]  # fmt: skip
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, _why(done.stderr)
     return out
+
+
+def _why(stderr: str) -> str:
+    """What a failed process printed: torchrun's summary at the end hides the process's own words
+    (a Python traceback, or C++'s "terminate called after throwing ...") above it."""
+    own = [line for line in stderr.splitlines() if "Error" in line or "terminate" in line or "what()" in line]
+    return "\n".join(own[:40]) + "\n...\n" + stderr[-1500:]
 
 
 def _step_error(single: dict, trained: dict, initial: dict) -> float:
