@@ -86,7 +86,7 @@ def test_every_chart_shares_one_styling(qtbot):
 def test_the_reliability_chart_has_ticks_and_counts(qtbot):
     """Issue 23 item 11: axis ticks, and the number of pictures over each bar (1 picture is not a
     full bar's worth); the temperature is said in words, its number in the tooltip."""
-    from cnnstudio.gui.evaluate.reliability import CalibrationPage
+    from cnnstudio.gui.evaluate.reliability import AFTER, CalibrationPage
 
     page = CalibrationPage()
     qtbot.addWidget(page)
@@ -105,8 +105,17 @@ def test_the_reliability_chart_has_ticks_and_counts(qtbot):
     page.set_calibration(calibration)
     chart = page.chart
     assert chart.tick_labels() == ["0%", "25%", "50%", "75%", "100%"]
-    assert [label for _lower, label in chart.count_labels()] == ["1", "240"]
-    assert not chart.grab().isNull()  # it paints
+    assert [label for _bin, label in chart.count_labels()] == ["1", "240"]
+    chart.resize(360, 300)
+    image = chart.grab().toImage()  # it paints; each bar spans its own bin, not 1/len(bins) of the axis
+    left, top, width, height = 44, 12, 360 - 44 - 12, 300 - 40 - 12
+    near_bottom = top + height - 5
+
+    def colour_at(confidence: float):
+        return image.pixelColor(round(left + confidence * width), near_bottom)
+
+    assert colour_at(0.6 + 0.5 / 15) == AFTER and colour_at(14.5 / 15) == AFTER
+    assert colour_at(0.6 + 1.5 / 15) != AFTER and colour_at(0.85) != AFTER
     assert "temperature" not in page.numbers.text() and "over-confident" in page.numbers.text()
     assert "temperature 1.700" in page.numbers.toolTip()
     assert "rough guide" not in page.numbers.text()

@@ -41,9 +41,9 @@ class ReliabilityChart(QWidget):
         """The labels on both axes (confidence along, share right up)."""
         return [f"{round(v * 100)}%" for v in TICKS]
 
-    def count_labels(self) -> list[tuple[float, str]]:
-        """(bin's lower edge, "n") over each bar: a bar of 1 picture must not look like a full one."""
-        return [(float(b["lower"]), f"{int(b['count']):,}") for b in self.after if b.get("count")]
+    def count_labels(self) -> list[tuple[dict, str]]:
+        """(bin, "n") over each bar: a bar of 1 picture must not look like a full one."""
+        return [(b, f"{int(b['count']):,}") for b in self.after if b.get("count")]
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
@@ -75,21 +75,24 @@ class ReliabilityChart(QWidget):
         painter.setPen(QPen(muted_color(), 1, Qt.PenStyle.DashLine))
         painter.drawLine(point(0, 0), point(1, 1))
         n = max(len(self.after), len(self.before), 1)
-        width = area.width() / n
+
+        def width(b: dict) -> float:  # a bin spans lower..upper of the confidence axis
+            return (float(b.get("upper", b["lower"] + 1 / n)) - float(b["lower"])) * area.width()
+
         for b in self.after:
             if b.get("count") and b.get("accuracy") is not None:
                 top = point(b["lower"], b["accuracy"])
-                painter.fillRect(QRectF(top.x() + 1, top.y(), width - 2, area.bottom() - top.y()), AFTER)
+                painter.fillRect(QRectF(top.x() + 1, top.y(), width(b) - 2, area.bottom() - top.y()), AFTER)
         painter.setPen(QPen(BEFORE, 2))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         for b in self.before:
             if b.get("count") and b.get("accuracy") is not None:
                 top = point(b["lower"], b["accuracy"])
-                painter.drawRect(QRectF(top.x() + 2, top.y(), width - 4, area.bottom() - top.y()))
+                painter.drawRect(QRectF(top.x() + 2, top.y(), width(b) - 4, area.bottom() - top.y()))
         painter.setPen(text)
-        for lower, label in self.count_labels():  # how many pictures each bar stands for
+        for b, label in self.count_labels():  # how many pictures each bar stands for
             painter.drawText(
-                QRectF(point(lower, 0).x() - 6, area.top() + 2, width + 12, 14),
+                QRectF(point(b["lower"], 0).x() - 6, area.top() + 2, width(b) + 12, 14),
                 Qt.AlignmentFlag.AlignCenter,
                 label,
             )
