@@ -74,10 +74,9 @@ class ReliabilityChart(QWidget):
             )
         painter.setPen(QPen(muted_color(), 1, Qt.PenStyle.DashLine))
         painter.drawLine(point(0, 0), point(1, 1))
-        n = max(len(self.after), len(self.before), 1)
 
         def width(b: dict) -> float:  # a bin spans lower..upper of the confidence axis
-            return (float(b.get("upper", b["lower"] + 1 / n)) - float(b["lower"])) * area.width()
+            return (float(b["upper"]) - float(b["lower"])) * area.width()
 
         for b in self.after:
             if b.get("count") and b.get("accuracy") is not None:
