@@ -264,13 +264,13 @@ def test_a_weak_model_is_said_to_give_rough_confidences(overconfident):
     its confidences are a rough guide, however many pictures back them; one right on all says nothing."""
     X_train, _ = _blobs(60, seed=1)
     X_val, y_val = _blobs(300, seed=2)
-    accuracy = float((predict_probabilities(overconfident, X_val, Scale255()).argmax(1) == y_val).mean())
+    own = predict_probabilities(overconfident, X_val, Scale255()).argmax(1)
+    accuracy = float((own == y_val).mean())
     assert accuracy < WEAK_ACCURACY  # a quarter of the labels are random
     cal = fit_trust(overconfident, Scale255(), X_train, None, X_val, y_val)
     assert cal.val_accuracy == pytest.approx(accuracy) and cal.weak_model and not cal.few_pictures
     assert f"{accuracy:.0%} of its validation pictures right" in cal.caveat and "rough guide" in cal.caveat
     assert cal.summary()["weak_model"] is True and "rough guide" in cal.status
-    own = predict_probabilities(overconfident, X_val, Scale255()).argmax(1)
     sure = fit_trust(overconfident, Scale255(), X_train, None, X_val, own)
     assert sure.val_accuracy == 1.0 and not sure.weak_model and sure.caveat == ""
 
