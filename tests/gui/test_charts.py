@@ -86,7 +86,10 @@ def test_every_chart_shares_one_styling(qtbot):
 def test_the_reliability_chart_has_ticks_and_counts(qtbot):
     """Issue 23 item 11: axis ticks, and the number of pictures over each bar (1 picture is not a
     full bar's worth); the temperature is said in words, its number in the tooltip."""
-    from cnnstudio.gui.evaluate.reliability import AFTER, CalibrationPage
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QFontMetricsF
+
+    from cnnstudio.gui.evaluate.reliability import AFTER, AXIS_CAPTION, CalibrationPage
 
     page = CalibrationPage()
     qtbot.addWidget(page)
@@ -116,6 +119,18 @@ def test_the_reliability_chart_has_ticks_and_counts(qtbot):
 
     assert colour_at(0.6 + 0.5 / 15) == AFTER and colour_at(14.5 / 15) == AFTER
     assert colour_at(0.6 + 1.5 / 15) != AFTER and colour_at(0.85) != AFTER
+    # The caption under the confidence axis is never cut: one line under the plot when it fits, else
+    # wrapped over the chart's whole width (a 1000x700 window leaves the chart its smallest width, 240).
+    metrics = QFontMetricsF(chart.font())
+    flags = int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap)
+    for chart_width, lines in ((360, 1), (240, 2)):
+        chart.resize(chart_width, 300)
+        assert chart.width() == chart_width
+        box = chart.axis_caption_box()
+        needed = metrics.boundingRect(box, flags, AXIS_CAPTION)
+        assert box.left() >= 0 and box.right() <= chart_width and box.bottom() <= 300
+        assert needed.width() <= box.width() and needed.height() <= box.height() + 0.5
+        assert round(needed.height() / metrics.lineSpacing()) == lines
     assert "temperature" not in page.numbers.text() and "over-confident" in page.numbers.text()
     assert "temperature 1.700" in page.numbers.toolTip()
     assert "rough guide" not in page.numbers.text()

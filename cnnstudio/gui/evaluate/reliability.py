@@ -7,7 +7,7 @@ equal-width confidence bins with their mean confidence and accuracy).
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.gui.style import muted_color
@@ -20,6 +20,8 @@ EXPLANATION = (
 BEFORE = QColor(200, 120, 60)
 TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 AFTER = QColor(60, 120, 200)
+AXIS_CAPTION = "confidence (numbers on top: pictures in each bar)"
+LEFT, TOP, RIGHT = 44, 12, 12  # margins around the plot: tick labels on the left
 
 
 class ReliabilityChart(QWidget):
@@ -45,11 +47,29 @@ class ReliabilityChart(QWidget):
         """(bin, "n") over each bar: a bar of 1 picture must not look like a full one."""
         return [(b, f"{int(b['count']):,}") for b in self.after if b.get("count")]
 
+    def axis_caption_box(self) -> QRectF:
+        """Where the caption under the confidence axis goes: centred under the plot on one line when
+        it fits, else over the chart's whole width on as many lines as it takes (never cut)."""
+        metrics = QFontMetricsF(self.font())
+        plot = max(10.0, self.width() - LEFT - RIGHT)
+        if metrics.horizontalAdvance(AXIS_CAPTION) <= plot:
+            lines, x, width = 1, float(LEFT), plot
+        else:
+            x, width = 2.0, max(10.0, self.width() - 4.0)
+            flags = int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap)
+            lines = round(
+                metrics.boundingRect(QRectF(0, 0, width, 1e4), flags, AXIS_CAPTION).height()
+                / metrics.lineSpacing()
+            )
+        height = max(16.0, lines * metrics.lineSpacing())
+        return QRectF(x, self.height() - height - 4, width, height)
+
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        left, bottom = 44, 40
-        area = QRectF(left, 12, max(10, self.width() - left - 12), max(10, self.height() - bottom - 12))
+        caption = self.axis_caption_box()
+        # the plot ends 20 pixels above the caption: room for the ticks and their labels
+        area = QRectF(LEFT, TOP, max(10, self.width() - LEFT - RIGHT), max(10, caption.top() - 20 - TOP))
         text = self.palette().windowText().color()
         painter.setPen(QPen(muted_color(), 1))
         painter.drawRect(area)
@@ -68,7 +88,7 @@ class ReliabilityChart(QWidget):
             painter.setPen(text)
             painter.drawText(QRectF(x - 20, area.bottom() + 4, 40, 14), Qt.AlignmentFlag.AlignCenter, label)
             painter.drawText(
-                QRectF(0, y - 7, left - 7, 14),
+                QRectF(0, y - 7, LEFT - 7, 14),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 label,
             )
@@ -96,11 +116,7 @@ class ReliabilityChart(QWidget):
                 label,
             )
         painter.setFont(self.font())
-        painter.drawText(
-            QRectF(area.left(), area.bottom() + 20, area.width(), 16),
-            Qt.AlignmentFlag.AlignCenter,
-            "confidence (numbers on top: pictures in each bar)",
-        )
+        painter.drawText(caption, Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, AXIS_CAPTION)
         painter.setPen(AFTER)
         painter.drawText(QRectF(area.left() + 6, area.top() + 18, 200, 16), "■ after calibration")
         painter.setPen(BEFORE)
