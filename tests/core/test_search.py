@@ -137,6 +137,24 @@ def test_stop_keeps_finished_trials_and_a_killed_trial_is_redone(project_dir):
     assert sum(t.counts_as_done for t in summary.trials) == 3
 
 
+def test_a_trial_another_process_has_just_made_is_not_taken_for_dead(project_dir, monkeypatch):
+    # Another process's trial between its making and its "owner" (CI once saw the second of two
+    # workers fail it there, and the first then could not write its result): left running.
+    import optuna
+
+    from cnnstudio.core.search import study as study_module
+
+    search = _open(project_dir, "unnamed")
+    search._study.ask({"learning_rate": optuna.distributions.FloatDistribution(0.003, 0.03, log=True)})
+    summary = search.run(trials=1)
+    assert [t.state for t in summary.trials] == ["running", "complete"]
+    # Still unnamed long after it was made: its process died in between; redone like a killed one.
+    monkeypatch.setattr(study_module, "_UNNAMED_TRIAL_SECONDS", 0)
+    summary = search.run(trials=2)
+    search.close()
+    assert [t.state for t in summary.trials] == ["interrupted", "complete", "complete"]
+
+
 @pytest.mark.filterwarnings("ignore:Fixed parameter:UserWarning")  # the planted trial lies outside the space
 def test_pruning_stops_a_planted_bad_trial(project_dir, monkeypatch):
     from cnnstudio.core import pipeline

@@ -58,6 +58,16 @@ DEFAULT_TRIALS = 20
 _FAILURES_IN_A_ROW = 3  # this many trials failing in a row with the same message end the search
 _live_trials: set[tuple[str, int]] = set()  # (database, trial number) running in this process
 _live_lock = threading.Lock()
+# A trial is named by its process (user attribute "owner") right after it is made; one still
+# unnamed after this long lost its process in between.
+_UNNAMED_TRIAL_SECONDS = 600
+
+
+def _long_ago(started) -> bool:
+    """Whether a trial made at `started` (Optuna's local-time datetime, or None) is past the wait."""
+    from datetime import datetime
+
+    return started is None or (datetime.now() - started).total_seconds() > _UNNAMED_TRIAL_SECONDS
 
 
 @dataclass
@@ -474,7 +484,12 @@ class Search:
         host = socket.gethostname()
         key = self.location
         for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            owner = t.user_attrs.get("owner") or {}
+            owner = t.user_attrs.get("owner")
+            if owner is None and not _long_ago(t.datetime_start):
+                # Another process has just made this trial and is about to name itself (its next
+                # write); failing it now would make that process's own result unwritable.
+                continue
+            owner = owner or {}
             if owner.get("host") not in (None, host):
                 continue  # another computer's trial: it may well be alive
             pid = int(owner.get("pid", 0) or 0)
