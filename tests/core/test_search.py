@@ -142,14 +142,14 @@ def test_a_trial_another_process_has_just_made_is_not_taken_for_dead(project_dir
     # workers fail it there, and the first then could not write its result): left running.
     import optuna
 
-    from cnnstudio.core.search import study as study_module
+    from cnnstudio.core.search import owners
 
     search = _open(project_dir, "unnamed")
     search._study.ask({"learning_rate": optuna.distributions.FloatDistribution(0.003, 0.03, log=True)})
     summary = search.run(trials=1)
     assert [t.state for t in summary.trials] == ["running", "complete"]
     # Still unnamed long after it was made: its process died in between; redone like a killed one.
-    monkeypatch.setattr(study_module, "_UNNAMED_TRIAL_SECONDS", 0)
+    monkeypatch.setattr(owners, "UNNAMED_TRIAL_SECONDS", 0)
     summary = search.run(trials=2)
     search.close()
     assert [t.state for t in summary.trials] == ["interrupted", "complete", "complete"]

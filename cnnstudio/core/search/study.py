@@ -23,8 +23,6 @@ the study is continued; finished and pruned trials are kept.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.runs import pid_alive
+from cnnstudio.core.search.owners import recover, running
 from cnnstudio.core.search.records import SearchEvent, TrialRecord, record_from_trial
 from cnnstudio.core.search.settings import SearchSettings
 from cnnstudio.core.search.storage import (
@@ -56,18 +54,6 @@ if TYPE_CHECKING:
 STUDY_VERSION = 1
 DEFAULT_TRIALS = 20
 _FAILURES_IN_A_ROW = 3  # this many trials failing in a row with the same message end the search
-_live_trials: set[tuple[str, int]] = set()  # (database, trial number) running in this process
-_live_lock = threading.Lock()
-# A trial is named by its process (user attribute "owner") right after it is made; one still
-# unnamed after this long lost its process in between.
-_UNNAMED_TRIAL_SECONDS = 600
-
-
-def _long_ago(started) -> bool:
-    """Whether a trial made at `started` (Optuna's local-time datetime, or None) is past the wait."""
-    from datetime import datetime
-
-    return started is None or (datetime.now() - started).total_seconds() > _UNNAMED_TRIAL_SECONDS
 
 
 @dataclass
@@ -393,7 +379,7 @@ class Search:
         self._callbacks = list(callbacks)
         start = time.monotonic()
         target = self.target_trials(trials)
-        retried = self._recover()
+        retried = recover(self._study, self._storage, self.location)
         if retried:
             self._emit(SearchEvent("message", text=f"{retried} interrupted trial(s) will be redone first."))
         done = self._done_count()
@@ -476,42 +462,6 @@ class Search:
     def _done_count(self) -> int:
         return sum(1 for t in self.trials() if t.counts_as_done)
 
-    def _recover(self) -> int:
-        """Trials left running by a process that is gone become interrupted; interrupted trials
-        (also those stopped by the person) are queued again, once. Returns how many were queued."""
-        from optuna.trial import TrialState
-
-        host = socket.gethostname()
-        key = self.location
-        for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            owner = t.user_attrs.get("owner")
-            if owner is None and not _long_ago(t.datetime_start):
-                # Another process has just made this trial and is about to name itself (its next
-                # write); failing it now would make that process's own result unwritable.
-                continue
-            owner = owner or {}
-            if owner.get("host") not in (None, host):
-                continue  # another computer's trial: it may well be alive
-            pid = int(owner.get("pid", 0) or 0)
-            mine = pid == os.getpid()
-            with _live_lock:
-                live = (key, t.number) in _live_trials
-            if (mine and not live) or (not mine and not pid_alive(pid)):
-                self._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-                self._storage.set_trial_user_attr(
-                    t._trial_id, "message", "Interrupted (the program ended); redone."
-                )
-                self._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        # A finished trial cannot be changed any more: its redo carries "retry_of" instead.
-        trials = self._study.get_trials(deepcopy=False)
-        redone = {t.user_attrs.get("retry_of") for t in trials}
-        queued = 0
-        for t in trials:
-            if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and t.number not in redone:
-                self._study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
-                queued += 1
-        return queued
-
     def _set_trainer(self, trainer) -> None:
         with self._trainer_lock:
             self._trainer = trainer
@@ -523,11 +473,7 @@ class Search:
 
         from cnnstudio.core import pipeline
 
-        key = (self.location, trial.number)
-        with _live_lock:
-            _live_trials.add(key)
-        try:
-            trial.set_user_attr("owner", {"pid": os.getpid(), "host": socket.gethostname()})
+        with running(self.location, trial):
             s = self.settings
             params = s.space.suggest(trial, grid=s.strategy == "grid", points=s.grid_points)
             self._emit(SearchEvent("trial_started", trial.number, params=params))
@@ -583,9 +529,6 @@ class Search:
             value = final_value(s.metric, report)
             trial.set_user_attr("message", history.message)
             return value
-        finally:
-            with _live_lock:
-                _live_trials.discard(key)
 
     def _interrupted(self, trial, message: str) -> None:
         trial.set_user_attr("interrupted", True)
