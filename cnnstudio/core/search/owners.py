@@ -3,7 +3,8 @@
 Several processes (and computers) may run one study. Each names itself on the trials it runs (the
 user attribute "owner": pid and host), right after Optuna makes the trial. When a search starts,
 `recover` fails the trials left "running" by a process on this computer that has ended, marks them
-interrupted, and queues every interrupted trial once more.
+interrupted, and queues every interrupted trial once more. A running trial with no name yet is
+another process's, made a moment ago, and is left alone unless it has gone unnamed for 10 minutes.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def running(location: str, trial) -> Iterator[None]:
 
 def _just_made(started: datetime | None) -> bool:
     """Whether a trial made at `started` (Optuna's local time) may still be waiting for its name."""
-    return started is not None and (datetime.now() - started).total_seconds() <= UNNAMED_TRIAL_SECONDS
+    if started is None:
+        return False
+    age = datetime.now(started.tzinfo) - started  # Optuna's storages give local time without a zone
+    return age.total_seconds() <= UNNAMED_TRIAL_SECONDS
 
 
 def _orphaned(location: str, trial) -> bool:
