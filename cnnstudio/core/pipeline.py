@@ -132,7 +132,7 @@ def train_project(
     `run_name`: an empty run folder the caller made beforehand (so that it knows which run is its own).
     A run that failed (unstable loss, out of memory) is not evaluated: `result.history.error` says why.
     """
-    from cnnstudio.core.runs import new_run_dir
+    from cnnstudio.core.runs import new_run_dir, refuse_if_training
     from cnnstudio.core.spec import infer_shapes
     from cnnstudio.core.train import Trainer, distributed
 
@@ -155,6 +155,8 @@ def train_project(
         },
     }
     if resume is not None:
+        if distributed.current() is None:  # in a group, the process that started it has checked
+            refuse_if_training(Path(resume))
         trainer = Trainer.resume_run(Path(resume), callbacks=callbacks, epochs=epochs)
         run_dir = Path(resume)
     else:

@@ -77,6 +77,70 @@ def test_a_finished_run_trains_further_with_resume_and_a_new_total(trained, run_
     assert code == 2 and "already trained 3 epochs" in err
 
 
+def test_a_run_that_another_program_trains_is_not_resumed_beside_it(trained, run_cli):
+    # Another `cnnstudio train` process resumes the run and is still training it: a second resume
+    # would write the same checkpoints; it is refused in words until that process is gone.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cnnstudio.core.runs import load_run
+
+    project, result = trained
+    run = project / "runs" / result["run"]
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cnnstudio",
+            "train",
+            str(project),
+            "--resume",
+            result["run"],
+            "--epochs",
+            "100000",
+        ],
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = json.loads((run / "state.json").read_text())
+            if state["status"] == "running" and state["pid"] == child.pid and state["epochs_done"] > 2:
+                break
+            assert child.poll() is None, child.stderr.read()
+            time.sleep(0.1)
+        else:
+            pytest.fail("the other process did not train an epoch in 120 s")
+        assert load_run(run).state == "running"
+        code, _, err = run_cli("train", str(project), "--resume", result["run"], "--epochs", "100001")
+        assert code == 2, err
+        assert (
+            f"The run {result['run']} is being trained right now by another program on this computer" in err
+        )
+        assert f"(process {child.pid})" in err and "Stop that training first" in err
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(30)
+    # Killed: the run is interrupted, and resuming it here is allowed again.
+    record = load_run(run)
+    assert record.state == "interrupted" and record.can_resume
+    code, out, err = run_cli(
+        "train", str(project), "--resume", result["run"], "--epochs", str(record.epochs_done + 1)
+    )
+    assert code == 0, err
+    assert json.loads((run / "state.json").read_text())["status"] == "finished"
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -254,6 +254,46 @@ def test_a_run_killed_with_sigkill_resumes_and_finishes(data, tmp_path):
     assert state["status"] == "finished" and state["epochs_done"] == 4
 
 
+def test_a_run_another_computer_trains_counts_as_running_until_it_falls_silent(data, tmp_path):
+    # A project folder shared by several computers: a run training on another one cannot be asked
+    # whether it lives; it is "running" (not "interrupted", not resumable here) for a day of silence.
+    from cnnstudio.core.runs import (
+        OTHER_COMPUTER_SILENCE,
+        load_run,
+        model_state,
+        refuse_if_training,
+        run_state,
+    )
+
+    make(tmp_path, epochs=1).fit(data)
+    path = tmp_path / "state.json"
+    state = json.loads(path.read_text())
+    assert state["host"] and state["pid"] == os.getpid()
+    away = {**state, "status": "running", "host": "lab-pc-7", "pid": 1, "updated": time.time() - 60}
+    path.write_text(json.dumps(away))
+    record = load_run(tmp_path)
+    assert (
+        record.state == "running" and record.display_state == "running on lab-pc-7" and not record.can_resume
+    )
+    assert run_state(away) == "running" and model_state(tmp_path).training
+    with pytest.raises(
+        UserError, match="being trained right now on the computer lab-pc-7. Continue it there"
+    ):
+        refuse_if_training(tmp_path)
+    path.write_text(json.dumps({**away, "updated": time.time() - OTHER_COMPUTER_SILENCE - 60}))
+    assert (
+        load_run(tmp_path).state == "interrupted" and run_state(json.loads(path.read_text())) == "interrupted"
+    )
+    refuse_if_training(tmp_path)  # silent for a day: it may be resumed here
+    # This computer's own dead process (and a state.json from before "host" was written) as before.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for mine in ({**state, "host": state["host"]}, {k: v for k, v in state.items() if k != "host"}):
+        path.write_text(json.dumps({**mine, "status": "running", "pid": dead.pid}))
+        assert load_run(tmp_path).state == "interrupted" and not model_state(tmp_path).training
+        refuse_if_training(tmp_path)
+
+
 def test_bf16_selection_is_recorded_in_the_run(data, tmp_path, monkeypatch):
     monkeypatch.setattr(device_module, "cpu_bf16_feature", lambda: "AVX512-BF16")
     trainer = make(tmp_path, epochs=1, precision="auto")

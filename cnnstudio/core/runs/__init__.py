@@ -4,9 +4,10 @@ runs/<YYYYmmdd-HHMMSS>-<label>/ holds config.json, state.json, metrics.csv, best
 last.safetensors and last_optimizer.pt (the file names are the constants below).
 
 - files: the file names; reading and writing config/state/metrics atomically; whether a run's
-  process still lives (`pid_alive`).
+  process still lives (`pid_alive`, `training_alive`: also a run another computer trains).
 - records: the run history as data (`RunRecord`, `load_run`, `list_runs`, `read_curves`), a run's
-  state and title in words (`run_state`, `run_title`), its settings line.
+  state and title in words (`run_state`, `run_title`), its settings line; `refuse_if_training`
+  before a run is resumed or trained further.
 - trained: the runs with weights (`run_folders`, `trained_runs`, `find_run`, `best_finished_run`),
   a run described for a chooser, its saved evaluation, which model of it is evaluated.
 
@@ -21,6 +22,7 @@ from cnnstudio.core.runs.files import (
     LAST_WEIGHTS,
     METRIC_COLUMNS,
     METRICS_FILE,
+    OTHER_COMPUTER_SILENCE,
     PREV_TRAIN_STATE,
     STATE_FILE,
     TRAIN_STATE,
@@ -33,6 +35,7 @@ from cnnstudio.core.runs.files import (
     read_json,
     read_json_object,
     read_metrics,
+    training_alive,
     write_config,
     write_metrics,
     write_state,
@@ -45,6 +48,7 @@ from cnnstudio.core.runs.records import (
     list_runs,
     load_run,
     read_curves,
+    refuse_if_training,
     run_state,
     run_title,
     settings_summary,
@@ -70,6 +74,7 @@ __all__ = [
     "CONFIG_FILE",
     "LAST_WEIGHTS",
     "METRICS_FILE",
+    "OTHER_COMPUTER_SILENCE",
     "METRIC_COLUMNS",
     "PREV_TRAIN_STATE",
     "STATES",
@@ -97,6 +102,7 @@ __all__ = [
     "read_json",
     "read_json_object",
     "read_metrics",
+    "refuse_if_training",
     "run_folders",
     "run_state",
     "run_summary",
@@ -104,6 +110,7 @@ __all__ = [
     "saved_evaluation",
     "settings_summary",
     "trained_runs",
+    "training_alive",
     "weights_stamp",
     "weights_time",
     "write_config",

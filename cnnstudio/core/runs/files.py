@@ -7,8 +7,10 @@ checkpoint with exactly the work the checkpoint holds, so after a kill it never 
 a resume would do again.
 
 state.json: {"status": "running" | "finished" | "stopped" | "crashed", "reason", "epochs_done",
-"epochs", "best": {monitor, value, epoch}, "message", "pid", "updated"}. A run killed hard stays
-"running": when `pid` is no longer alive, a reader can tell it was killed.
+"epochs", "best": {monitor, value, epoch}, "message", "pid", "host", "updated"}. A run killed hard
+stays "running": when `pid` is no longer alive on `host`, a reader can tell it was killed
+(`training_alive`). A run that another computer trains (a shared project folder) cannot be asked;
+it counts as alive until its state.json has been silent for a day (it is written every epoch).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import re
+import socket
 import time
 from datetime import datetime
 from importlib import metadata
@@ -35,6 +38,7 @@ BEST_WEIGHTS = "best.safetensors"  # the weights of the best epoch (by the confi
 WEIGHT_FILES = (BEST_WEIGHTS, LAST_WEIGHTS)  # a run "has weights" when either is there
 TRAIN_STATE = "last_optimizer.pt"
 PREV_TRAIN_STATE = "last_optimizer.prev.pt"
+OTHER_COMPUTER_SILENCE = 24 * 3600  # seconds without a word before another computer's run is "interrupted"
 METRIC_COLUMNS = (
     "kind",
     "epoch",
@@ -110,12 +114,41 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def other_computer(state: dict[str, Any]) -> str:
+    """The computer that wrote this state.json when it is not this one, else ""."""
+    host = state.get("host")
+    return str(host) if host and host != socket.gethostname() else ""
+
+
+def training_alive(state: dict[str, Any], *, own: bool = True) -> bool:
+    """Whether the process that wrote this "running" state.json still trains the run. `own`: the
+    answer when that process is this one (only the caller knows which runs it trains now)."""
+    if other_computer(state):
+        try:
+            silent = time.time() - float(state.get("updated") or 0)
+        except (TypeError, ValueError):
+            return False
+        return silent < OTHER_COMPUTER_SILENCE
+    try:
+        pid = int(state.get("pid") or 0)
+    except (TypeError, ValueError):
+        return False
+    return own if pid == os.getpid() else pid_alive(pid)
+
+
 def write_config(run_dir: Path, data: dict[str, Any]) -> None:
     write_json_atomic(Path(run_dir) / CONFIG_FILE, {"schema_version": 1, **data})
 
 
 def write_state(run_dir: Path, status: str, **fields: Any) -> None:
-    state = {"schema_version": 1, "status": status, **fields, "pid": os.getpid(), "updated": time.time()}
+    state = {
+        "schema_version": 1,
+        "status": status,
+        **fields,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "updated": time.time(),
+    }
     write_json_atomic(Path(run_dir) / STATE_FILE, state)
 
 

@@ -1,28 +1,30 @@
 """The run history as data: what each run folder says about itself, its curves, its title and state.
 
 A run that was killed (the app closed by force, the computer went off) still says "running" in its
-state.json; `load_run` tells it from a live one by the process id written there, and calls it
-"interrupted": it can be resumed from its last checkpoint.
+state.json; `load_run` tells it from a live one by the process id and computer written there, and
+calls it "interrupted": it can be resumed from its last checkpoint. A run that a live process trains
+is never trained by a second one (`refuse_if_training`).
 
 `load_run` and `list_runs` read metrics.csv of every run: call them from a worker in the GUI.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.errors import UserError
 from cnnstudio.core.runs.files import (
     BEST_WEIGHTS,
     CONFIG_FILE,
     LAST_WEIGHTS,
     STATE_FILE,
-    pid_alive,
+    other_computer,
     read_json_object,
     read_metrics,
+    training_alive,
 )
 
 STATES = (
@@ -61,6 +63,7 @@ class RunRecord:
     graded: int | None = None
     graded_by_people: bool | None = None
     suggestions_in_training: int | None = None
+    computer: str = ""  # the other computer that trains (or trained) it, with a shared project folder
 
     @property
     def graded_text(self) -> str:
@@ -105,6 +108,8 @@ class RunRecord:
             return "crashed (unstable)"
         if self.state == "pruned":
             return "stopped early by the search"
+        if self.state == "running" and self.computer:
+            return f"running on {self.computer}"
         return self.state
 
 
@@ -120,10 +125,8 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
         return None
     state = read_json_object(run_dir / STATE_FILE)
     status = state.get("status", "interrupted")
-    if status == "running":
-        pid = int(state.get("pid") or 0)
-        alive = run_dir in (live or set()) if pid == os.getpid() else pid_alive(pid)
-        status = "running" if alive else "interrupted"
+    if status == "running" and not training_alive(state, own=run_dir in (live or set())):
+        status = "interrupted"
     train = config.get("train") or {}
     rows = [r for r in read_metrics(run_dir) if r["kind"] == "epoch"]
     val = [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None]
@@ -152,6 +155,7 @@ def load_run(run_dir: Path, live: set[Path] | None = None) -> RunRecord | None:
         has_last=(run_dir / LAST_WEIGHTS).exists(),
         partial_epoch=bool(state.get("batch")),
         **_graded(config),
+        computer=other_computer(state),
     )
 
 
@@ -198,9 +202,25 @@ def read_curves(run_dir: Path) -> dict[str, list[float | None]]:
 def run_state(state: dict[str, Any]) -> str:
     """A run's status from its state.json; "running" from a process that is gone reads "interrupted"."""
     status = str(state.get("status") or "unknown")
-    if status == "running" and state.get("pid") != os.getpid() and not pid_alive(int(state.get("pid") or 0)):
+    if status == "running" and not training_alive(state):
         return "interrupted"
     return status
+
+
+def refuse_if_training(run_dir: Path) -> None:
+    """A run that a live process trains is not trained here as well: two writers would mix their
+    checkpoints. (This process's own runs are its caller's to know.)"""
+    state = read_json_object(Path(run_dir) / STATE_FILE)
+    if state.get("status") != "running" or not training_alive(state, own=False):
+        return
+    host = other_computer(state)
+    if host:
+        where = f"on the computer {host}"
+        then = "Continue it there once it stops, or here after it has made no progress for a day."
+    else:
+        where = f"by another program on this computer (process {state.get('pid')})"
+        then = "Stop that training first, or wait until it ends."
+    raise UserError(f"The run {Path(run_dir).name} is being trained right now {where}. {then}")
 
 
 def run_title(run_dir: Path, config: dict[str, Any]) -> str:

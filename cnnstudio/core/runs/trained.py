@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cnnstudio.core.errors import UserError
-from cnnstudio.core.runs.files import CONFIG_FILE, STATE_FILE, WEIGHT_FILES, pid_alive, read_json_object
+from cnnstudio.core.runs.files import CONFIG_FILE, STATE_FILE, WEIGHT_FILES, read_json_object, training_alive
 
 
 class ProjectRuns(Protocol):
@@ -113,7 +113,7 @@ def model_state(run_dir: Path) -> ModelState:
     best = state.get("best") if isinstance(state.get("best"), dict) else {}
     epoch = best.get("epoch")
     done, total = state.get("epochs_done"), state.get("epochs")
-    training = state.get("status") == "running" and pid_alive(int(state.get("pid") or 0))
+    training = state.get("status") == "running" and training_alive(state)
     return ModelState(
         epoch + 1 if isinstance(epoch, int) else None,
         done if isinstance(done, int) else None,

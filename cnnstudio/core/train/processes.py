@@ -48,13 +48,22 @@ def train_in_processes(
     `show_output`: the processes write to this process's stderr (a terminal) instead of a file that
     is read for their last words."""
     from cnnstudio.core.pipeline import TrainingResult, evaluate_run, prepare_data
-    from cnnstudio.core.runs import CONFIG_FILE, STATE_FILE, new_run_dir, read_json_object, read_metrics
+    from cnnstudio.core.runs import (
+        CONFIG_FILE,
+        STATE_FILE,
+        new_run_dir,
+        read_json_object,
+        read_metrics,
+        refuse_if_training,
+    )
     from cnnstudio.core.train.callbacks import History
     from cnnstudio.core.train.distributed import processes_backend
 
     if init_weights is not None and not isinstance(init_weights, (str, Path)):
         raise UserError("Fine-tuning from weights in memory cannot use several processes; choose 1.")
     processes_backend(nproc, config.device)  # too many processes for the GPUs: say so before starting
+    if resume is not None:
+        refuse_if_training(Path(resume))
     data = data or prepare_data(project, spec)
     run_dir = Path(resume) if resume is not None else new_run_dir(project.runs_dir, spec.name or "run")
     with tempfile.TemporaryDirectory(prefix="cnnstudio-train-") as tmp:
