@@ -393,7 +393,8 @@ class Trainer:
             restored = " The best weights were restored." if self.config.restore_best else ""
             return (
                 f"Stopped early after epoch {self.epoch}: {self.history.monitor} did not improve for "
-                f"{self.early.wait} epochs (best at epoch {(self.run.best.epoch or 0) + 1}).{restored}"
+                f"{self.early.wait} epoch{'' if self.early.wait == 1 else 's'} "
+                f"(best at epoch {(self.run.best.epoch or 0) + 1}).{restored}"
             )
         if status == "stopped":
             if self.loop.batch:
@@ -402,7 +403,7 @@ class Trainer:
                     "that point are saved as the last checkpoint, and resuming continues from there."
                 )
             return f"Stopped after epoch {self.epoch}."
-        return f"Finished {self.epoch} epochs."
+        return f"Finished {self.epoch} epoch{'' if self.epoch == 1 else 's'}."
 
     # ----- what a checkpoint holds, and resuming ------------------------------------------------
     def _train_state(self) -> dict[str, Any]:

@@ -145,7 +145,8 @@ class TrainingController(QObject):
             extra_epochs, ok = QInputDialog.getInt(
                 self.panel,
                 "Train more epochs",
-                f"{record.name} has trained {record.epochs_done} epochs. How many more?",
+                f"{record.name} has trained {record.epochs_done} epoch{'' if record.epochs_done == 1 else 's'}. "
+                "How many more?",
                 max(1, min(record.epochs_done or 10, 1000)),
                 1,
                 100_000,

@@ -110,8 +110,7 @@ class TrainingPanel(QWidget):
         controls.addWidget(self.start_button)
         controls.addWidget(self.pause_button)
         controls.addWidget(self.stop_button)
-        controls.addStretch(1)
-        controls.addWidget(self.progress.hardware)
+        controls.addWidget(self.progress.hardware, 1)
 
         self.notice = QLabel()
         self.notice.setWordWrap(True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 from cnnstudio.gui.style import muted_color
@@ -29,6 +30,9 @@ class ProgressView(QWidget):
         self.speed = QLabel()
         self.hardware = QLabel()  # the panel places it (next to the buttons)
         self.hardware.setStyleSheet(f"color: {muted_color().name()};")
+        # An unforeseen device name wraps rather than widen the section (set_hardware keeps it short).
+        self.hardware.setWordWrap(True)
+        self.hardware.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
@@ -100,17 +104,23 @@ class ProgressView(QWidget):
         self._draw()
 
     def set_hardware(self, device: str, precision: str) -> None:
+        gpu = f" {device.split(':', 1)[1]}" if ":" in device else ""
         if device == "cpu":
-            where = "the processor (CPU)"
+            where, short = "the processor (CPU)", "CPU"
         elif device.startswith("cuda"):
-            where = "the GPU" + (f" {device.split(':', 1)[1]}" if ":" in device else "")
+            where, short = f"the GPU{gpu}", f"GPU{gpu}"
         elif device == "mps":
-            where = "the Apple GPU"
+            where, short = "the Apple GPU", "Apple GPU"
         else:
-            where = device
-        self.hardware.setText(f"On {where} · {precision_words(precision)}")
-        # The technical name and why (e.g. "bf16 mixed (CPU has AVX512-BF16)") for those who want it.
-        self.hardware.setToolTip(f"Precision: {precision}" if precision else "")
+            where = short = device
+        # Short beside the buttons, where a 1000-pixel window has about 170 pixels left; in words, and
+        # the technical name and why (e.g. "bf16 mixed (CPU has AVX512-BF16)"), in the tooltip.
+        kind = precision_kind(precision)
+        self.hardware.setText(f"{short} · {kind}" if kind else short)
+        words = precision_words(precision)
+        self.hardware.setToolTip(
+            f"Precision: {precision}\nOn {where}, {words}." if precision else f"On {where}."
+        )
 
     def phase(self, logs: dict[str, Any]) -> None:
         """Work before the batches (the feature cache): "Computing features: 1,234 of 5,000" in the
@@ -186,10 +196,18 @@ class ProgressView(QWidget):
         return epoch_left + max(0, self.epochs - self.epoch - 1) * self.batches * per_batch
 
 
+def precision_kind(precision: str) -> str:
+    """ "half precision", "full precision", or the technical name when it is neither."""
+    if precision.startswith(("bf16", "fp16")):
+        return "half precision"
+    return "full precision" if precision.startswith("float32") else precision
+
+
 def precision_words(precision: str) -> str:
     """The number format in words: "bf16 mixed (CPU has AVX512-BF16)" -> "... (half precision)"."""
-    if precision.startswith(("bf16", "fp16")):
+    kind = precision_kind(precision)
+    if kind == "half precision":
         return "faster, shorter numbers (half precision)"
-    if precision.startswith("float32"):
-        return "full precision"
+    if kind == "full precision":
+        return kind
     return f"precision: {precision}" if precision else ""
