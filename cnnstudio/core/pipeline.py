@@ -136,6 +136,8 @@ def train_project(
     from cnnstudio.core.spec import infer_shapes
     from cnnstudio.core.train import Trainer, distributed
 
+    if resume is not None and distributed.current() is None:  # a group's starter has checked
+        refuse_if_training(Path(resume))  # before the pictures are decoded for nothing
     data = data or prepare_data(project, spec)
     report = infer_shapes(spec, len(data.class_names))
     if report.error:
@@ -155,8 +157,6 @@ def train_project(
         },
     }
     if resume is not None:
-        if distributed.current() is None:  # in a group, the process that started it has checked
-            refuse_if_training(Path(resume))
         trainer = Trainer.resume_run(Path(resume), callbacks=callbacks, epochs=epochs)
         run_dir = Path(resume)
     else:
