@@ -1,5 +1,6 @@
 """The Train section during real (tiny) runs: curves fill, pause and stop work, a stopped run resumes,
-a failure is shown and the panel stays usable, closing the window asks and saves."""
+a failure is shown and the panel stays usable, closing the window asks and saves, a run another
+computer took up is not trained here too."""
 
 from __future__ import annotations
 
@@ -219,3 +220,28 @@ def test_after_the_last_epoch_the_bar_says_the_model_is_being_checked(make_panel
     panel.apply_update(FeedUpdate(end={"status": "finished"}))
     assert "checking the kept model" in panel.progress.run_bar.format()
     assert panel.progress.epoch_bar.format() == "" and panel.progress.epoch_eta.text() == ""
+
+
+def test_a_run_another_computer_took_up_is_not_trained_here_too(qtbot, make_panel):
+    # The run list was read before another computer (a shared project folder) took the run up:
+    # "Train more epochs" here says so in words and leaves that computer's state.json alone.
+    import time
+
+    panel = make_panel(epochs=1)
+    panel.start()
+    wait_trained(qtbot, panel)
+    wait_tasks(qtbot, panel)
+    run_dir = panel.last_outcome.run_dir
+    record = panel.history.record(run_dir.name)
+    assert record.can_continue
+    away = {**_state(run_dir), "status": "running", "host": "lab-pc-7", "pid": 1, "updated": time.time()}
+    (run_dir / "state.json").write_text(json.dumps(away))
+    assert panel.continue_run(record, 1)
+    wait_trained(qtbot, panel)
+    assert "is being trained right now on the computer lab-pc-7" in panel.notice.text()
+    assert panel.notice.property("error")
+    assert _state(run_dir) == away
+    wait_tasks(qtbot, panel)
+    panel.reload_history()
+    wait_tasks(qtbot, panel)
+    assert panel.history.record(run_dir.name).display_state == "running on lab-pc-7"
