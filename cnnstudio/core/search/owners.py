@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from cnnstudio.core.runs import pid_alive
+from cnnstudio.core.runs import other_computer, training_alive
 
 _live_trials: set[tuple[str, int]] = set()  # (database, trial number) running in this process
 _live_lock = threading.Lock()
@@ -53,13 +53,11 @@ def _orphaned(location: str, trial) -> bool:
         # Another process has just made this trial and is about to name itself (its next write):
         # failing it now would leave that process unable to write the trial's result.
         return not _just_made(trial.datetime_start)
-    if owner.get("host") not in (None, socket.gethostname()):
+    if other_computer(owner):
         return False  # another computer's trial: it may well be alive
-    pid = int(owner.get("pid", 0) or 0)
-    if pid != os.getpid():
-        return not pid_alive(pid)
     with _live_lock:
-        return (location, trial.number) not in _live_trials
+        live = (location, trial.number) in _live_trials
+    return not training_alive(owner, own=live)  # its pid on this computer, as a run's state.json
 
 
 def recover(study, storage, location: str) -> int:
