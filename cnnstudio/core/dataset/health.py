@@ -7,6 +7,7 @@ from typing import Any
 
 from cnnstudio.core.dataset.formats import SPLITS
 from cnnstudio.core.dataset.index import DatasetIndex
+from cnnstudio.core.words import plural
 
 # Below 10 images a class cannot give both validation and test sets more than one or two pictures,
 # so scores on it mean little; 10 is also the usual "at least" in teaching material.
@@ -104,14 +105,10 @@ def health_summary(
 UNLABELLED_NOTE = "no label; label"  # in the scan's note on pictures outside class folders (scan.py)
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 def _warnings(h: HealthSummary, notes: list[str]) -> list[str]:
     out: list[str] = []
     if h.problems:
-        out.append(f"{_plural(h.problems, 'file')} cannot be used and will be left out (see the problems).")
+        out.append(f"{plural(h.problems, 'file')} cannot be used and will be left out (see the problems).")
     for note in notes:
         if UNLABELLED_NOTE not in note:
             out.append(note)
@@ -137,7 +134,7 @@ def _warnings(h: HealthSummary, notes: list[str]) -> list[str]:
     else:
         for name, n in h.small_classes.items():
             out.append(
-                f"Class '{name}' has {_plural(n, 'image')}; at least {MIN_CLASS_IMAGES} are needed for a useful split."
+                f"Class '{name}' has {plural(n, 'image')}; at least {MIN_CLASS_IMAGES} are needed for a useful split."
             )
     if h.imbalance_ratio is not None and h.imbalance_ratio >= IMBALANCE_WARNING_RATIO:
         big = max(h.classes, key=lambda c: h.classes[c])
@@ -150,23 +147,23 @@ def _warnings(h: HealthSummary, notes: list[str]) -> list[str]:
     copies = sum(len(g) - 1 for g in h.duplicate_groups)
     if copies:
         out.append(
-            f"{_plural(copies, 'picture is an exact copy', 'pictures are exact copies')} of another one "
-            f"({_plural(len(h.duplicate_groups), 'group')}); copies add nothing new to learn."
+            f"{plural(copies, 'picture is an exact copy', 'pictures are exact copies')} of another one "
+            f"({plural(len(h.duplicate_groups), 'group')}); copies add nothing new to learn."
         )
     if h.cross_split_duplicates:
         out.append(
-            f"{_plural(len(h.cross_split_duplicates), 'picture appears', 'pictures appear')} in more than one split "
+            f"{plural(len(h.cross_split_duplicates), 'picture appears', 'pictures appear')} in more than one split "
             "as exact copies (for example in training and in test); this makes the scores look better than "
             "they really are."
         )
     if h.conflicting_duplicates:
         out.append(
-            f"{_plural(len(h.conflicting_duplicates), 'group of identical pictures carries', 'groups of identical pictures carry')} different labels; "
+            f"{plural(len(h.conflicting_duplicates), 'group of identical pictures carries', 'groups of identical pictures carry')} different labels; "
             "at least one label in each group is wrong."
         )
     if h.tiny_images:
         out.append(
-            f"{_plural(len(h.tiny_images), 'picture is', 'pictures are')} smaller than {TINY_SIDE} pixels "
+            f"{plural(len(h.tiny_images), 'picture is', 'pictures are')} smaller than {TINY_SIDE} pixels "
             f"on a side; {'it holds' if len(h.tiny_images) == 1 else 'they hold'} little to learn from."
         )
     return out

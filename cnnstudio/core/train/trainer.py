@@ -63,6 +63,7 @@ from cnnstudio.core.train.spec_bridge import (
     regularization_of,
 )
 from cnnstudio.core.train.step import TrainStep
+from cnnstudio.core.words import plural
 
 
 class Trainer:
@@ -393,8 +394,7 @@ class Trainer:
             restored = " The best weights were restored." if self.config.restore_best else ""
             return (
                 f"Stopped early after epoch {self.epoch}: {self.history.monitor} did not improve for "
-                f"{self.early.wait} epoch{'' if self.early.wait == 1 else 's'} "
-                f"(best at epoch {(self.run.best.epoch or 0) + 1}).{restored}"
+                f"{plural(self.early.wait, 'epoch')} (best at epoch {(self.run.best.epoch or 0) + 1}).{restored}"
             )
         if status == "stopped":
             if self.loop.batch:
@@ -403,7 +403,7 @@ class Trainer:
                     "that point are saved as the last checkpoint, and resuming continues from there."
                 )
             return f"Stopped after epoch {self.epoch}."
-        return f"Finished {self.epoch} epoch{'' if self.epoch == 1 else 's'}."
+        return f"Finished {plural(self.epoch, 'epoch')}."
 
     # ----- what a checkpoint holds, and resuming ------------------------------------------------
     def _train_state(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QInputDialog
 from cnnstudio.core.errors import UserError
 from cnnstudio.core.runs import BEST_WEIGHTS, RunRecord
 from cnnstudio.core.train.coach import CoachContext, coach
+from cnnstudio.core.words import plural
 from cnnstudio.gui.train.feed import FeedUpdate
 from cnnstudio.gui.train.jobs import PreparedCache, data_key, lr_find_job, training_job
 from cnnstudio.gui.train.kept import kept_model_words
@@ -145,8 +146,7 @@ class TrainingController(QObject):
             extra_epochs, ok = QInputDialog.getInt(
                 self.panel,
                 "Train more epochs",
-                f"{record.name} has trained {record.epochs_done} epoch{'' if record.epochs_done == 1 else 's'}. "
-                "How many more?",
+                f"{record.name} has trained {plural(record.epochs_done, 'epoch')}. How many more?",
                 max(1, min(record.epochs_done or 10, 1000)),
                 1,
                 100_000,
