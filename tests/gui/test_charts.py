@@ -111,11 +111,12 @@ def test_the_reliability_chart_has_ticks_and_counts(qtbot):
     assert [label for _bin, label in chart.count_labels()] == ["1", "240"]
     chart.resize(360, 300)
     image = chart.grab().toImage()  # it paints; each bar spans its own bin, not 1/len(bins) of the axis
-    left, top, width, height = 44, 12, 360 - 44 - 12, 300 - 40 - 12
-    near_bottom = top + height - 5
+    area = chart.plot_area(chart.axis_caption_box())
+    assert area.width() == 360 - 44 - 12 and area.top() == 12 and area.bottom() > 240
+    near_bottom = round(area.bottom()) - 5
 
     def colour_at(confidence: float):
-        return image.pixelColor(round(left + confidence * width), near_bottom)
+        return image.pixelColor(round(area.left() + confidence * area.width()), near_bottom)
 
     assert colour_at(0.6 + 0.5 / 15) == AFTER and colour_at(14.5 / 15) == AFTER
     assert colour_at(0.6 + 1.5 / 15) != AFTER and colour_at(0.85) != AFTER

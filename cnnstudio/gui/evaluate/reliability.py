@@ -64,12 +64,15 @@ class ReliabilityChart(QWidget):
         height = max(16.0, lines * metrics.lineSpacing())
         return QRectF(x, self.height() - height - 4, width, height)
 
+    def plot_area(self, caption: QRectF) -> QRectF:
+        """The plot's frame: it ends 20 pixels above the caption, room for the ticks and their labels."""
+        return QRectF(LEFT, TOP, max(10, self.width() - LEFT - RIGHT), max(10, caption.top() - 20 - TOP))
+
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         caption = self.axis_caption_box()
-        # the plot ends 20 pixels above the caption: room for the ticks and their labels
-        area = QRectF(LEFT, TOP, max(10, self.width() - LEFT - RIGHT), max(10, caption.top() - 20 - TOP))
+        area = self.plot_area(caption)
         text = self.palette().windowText().color()
         painter.setPen(QPen(muted_color(), 1))
         painter.drawRect(area)
